@@ -1,0 +1,205 @@
+// Per-packet SATP crypto as anytun 0.3.8 does it (SPEC §5–§7): session keys derived from the
+// packet's seq by an AES-CTR PRF under the master key, AES-CTR payload encryption, HMAC-SHA1 tag
+// (rightmost t bytes). One `SatpCrypto` per connection; not shared between connections.
+//
+// Cost per packet: the PRF's 4–5 counter blocks go through ONE long-lived AES-ECB context (CTR
+// keystream = ECB of the counter blocks, so no cipher object per packet for the key schedule of
+// the master key); then one AES-CTR cipher object under the session key and one HMAC.
+import { createCipheriv, type Cipheriv } from "node:crypto";
+import { HEADER_LEN, MAX_PACKET, OFF_MUX, OFF_SENDER, OFF_SEQ, TYPE_LEN } from "./codec.ts";
+import { keyBytes, SALT_BYTES, type Master, type Role, type Suite } from "./suite.ts";
+import type { ReplayWindow } from "./replay.ts";
+
+/** u32 labels: first 4 bytes of SHA-1 of "1".."6" (SPEC §5). A host seals with its own role's labels. */
+export const LABELS: Readonly<Record<Role, { enc: number; salt: number; auth: number }>> = {
+  left: { enc: 0x356a192b, salt: 0x77de68da, auth: 0xac3478d6 },
+  right: { enc: 0xda4b9237, salt: 0x1b645389, auth: 0xc1dfd96e },
+};
+
+export const AUTH_KEY_BYTES = 20;
+
+/** `open` results below zero. */
+export const OPEN_SHORT = -1; // shorter than header + tag, or longer than MAX_PACKET
+export const OPEN_AUTH = -2; // tag mismatch
+export const OPEN_REPLAY = -3; // replay window said no
+
+/** After this many packets under one master key the sender stops instead of wrapping seq to 0. */
+export const SEQ_LIMIT = 0x1_0000_0000;
+
+class Prf {
+  // Counter-block templates for one direction: [enc blocks][salt block][auth block 0][auth block 1].
+  private readonly tmpl: Uint8Array;
+  private readonly encBlocks: number;
+  private readonly ecb: Cipheriv | null;
+  // Session values of the last derive(); views into the ECB output (owned here, valid until next derive).
+  encKey: Uint8Array = new Uint8Array(0);
+  salt: Uint8Array = new Uint8Array(SALT_BYTES);
+  authKey: Uint8Array = new Uint8Array(AUTH_KEY_BYTES);
+
+  constructor(
+    master: Master,
+    kdBytes: number,
+    encKeyBytes: number,
+    labels: { enc: number; salt: number; auth: number },
+  ) {
+    this.encBlocks = Math.ceil(encKeyBytes / 16);
+    const n = this.encBlocks + 3;
+    this.tmpl = new Uint8Array(n * 16);
+    const put = (block: number, label: number, counter: number) => {
+      const o = block * 16;
+      this.tmpl.set(master.salt, o);
+      this.tmpl[o + 6]! ^= label >>> 24;
+      this.tmpl[o + 7]! ^= label >>> 16;
+      this.tmpl[o + 8]! ^= label >>> 8;
+      this.tmpl[o + 9]! ^= label;
+      this.tmpl[o + 15] = counter; // CTR increment of the 128-bit block; bytes 14..15 start at 0
+    };
+    for (let i = 0; i < this.encBlocks; i++) put(i, labels.enc, i);
+    put(this.encBlocks, labels.salt, 0);
+    put(this.encBlocks + 1, labels.auth, 0);
+    put(this.encBlocks + 2, labels.auth, 1);
+    if (kdBytes === 0) {
+      this.ecb = null;
+      this.encKey = new Uint8Array(encKeyBytes);
+    } else {
+      this.ecb = createCipheriv(`aes-${kdBytes * 8}-ecb`, master.key, null);
+      this.ecb.setAutoPadding(false);
+    }
+    this.encKeyBytes = encKeyBytes;
+  }
+  private readonly encKeyBytes: number;
+
+  /** Session enc key, salt and auth key for `seq` into this.encKey/salt/authKey. */
+  derive(seq: number): void {
+    if (this.ecb === null) return; // kd-prf null: all zero, set once
+    const t = this.tmpl;
+    const s0 = seq >>> 24,
+      s1 = (seq >>> 16) & 255,
+      s2 = (seq >>> 8) & 255,
+      s3 = seq & 255;
+    // XOR seq into bytes 10..13 of every block, run ECB, XOR it back out (template stays clean).
+    for (let o = 0; o < t.length; o += 16) {
+      t[o + 10]! ^= s0;
+      t[o + 11]! ^= s1;
+      t[o + 12]! ^= s2;
+      t[o + 13]! ^= s3;
+    }
+    const ks = this.ecb.update(t);
+    for (let o = 0; o < t.length; o += 16) {
+      t[o + 10]! ^= s0;
+      t[o + 11]! ^= s1;
+      t[o + 12]! ^= s2;
+      t[o + 13]! ^= s3;
+    }
+    const e = this.encBlocks * 16;
+    this.encKey = ks.subarray(0, this.encKeyBytes);
+    this.salt = ks.subarray(e, e + SALT_BYTES);
+    this.authKey = ks.subarray(e + 16, e + 16 + AUTH_KEY_BYTES);
+  }
+}
+
+export class SatpCrypto {
+  readonly suite: Suite;
+  readonly role: Role;
+  /** Bytes a sealed packet adds to its plaintext (header + tag). */
+  readonly overhead: number;
+  private readonly out: Prf;
+  private readonly inb: Prf;
+  private readonly ctrName: string;
+  private readonly iv = new Uint8Array(16);
+  /** Plaintext (payload type + inner packet) of the last successful `open`; valid until the next call. */
+  plain: Uint8Array = new Uint8Array(0);
+
+  constructor(suite: Suite, master: Master, role: Role) {
+    this.suite = suite;
+    this.role = role;
+    this.overhead = HEADER_LEN + suite.tagLength;
+    const kd = keyBytes(suite.kdPrf);
+    const ek = keyBytes(suite.cipher);
+    if (kd !== 0 && master.key.length !== kd)
+      throw new Error(`master key is ${master.key.length} bytes, kd-prf ${suite.kdPrf} needs ${kd}`);
+    if (master.salt.length !== SALT_BYTES)
+      throw new Error(`master salt is ${master.salt.length} bytes, needs ${SALT_BYTES}`);
+    const other: Role = role === "left" ? "right" : "left";
+    this.out = new Prf(master, kd, ek, LABELS[role]);
+    this.inb = new Prf(master, kd, ek, LABELS[other]);
+    this.ctrName = ek === 0 ? "" : `aes-${ek * 8}-ctr`;
+  }
+
+  /**
+   * Seals in place. `buf[8, 8+plainLen)` holds payload type + inner packet; the header is written
+   * at 0 and the tag after the ciphertext. `buf` needs room for 8 + plainLen + tagLength bytes.
+   * Returns the packet length. The caller guarantees 0 <= seq < SEQ_LIMIT and never reuses a seq.
+   */
+  seal(seq: number, senderId: number, mux: number, buf: Uint8Array, plainLen: number): number {
+    const p = this.out;
+    p.derive(seq);
+    buf[OFF_SEQ] = seq >>> 24;
+    buf[OFF_SEQ + 1] = seq >>> 16;
+    buf[OFF_SEQ + 2] = seq >>> 8;
+    buf[OFF_SEQ + 3] = seq;
+    buf[OFF_SENDER] = senderId >>> 8;
+    buf[OFF_SENDER + 1] = senderId;
+    buf[OFF_MUX] = mux >>> 8;
+    buf[OFF_MUX + 1] = mux;
+    const end = HEADER_LEN + plainLen;
+    if (this.ctrName !== "") this.ctr(p, seq, senderId, mux, buf.subarray(HEADER_LEN, end), buf, HEADER_LEN);
+    const t = this.suite.tagLength;
+    if (t > 0) {
+      const mac = new Bun.CryptoHasher("sha1", p.authKey).update(buf.subarray(0, end)).digest();
+      buf.set(mac.subarray(20 - t), end);
+    }
+    return end + t;
+  }
+
+  /**
+   * Verifies, replay-checks (when `window` is given) and decrypts `pkt`, whose header `seq`,
+   * `senderId`, `mux` the caller has read. Returns the plaintext length (0: an authenticated
+   * keepalive with no payload type; anytun treats payloads of <= 2 bytes alike) with the plaintext in
+   * `this.plain`, or OPEN_SHORT / OPEN_AUTH / OPEN_REPLAY. Never throws on packet content.
+   */
+  open(pkt: Uint8Array, seq: number, senderId: number, mux: number, window: ReplayWindow | null): number {
+    const t = this.suite.tagLength;
+    const len = pkt.length;
+    if (len < HEADER_LEN + t || len > MAX_PACKET) return OPEN_SHORT;
+    const p = this.inb;
+    p.derive(seq);
+    const end = len - t;
+    if (t > 0) {
+      const mac = new Bun.CryptoHasher("sha1", p.authKey).update(pkt.subarray(0, end)).digest();
+      let diff = 0;
+      for (let i = 0; i < t; i++) diff |= mac[20 - t + i]! ^ pkt[end + i]!;
+      if (diff !== 0) return OPEN_AUTH;
+    }
+    if (window !== null && !window.accept(seq)) return OPEN_REPLAY;
+    const n = end - HEADER_LEN;
+    if (n <= TYPE_LEN) {
+      this.plain = pkt.subarray(HEADER_LEN, HEADER_LEN);
+      return 0;
+    }
+    if (this.ctrName === "") this.plain = pkt.subarray(HEADER_LEN, end);
+    else {
+      const dst = new Uint8Array(n);
+      this.ctr(p, seq, senderId, mux, pkt.subarray(HEADER_LEN, end), dst, 0);
+      this.plain = dst;
+    }
+    return n;
+  }
+
+  private ctr(p: Prf, seq: number, senderId: number, mux: number, src: Uint8Array, dst: Uint8Array, at: number): void {
+    const iv = this.iv;
+    const s = p.salt;
+    iv.set(s, 0);
+    iv[4]! ^= mux >>> 8;
+    iv[5]! ^= mux & 255;
+    iv[6]! ^= senderId >>> 8;
+    iv[7]! ^= senderId & 255;
+    iv[10]! ^= seq >>> 24;
+    iv[11]! ^= (seq >>> 16) & 255;
+    iv[12]! ^= (seq >>> 8) & 255;
+    iv[13]! ^= seq & 255;
+    iv[14] = 0;
+    iv[15] = 0;
+    dst.set(createCipheriv(this.ctrName, p.encKey, iv).update(src), at);
+  }
+}

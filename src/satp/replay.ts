@@ -1,0 +1,64 @@
+// Replay window for one (connection, sender id), with anytun 0.3.8's acceptance rule (SPEC §10):
+// with max = highest seq accepted so far, a seq is new when seq > max, or when
+// max - W + 1 <= seq < max and not seen yet; everything else is a replay. Near the ends of the
+// u32 range both values are shifted by 0x7FFFFFFF first so that seq wrap-around counts as newer.
+// Only authenticated packets may be fed to `accept`. Not safe to share between connections.
+
+export class ReplayWindow {
+  readonly size: number;
+  private readonly bits: Uint32Array; // bit (seq mod nbits) set = seen
+  private readonly mask: number;
+  private started = false;
+  /** Highest accepted seq; meaningful once `started`. */
+  max = 0;
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1 || size > 1 << 20)
+      throw new RangeError(`window size ${size} not in 1..${1 << 20}`);
+    this.size = size;
+    let nbits = 32;
+    while (nbits < size) nbits *= 2; // power of two so (seq mod nbits) survives u32 wrap
+    this.bits = new Uint32Array(nbits / 32);
+    this.mask = nbits - 1;
+  }
+
+  /** Marks `seq` seen and returns true when it is new; returns false for a replay. */
+  accept(seq: number): boolean {
+    if (!this.started) {
+      this.started = true;
+      this.max = seq;
+      this.bits.fill(0);
+      this.set(seq);
+      return true;
+    }
+    const w = this.size;
+    const shift = this.max < w || this.max > 0xffffffff - w ? 0x7fffffff : 0;
+    const m = (this.max + shift) >>> 0;
+    const s = (seq + shift) >>> 0;
+    if (s > m) {
+      const jump = s - m;
+      if (jump > this.mask) this.bits.fill(0);
+      else for (let i = 1; i <= jump; i++) this.clear((this.max + i) >>> 0);
+      this.max = seq;
+      this.set(seq);
+      return true;
+    }
+    if (s === m || s < m - w + 1) return false;
+    if (this.isSet(seq)) return false;
+    this.set(seq);
+    return true;
+  }
+
+  private set(seq: number): void {
+    const b = seq & this.mask;
+    this.bits[b >>> 5]! |= 1 << (b & 31);
+  }
+  private clear(seq: number): void {
+    const b = seq & this.mask;
+    this.bits[b >>> 5]! &= ~(1 << (b & 31));
+  }
+  private isSet(seq: number): boolean {
+    const b = seq & this.mask;
+    return (this.bits[b >>> 5]! & (1 << (b & 31))) !== 0;
+  }
+}
