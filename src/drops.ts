@@ -1,0 +1,22 @@
+// Named drop reasons, counted per reason on the hot path (never an exception, never a log line).
+export const DROP_REASONS = [
+  "short", // datagram shorter than header + tag, or longer than 1600 bytes
+  "toobig", // inner packet too large to seal into a 1600-byte SATP packet
+  "mux", // header mux matches no connection
+  "auth", // authentication tag mismatch
+  "replay", // replay window said no
+  "type", // payload type does not fit the device (tun: IPv4/IPv6, tap: Ethernet)
+  "noendpoint", // peer endpoint not known yet
+  "noroute", // inner destination not covered by any route
+  "badinner", // packet from the device that is not IPv4/IPv6 on a tun
+  "exhausted", // 2^32 packets sent under this key: refusing to reuse a seq
+  "tunwrite", // device write failed
+  "udpsend", // UDP send failed or the socket buffer was full
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+export type Drops = Record<DropReason, number>;
+
+export function newDrops(): Drops {
+  return Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Drops;
+}

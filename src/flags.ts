@@ -1,0 +1,244 @@
+// Command line → raw config object. Flag names and meanings are anytun 0.3.8's (`man anytun`);
+// each flag's config key is its long name in camelCase. Values stay raw here: the valibot
+// schema in config.ts validates them, so a bad flag and a bad file key get the same errors.
+import minimist from "minimist";
+import { ConfigError, readConfigFile } from "./config.ts";
+
+interface Flag {
+  short?: string;
+  long: string;
+  key: string;
+  kind: "string" | "number" | "boolean" | "list";
+  arg?: string;
+  help: string;
+}
+
+export const FLAGS: readonly Flag[] = [
+  {
+    short: "i",
+    long: "interface",
+    key: "interface",
+    kind: "string",
+    arg: "ADDR",
+    help: "local address to bind and send from (the anycast address on a server); default: all",
+  },
+  { short: "p", long: "port", key: "port", kind: "number", arg: "PORT", help: "local UDP port (default 4444)" },
+  {
+    short: "r",
+    long: "remote-host",
+    key: "remoteHost",
+    kind: "string",
+    arg: "HOST",
+    help: "peer address or name; without it the peer is learned from its first authenticated packet",
+  },
+  {
+    short: "o",
+    long: "remote-port",
+    key: "remotePort",
+    kind: "number",
+    arg: "PORT",
+    help: "peer UDP port (default 4444)",
+  },
+  { short: "4", long: "ipv4-only", key: "ipv4Only", kind: "boolean", help: "resolve and bind IPv4 only" },
+  { short: "6", long: "ipv6-only", key: "ipv6Only", kind: "boolean", help: "resolve and bind IPv6 only" },
+  { short: "d", long: "dev", key: "dev", kind: "string", arg: "NAME", help: "device name (default tunN / tapN)" },
+  { short: "t", long: "type", key: "type", kind: "string", arg: "tun|tap", help: "device type (default tun)" },
+  {
+    short: "n",
+    long: "ifconfig",
+    key: "ifconfig",
+    kind: "string",
+    arg: "ADDR/LEN",
+    help: "address of the device; also sets MTU (--mtu) and link up",
+  },
+  {
+    long: "mtu",
+    key: "mtu",
+    kind: "number",
+    arg: "BYTES",
+    help: "device MTU set with --ifconfig (default 1400, as anytun)",
+  },
+  {
+    short: "x",
+    long: "post-up-script",
+    key: "postUpScript",
+    kind: "string",
+    arg: "SCRIPT",
+    help: "run SCRIPT DEVICE-NAME once the device is up",
+  },
+  {
+    short: "R",
+    long: "route",
+    key: "route",
+    kind: "list",
+    arg: "NET/LEN",
+    help: "only send packets for these prefixes to the peer (repeatable; any length)",
+  },
+  {
+    short: "m",
+    long: "mux",
+    key: "mux",
+    kind: "number",
+    arg: "ID",
+    help: "multiplex (connection) id, both ends the same (default 0)",
+  },
+  {
+    short: "s",
+    long: "sender-id",
+    key: "senderId",
+    kind: "number",
+    arg: "ID",
+    help: "this host's sender id, unique among anycast hosts (default 0)",
+  },
+  {
+    short: "w",
+    long: "window-size",
+    key: "windowSize",
+    kind: "number",
+    arg: "N",
+    help: "replay window size, 0 = off (default 0, as anytun)",
+  },
+  {
+    short: "k",
+    long: "kd-prf",
+    key: "kdPrf",
+    kind: "string",
+    arg: "PRF",
+    help: "key derivation: null|aes-ctr|aes-ctr-128|aes-ctr-192|aes-ctr-256 (default aes-ctr)",
+  },
+  {
+    short: "e",
+    long: "role",
+    key: "role",
+    kind: "string",
+    arg: "ROLE",
+    help: "left|right (alice|bob, server|client); the ends must differ (default left)",
+  },
+  {
+    short: "E",
+    long: "passphrase",
+    key: "passphrase",
+    kind: "string",
+    arg: "PASS",
+    help: "derive master key and salt from PASS",
+  },
+  {
+    short: "K",
+    long: "key",
+    key: "key",
+    kind: "string",
+    arg: "HEX",
+    help: "master key in hex (16/24/32 bytes, as the kd-prf)",
+  },
+  { short: "A", long: "salt", key: "salt", kind: "string", arg: "HEX", help: "master salt in hex (14 bytes)" },
+  {
+    short: "c",
+    long: "cipher",
+    key: "cipher",
+    kind: "string",
+    arg: "CIPHER",
+    help: "null|aes-ctr|aes-ctr-128|aes-ctr-192|aes-ctr-256 (default aes-ctr)",
+  },
+  { short: "a", long: "auth-algo", key: "authAlgo", kind: "string", arg: "ALGO", help: "null|sha1 (default sha1)" },
+  {
+    short: "b",
+    long: "auth-tag-length",
+    key: "authTagLength",
+    kind: "number",
+    arg: "N",
+    help: "tag bytes 0..20 (default 10)",
+  },
+  {
+    short: "L",
+    long: "log",
+    key: "log",
+    kind: "list",
+    arg: "T:L[,P]",
+    help: "log target stdout|stderr|file|syslog : level 0..5 [,path] (repeatable; default stderr:3)",
+  },
+  { long: "log-format", key: "logFormat", kind: "string", arg: "text|json", help: "log line format (default text)" },
+  { short: "U", long: "debug", key: "debug", kind: "boolean", help: "add log target stdout:5" },
+  {
+    short: "D",
+    long: "nodaemonize",
+    key: "nodaemonize",
+    kind: "boolean",
+    help: "run in the foreground (always: use a supervisor to run in the background)",
+  },
+  { short: "P", long: "write-pid", key: "writePid", kind: "string", arg: "FILE", help: "write the process id to FILE" },
+];
+
+export type Cli = { action: "help" } | { action: "version" } | { action: "run"; raw: Record<string, unknown> };
+
+/** Parses argv (without the runtime and script); throws ConfigError on unknown flags or missing values. */
+export function parseArgs(argv: readonly string[]): Cli {
+  const problems: string[] = [];
+  const alias: Record<string, string> = { h: "help", V: "version" };
+  const string: string[] = ["config"];
+  const boolean: string[] = ["help", "version"];
+  for (const f of FLAGS) {
+    if (f.short) alias[f.short] = f.long;
+    (f.kind === "boolean" ? boolean : string).push(f.long);
+  }
+  const known = new Set([...Object.keys(alias), ...Object.values(alias), ...string, ...boolean]);
+  const a = minimist([...argv], {
+    alias,
+    string,
+    boolean,
+    unknown: (arg) => {
+      if (arg.startsWith("-")) {
+        const name = arg.replace(/^-+/, "").split("=")[0]!;
+        if (!known.has(name)) problems.push(`${arg}: unknown flag (see --help)`);
+        return known.has(name);
+      }
+      problems.push(`${arg}: unexpected argument (flags only; see --help)`);
+      return false;
+    },
+  });
+  if (problems.length) throw new ConfigError(problems);
+  if (a.help) return { action: "help" };
+  if (a.version) return { action: "version" };
+
+  const raw: Record<string, unknown> = typeof a.config === "string" && a.config !== "" ? readConfigFile(a.config) : {};
+  if (a.config === "") problems.push("--config: needs a file name");
+  for (const f of FLAGS) {
+    const val = a[f.long] as unknown;
+    if (val === undefined || (f.kind === "boolean" && val === false && !argv.some((x) => isFlag(x, f)))) continue;
+    const values = Array.isArray(val) ? (val as unknown[]) : [val];
+    if (f.kind !== "boolean" && values.some((x) => x === "")) {
+      problems.push(`--${f.long}: needs a value${f.arg ? ` (${f.arg})` : ""}`);
+      continue;
+    }
+    if (f.kind === "list") raw[f.key] = values.map(String);
+    else if (f.kind === "number") {
+      const s = String(values[values.length - 1]);
+      raw[f.key] = /^\d+$/.test(s) ? Number(s) : s; // non-numbers reach the schema and get its error
+    } else raw[f.key] = values[values.length - 1];
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { action: "run", raw };
+}
+
+function isFlag(arg: string, f: Flag): boolean {
+  return arg === `--${f.long}` || (f.short !== undefined && arg === `-${f.short}`);
+}
+
+export function usage(version: string): string {
+  const lines = FLAGS.map((f) => {
+    const names = `${f.short ? `-${f.short}, ` : "    "}--${f.long}${f.arg ? ` ${f.arg}` : ""}`;
+    return `  ${names.padEnd(34)} ${f.help}   [${f.key}]`;
+  });
+  return [
+    `anytun relay ${version}: SATP tunnel endpoint, wire-compatible with anytun 0.3.8`,
+    "",
+    "usage: bun relay.ts [--config FILE] [flags]",
+    "  e.g. bun relay.ts -r 192.0.2.1 -o 4444 -e right -E secret -d tun0 -n 10.0.0.2/24",
+    "",
+    "  -h, --help                         this text",
+    "  -V, --version                      print the version",
+    "      --config FILE                  JSON config; keys are the names in [brackets]; flags override it",
+    ...lines,
+    "",
+    "Exit codes: 0 normal stop, 1 runtime failure, 2 bad flags or config (nothing started).",
+  ].join("\n");
+}
