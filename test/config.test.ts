@@ -1,0 +1,194 @@
+// Flags and config file → validated Config; bad input gives field-named errors and exit code 2.
+import { describe, expect, test } from "bun:test";
+import { readdirSync, writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { ConfigError, validateConfig } from "../src/config.ts";
+import { FLAGS, parseArgs } from "../src/flags.ts";
+
+function load(argv: string[]) {
+  const cli = parseArgs(argv);
+  if (cli.action !== "run") throw new Error(cli.action);
+  return validateConfig(cli.raw);
+}
+function problems(argv: string[]): string[] {
+  try {
+    load(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("anytun flags", () => {
+  test("the README client line", () => {
+    const c = load("-r HOST -o 4444 -e right -E secret -d tun0 -n 10.0.0.2/24".split(" "));
+    expect(c).toMatchObject({
+      remoteHost: "HOST",
+      remotePort: 4444,
+      role: "right",
+      passphrase: "secret",
+      dev: "tun0",
+      ifconfig: "10.0.0.2/24",
+    });
+    expect(c).toMatchObject({
+      port: 4444,
+      mux: 0,
+      senderId: 0,
+      windowSize: 0,
+      cipher: "aes-ctr",
+      authAlgo: "sha1",
+      authTagLength: 10,
+      kdPrf: "aes-ctr",
+      type: "tun",
+      mtu: 1400,
+    });
+  });
+
+  test("every short flag and its long form map to the same key", () => {
+    const values: Record<string, string> = {
+      interface: "192.0.2.9",
+      port: "5000",
+      "remote-host": "h",
+      "remote-port": "5001",
+      dev: "sat1",
+      type: "tap",
+      ifconfig: "10.9.0.1/16",
+      mtu: "1300",
+      "post-up-script": "/bin/true",
+      route: "10.0.0.0/8",
+      mux: "7",
+      "sender-id": "9",
+      "window-size": "32",
+      "kd-prf": "aes-ctr-256",
+      role: "bob",
+      passphrase: "p",
+      key: "00".repeat(32),
+      salt: "11".repeat(14),
+      cipher: "aes-ctr-192",
+      "auth-algo": "sha1",
+      "auth-tag-length": "4",
+      log: "stdout:4",
+      "log-format": "json",
+      "write-pid": "/tmp/x.pid",
+    };
+    for (const f of FLAGS) {
+      if (f.kind === "boolean") {
+        for (const form of [`--${f.long}`, ...(f.short ? [`-${f.short}`] : [])]) {
+          const cli = parseArgs(["-E", "p", form, ...(f.key === "ipv6Only" ? [] : [])]);
+          expect(cli.action === "run" && cli.raw[f.key]).toBe(true);
+        }
+        continue;
+      }
+      const val = values[f.long];
+      expect(val).toBeDefined();
+      const forms = [[`--${f.long}`, val!], [`--${f.long}=${val}`], ...(f.short ? [[`-${f.short}`, val!]] : [])];
+      for (const form of forms) {
+        const cli = parseArgs(form);
+        if (cli.action !== "run") throw new Error("run expected");
+        const got = cli.raw[f.key];
+        const want = f.kind === "number" ? Number(val) : f.kind === "list" ? [val] : val;
+        expect(got).toEqual(want);
+      }
+    }
+  });
+
+  test("role spellings", () => {
+    for (const [r, want] of [
+      ["alice", "left"],
+      ["server", "left"],
+      ["bob", "right"],
+      ["client", "right"],
+      ["left", "left"],
+    ])
+      expect(load(["-E", "p", "-e", r!]).role).toBe(want as "left" | "right");
+  });
+
+  test("repeatable -R and -L keep every value", () => {
+    const c = load([
+      "-E",
+      "p",
+      "-R",
+      "10.0.0.0/8",
+      "-R",
+      "198.51.100.128/25",
+      "-R",
+      "2001:db8::/33",
+      "-L",
+      "stdout:5",
+      "-L",
+      "file:3,/tmp/x.log",
+    ]);
+    expect(c.route).toEqual(["10.0.0.0/8", "198.51.100.128/25", "2001:db8::/33"]);
+    expect(c.log).toEqual(["stdout:5", "file:3,/tmp/x.log"]);
+  });
+
+  test("help and version", () => {
+    expect(parseArgs(["--help"]).action).toBe("help");
+    expect(parseArgs(["-h"]).action).toBe("help");
+    expect(parseArgs(["--version"]).action).toBe("version");
+  });
+});
+
+describe("errors name the field and the reason", () => {
+  const cases: [string, string[], RegExp][] = [
+    ["unknown flag", ["-E", "p", "--bogus"], /^--bogus: unknown flag/],
+    ["stray argument", ["-E", "p", "extra"], /^extra: unexpected argument/],
+    ["missing value", ["-E"], /^--passphrase: needs a value/],
+    ["port not a number", ["-E", "p", "-p", "abc"], /^port: .*number/i],
+    ["port too big", ["-E", "p", "-p", "70000"], /^port: /],
+    ["bad cipher", ["-E", "p", "-c", "des"], /^cipher: /],
+    ["bad role", ["-E", "p", "-e", "middle"], /^role: /],
+    ["route with host bits", ["-E", "p", "-R", "10.0.0.1/8"], /^route\.0: .*host bits.*10\.0\.0\.0\/8/],
+    ["route too long", ["-E", "p", "-R", "10.0.0.0/33"], /^route\.0: prefix length/],
+    ["bad ifconfig", ["-E", "p", "-n", "10.0.0.300/24"], /^ifconfig: /],
+    ["no key material", [], /^passphrase: no key material/],
+    [
+      "key length vs kd-prf",
+      ["-K", "00112233445566778899aabbccddeeff", "-A", "0102030405060708090a0b0c0d0e", "-k", "aes-ctr-256"],
+      /^key: 16 bytes given, kd-prf aes-ctr-256 needs 32/,
+    ],
+    ["bad salt", ["-E", "p", "-A", "0102"], /^salt: /],
+    ["bad log target", ["-E", "p", "-L", "nowhere:3"], /^log\.0: /],
+    ["ipv4 and ipv6 only", ["-E", "p", "-4", "-6"], /^ipv4Only: /],
+    ["device name too long", ["-E", "p", "-d", "a-very-long-device-name"], /^dev: /],
+  ];
+  for (const [name, argv, re] of cases) test(name, () => expect(problems(argv).some((p) => re.test(p))).toBe(true));
+
+  test("null cipher and null auth need no key material", () => {
+    expect(load(["-c", "null", "-a", "null"]).cipher).toBe("null");
+  });
+});
+
+describe("config file", () => {
+  const dir = mkdtempSync(`${tmpdir()}/relay-config-`);
+  const file = (name: string, text: string) => {
+    const p = `${dir}/${name}`;
+    writeFileSync(p, text);
+    return p;
+  };
+
+  test("flags override the file", () => {
+    const p = file("a.json", JSON.stringify({ passphrase: "from file", port: 5000, route: ["10.0.0.0/8"] }));
+    const c = load(["--config", p, "-p", "6000"]);
+    expect(c.port).toBe(6000);
+    expect(c.passphrase).toBe("from file");
+    expect(c.route).toEqual(["10.0.0.0/8"]);
+  });
+
+  test("unknown keys, bad JSON, missing file, non-object", () => {
+    expect(problems(["--config", file("b.json", JSON.stringify({ passphrase: "x", prot: 1 }))])).toEqual([
+      "prot: unknown key (not a config field; see --help)",
+    ]);
+    expect(problems(["--config", file("c.json", "{ nope")])[0]).toMatch(/not valid JSON/);
+    expect(problems(["--config", `${dir}/missing.json`])[0]).toMatch(/cannot read: ENOENT/);
+    expect(problems(["--config", file("d.json", "[1]")])[0]).toMatch(/JSON object/);
+  });
+
+  test("every example config validates", () => {
+    const dirUrl = new URL("../examples/", import.meta.url);
+    const files = readdirSync(dirUrl).filter((f) => f.endsWith(".json"));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(() => load(["--config", new URL(f, dirUrl).pathname])).not.toThrow();
+  });
+});
