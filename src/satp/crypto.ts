@@ -7,7 +7,7 @@
 // the master key); then one AES-CTR cipher object under the session key and one HMAC.
 import { createCipheriv, type Cipheriv } from "node:crypto";
 import { HEADER_LEN, MAX_PACKET, OFF_MUX, OFF_SENDER, OFF_SEQ, TYPE_LEN } from "./codec.ts";
-import { keyBytes, SALT_BYTES, type Master, type Role, type Suite } from "./suite.ts";
+import { keyBytes, normalizeSuite, SALT_BYTES, type Master, type Role, type Suite } from "./suite.ts";
 import type { ReplayWindow } from "./replay.ts";
 
 /** u32 labels: first 4 bytes of SHA-1 of "1".."6" (SPEC §5). A host seals with its own role's labels. */
@@ -110,7 +110,11 @@ export class SatpCrypto {
   /** Plaintext (payload type + inner packet) of the last successful `open`; valid until the next call. */
   plain: Uint8Array = new Uint8Array(0);
 
+  /** `suite` goes through normalizeSuite (tag clamped to 0..20, null auth → no tag) so no caller can seal junk. */
   constructor(suite: Suite, master: Master, role: Role) {
+    if (!Number.isInteger(suite.tagLength) || suite.tagLength < 0)
+      throw new Error(`tag length ${suite.tagLength}: expected 0..20`);
+    suite = normalizeSuite(suite).suite;
     this.suite = suite;
     this.role = role;
     this.overhead = HEADER_LEN + suite.tagLength;
