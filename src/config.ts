@@ -1,85 +1,149 @@
 // The relay's one validated config: a JSON file (`--config`) overlaid by command-line flags
-// (anytun 0.3.8's names; see src/flags.ts). Every flag has a config key: its long name in
-// camelCase. Errors name the field and the reason; callers refuse to start on any error.
+// (anytun 0.3.8's names; see src/flags.ts). Every flag has a config key (listed by --help).
+// Errors name the field and the reason; callers refuse to start on any error.
 import * as v from "valibot";
 import { readFileSync } from "node:fs";
 import { parseCidr, parseIp } from "./net/addr.ts";
 import { parseLogTarget } from "./log.ts";
-import { CIPHERS, ROLE_NAMES, deriveMaster, normalizeSuite, type Cipher, type Role } from "./satp/suite.ts";
+import { CIPHERS, ROLE_NAMES, deriveMaster, normalizeSuite, type Cipher, type Role, type Suite } from "./satp/suite.ts";
 
 const u16 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
-const port = u16;
 const cipher = v.picklist(CIPHERS as Cipher[]);
 const ipText = v.pipe(
   v.string(),
   v.check((s) => parseIp(s) !== null, "expected an IPv4 or IPv6 address"),
 );
-const cidrCheck = (strict: boolean) =>
+const fromThrow = (fn: (s: string) => unknown) =>
   v.rawCheck<string>(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
     try {
-      parseCidr(dataset.value, strict);
+      fn(dataset.value);
     } catch (e) {
       addIssue({ message: (e as Error).message });
     }
   });
-const logTarget = v.pipe(
+const route = v.pipe(
   v.string(),
-  v.rawCheck<string>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    try {
-      parseLogTarget(dataset.value);
-    } catch (e) {
-      addIssue({ message: (e as Error).message });
-    }
-  }),
+  fromThrow((s) => parseCidr(s, true)),
 );
+const role = v.pipe(
+  v.picklist(Object.keys(ROLE_NAMES)),
+  v.transform((r) => ROLE_NAMES[r] as Role),
+);
+const hexKey = v.pipe(v.string(), v.regex(/^([0-9a-fA-F]{2})+$/, "expected hex digits"));
+const hexSalt = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{28}$/, "expected 28 hex digits (14 bytes)"));
+const tagLength = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255));
+const windowSize = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 20));
+
+/** "host:port" or "[v6]:port" with an IP literal host. */
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  if (!m) throw new Error(`"${s}" is not host:port or [ipv6]:port`);
+  const host = (m[1] ?? m[2])!;
+  const port = Number(m[3]);
+  if (parseIp(host) === null) throw new Error(`"${host}" is not an IP address`);
+  if (port > 65535) throw new Error(`port ${port} not in 0..65535`);
+  return { host, port };
+}
+const hostPort = v.pipe(v.string(), fromThrow(parseHostPort));
+
+// Crypto defaults for every connection (-c -a -b -k -w); a client entry may override any of them.
+const CryptoSchema = v.strictObject({
+  cipher: v.optional(cipher, "aes-ctr"),
+  auth: v.optional(v.picklist(["null", "sha1"]), "sha1"),
+  tagLength: v.optional(tagLength, 10),
+  kdPrf: v.optional(cipher, "aes-ctr"),
+  // Replay window per (mux, sender id); 0 = off, anytun's default (see README on restarts).
+  window: v.optional(windowSize, 0),
+});
+const CryptoOverride = v.strictObject({
+  cipher: v.optional(cipher),
+  auth: v.optional(v.picklist(["null", "sha1"])),
+  tagLength: v.optional(tagLength),
+  kdPrf: v.optional(cipher),
+  window: v.optional(windowSize),
+});
+
+const ClientSchema = v.strictObject({
+  name: v.optional(v.pipe(v.string(), v.nonEmpty(), v.maxLength(64))),
+  mux: u16,
+  passphrase: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  key: v.optional(hexKey),
+  salt: v.optional(hexSalt),
+  // Inner destinations routed to this client (longest prefix wins across clients).
+  routes: v.optional(v.array(route), []),
+  // The server's role towards this client: left (anytun clients run `-e client` = right).
+  role: v.optional(role, "left"),
+  crypto: v.optional(CryptoOverride),
+});
+export type ClientConfig = v.InferOutput<typeof ClientSchema>;
+
+const PluginEntry = v.looseObject({ use: v.pipe(v.string(), v.nonEmpty("names a plugin file or path")) });
+export type PluginEntryConfig = v.InferOutput<typeof PluginEntry>;
 
 export const ConfigSchema = v.strictObject({
-  // -i -p: local UDP address (default: every address, IPv4 and IPv6) and port.
+  // peer: anytun's point-to-point mode over a TUN/TAP device; server: many clients, routed
+  // in userspace. Default: server when nothing but server keys (or nothing at all) is given.
+  mode: v.optional(v.picklist(["peer", "server"])),
+  senderId: v.optional(u16, 0),
+  // -i -p: local UDP address and port (peer; in server mode the default for `listen`).
   interface: v.optional(ipText),
-  port: v.optional(port, 4444),
+  port: v.optional(u16, 4444),
+  // Server UDP listeners; default [interface or ::]:port ("::" also takes IPv4).
+  listen: v.optional(v.array(hostPort)),
   // -r -o: the peer; without -r it is learned from the first authenticated packet.
   remoteHost: v.optional(v.pipe(v.string(), v.nonEmpty("empty host name"))),
-  remotePort: v.optional(port, 4444),
+  remotePort: v.optional(u16, 4444),
   ipv4Only: v.optional(v.boolean(), false),
   ipv6Only: v.optional(v.boolean(), false),
-  // -d -t -n -x: the device.
+  // -d -t -n -x: the peer's device.
   dev: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.%-]{1,15}$/, "1..15 chars of [A-Za-z0-9_.%-]"))),
   type: v.optional(v.picklist(["tun", "tap"]), "tun"),
-  ifconfig: v.optional(v.pipe(v.string(), cidrCheck(false))),
+  ifconfig: v.optional(
+    v.pipe(
+      v.string(),
+      fromThrow((s) => parseCidr(s, false)),
+    ),
+  ),
   mtu: v.optional(v.pipe(v.number(), v.integer(), v.minValue(576), v.maxValue(65535)), 1400),
   postUpScript: v.optional(v.pipe(v.string(), v.nonEmpty())),
-  // -R: prefixes sent to the peer. Empty = everything the device gives us (anytun p2p behaviour).
-  route: v.optional(v.array(v.pipe(v.string(), cidrCheck(true))), []),
-  // -m -s -w: connection id, our sender id, replay window (0 = off, as anytun's default).
+  // -R: peer: prefixes sent to the peer (empty = all). Server: not used (routes are per client).
+  route: v.optional(v.array(route), []),
+  // -m -e -E -K -A: the peer's connection.
   mux: v.optional(u16, 0),
-  senderId: v.optional(u16, 0),
-  windowSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 20)), 0),
-  // -e -E -K -A -c -a -b -k: role and crypto.
-  role: v.optional(
-    v.pipe(
-      v.picklist(Object.keys(ROLE_NAMES)),
-      v.transform((r) => ROLE_NAMES[r] as Role),
-    ),
-    "left",
-  ),
+  role: v.optional(role, "left"),
   passphrase: v.optional(v.string()),
-  key: v.optional(v.pipe(v.string(), v.regex(/^([0-9a-fA-F]{2})+$/, "expected hex digits"))),
-  salt: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{28}$/, "expected 28 hex digits (14 bytes)"))),
-  cipher: v.optional(cipher, "aes-ctr"),
-  authAlgo: v.optional(v.picklist(["null", "sha1"]), "sha1"),
-  authTagLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)), 10),
-  kdPrf: v.optional(cipher, "aes-ctr"),
+  key: v.optional(hexKey),
+  salt: v.optional(hexSalt),
+  crypto: v.optional(CryptoSchema, {}),
+  // Server: the client table.
+  clients: v.optional(v.array(ClientSchema), []),
+  // Server: the admin HTTP API (health, readiness, drain, metrics, state).
+  admin: v.optional(
+    v.strictObject({
+      listen: v.optional(hostPort, "127.0.0.1:8080"),
+      // Bearer token; required when `listen` is not a loopback address.
+      token: v.optional(v.pipe(v.string(), v.minLength(16, "use at least 16 characters"))),
+      // /healthz and /readyz answer without the token (load balancers and BGP health checks).
+      openHealth: v.optional(v.boolean(), true),
+      enabled: v.optional(v.boolean(), true),
+    }),
+    {},
+  ),
+  // Server: the plugin chain, in order; each entry { use: "routes" | "./my-plugin.ts", ...options }.
+  plugins: v.optional(v.array(PluginEntry), [{ use: "routes" }]),
+  // Seconds between SIGTERM (not ready from then on) and exit; a second SIGTERM exits at once.
+  drainSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600)), 3),
   // -L -U -D -P and ours: logging and process.
-  log: v.optional(v.array(logTarget), ["stderr:3"]),
+  log: v.optional(v.array(v.pipe(v.string(), fromThrow(parseLogTarget))), ["stderr:3"]),
   logFormat: v.optional(v.picklist(["text", "json"]), "text"),
   debug: v.optional(v.boolean(), false),
   nodaemonize: v.optional(v.boolean(), true),
   writePid: v.optional(v.pipe(v.string(), v.nonEmpty())),
 });
 
-export type Config = v.InferOutput<typeof ConfigSchema>;
+export type RawConfig = v.InferOutput<typeof ConfigSchema>;
+export type Config = RawConfig & { mode: "peer" | "server" };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -87,30 +151,79 @@ export class ConfigError extends Error {
   }
 }
 
+const PEER_KEYS = [
+  "remoteHost",
+  "passphrase",
+  "key",
+  "salt",
+  "dev",
+  "ifconfig",
+  "postUpScript",
+  "route",
+  "mux",
+  "role",
+];
+
 /** Validates a raw object (file contents with flags laid over it). Throws ConfigError listing every problem. */
-export function validateConfig(raw: unknown): Config {
+export function validateConfig(raw: Record<string, unknown>): Config {
   const r = v.safeParse(ConfigSchema, raw);
   if (!r.success) {
     throw new ConfigError(
       r.issues.map((i) => {
-        const path =
-          v.getDotPath(i) ?? (i.kind === "schema" && i.type === "strict_object" ? "(top level)" : "(config)");
+        const path = v.getDotPath(i) ?? "(config)";
         return `${path}: ${i.type === "strict_object" ? "unknown key (not a config field; see --help)" : i.message}`;
       }),
     );
   }
-  const c = r.output;
+  const mode = r.output.mode ?? (PEER_KEYS.some((k) => raw[k] !== undefined) ? "peer" : "server");
+  const c: Config = { ...r.output, mode };
   const problems: string[] = [];
   if (c.ipv4Only && c.ipv6Only) problems.push("ipv4Only: cannot be combined with ipv6Only");
-  const { suite } = normalizeSuite({ cipher: c.cipher, auth: c.authAlgo, tagLength: c.authTagLength, kdPrf: c.kdPrf });
-  try {
-    deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
-  } catch (e) {
-    const msg = (e as Error).message;
-    problems.push(msg.startsWith("key:") || msg.startsWith("salt:") ? msg : `passphrase: ${msg}`);
+  if (mode === "peer") {
+    const suite = suiteFor(c.crypto, undefined);
+    try {
+      deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
+    } catch (e) {
+      const msg = (e as Error).message;
+      problems.push(msg.startsWith("key:") || msg.startsWith("salt:") ? msg : `passphrase: ${msg}`);
+    }
+  } else {
+    const seen = new Map<number, number>();
+    c.clients.forEach((cl, i) => {
+      const prev = seen.get(cl.mux);
+      if (prev !== undefined) problems.push(`clients.${i}.mux: ${cl.mux} is already used by clients.${prev}`);
+      seen.set(cl.mux, i);
+      const suite = suiteFor(c.crypto, cl.crypto);
+      try {
+        deriveMaster(suite.kdPrf, { passphrase: cl.passphrase, keyHex: cl.key, saltHex: cl.salt });
+      } catch (e) {
+        const msg = (e as Error).message;
+        problems.push(`clients.${i}.${msg.startsWith("key:") || msg.startsWith("salt:") ? msg : `passphrase: ${msg}`}`);
+      }
+    });
+    const adm = parseHostPort(c.admin.listen);
+    if (c.admin.enabled && !isLoopback(adm.host) && c.admin.token === undefined)
+      problems.push(`admin.token: required when admin.listen (${c.admin.listen}) is not a loopback address`);
   }
   if (problems.length) throw new ConfigError(problems);
   return c;
+}
+
+export function isLoopback(host: string): boolean {
+  const b = parseIp(host);
+  if (b === null) return false;
+  if (b.length === 4) return b[0] === 127;
+  if (b.every((x, i) => (i < 15 ? x === 0 : x === 1))) return true; // ::1
+  return b.slice(0, 12).every((x, i) => (i < 10 ? x === 0 : x === 0xff)) && b[12] === 127; // ::ffff:127.x
+}
+
+export type CryptoConfig = RawConfig["crypto"];
+
+/** The effective, normalized suite of a connection: defaults with the client's overrides laid over. */
+export function suiteFor(defaults: CryptoConfig, over: ClientConfig["crypto"]): Suite & { window: number } {
+  const m = { ...defaults, ...Object.fromEntries(Object.entries(over ?? {}).filter(([, x]) => x !== undefined)) };
+  const { suite } = normalizeSuite({ cipher: m.cipher, auth: m.auth, tagLength: m.tagLength, kdPrf: m.kdPrf });
+  return { ...suite, window: m.window };
 }
 
 /** Reads a JSON config file; throws ConfigError("config FILE: ...") when unreadable or not a JSON object. */

@@ -93,7 +93,7 @@ export const FLAGS: readonly Flag[] = [
   {
     short: "w",
     long: "window-size",
-    key: "windowSize",
+    key: "crypto.window",
     kind: "number",
     arg: "N",
     help: "replay window size, 0 = off (default 0, as anytun)",
@@ -101,7 +101,7 @@ export const FLAGS: readonly Flag[] = [
   {
     short: "k",
     long: "kd-prf",
-    key: "kdPrf",
+    key: "crypto.kdPrf",
     kind: "string",
     arg: "PRF",
     help: "key derivation: null|aes-ctr|aes-ctr-128|aes-ctr-192|aes-ctr-256 (default aes-ctr)",
@@ -134,16 +134,16 @@ export const FLAGS: readonly Flag[] = [
   {
     short: "c",
     long: "cipher",
-    key: "cipher",
+    key: "crypto.cipher",
     kind: "string",
     arg: "CIPHER",
     help: "null|aes-ctr|aes-ctr-128|aes-ctr-192|aes-ctr-256 (default aes-ctr)",
   },
-  { short: "a", long: "auth-algo", key: "authAlgo", kind: "string", arg: "ALGO", help: "null|sha1 (default sha1)" },
+  { short: "a", long: "auth-algo", key: "crypto.auth", kind: "string", arg: "ALGO", help: "null|sha1 (default sha1)" },
   {
     short: "b",
     long: "auth-tag-length",
-    key: "authTagLength",
+    key: "crypto.tagLength",
     kind: "number",
     arg: "N",
     help: "tag bytes 0..20 (default 10)",
@@ -166,6 +166,42 @@ export const FLAGS: readonly Flag[] = [
     help: "run in the foreground (always: use a supervisor to run in the background)",
   },
   { short: "P", long: "write-pid", key: "writePid", kind: "string", arg: "FILE", help: "write the process id to FILE" },
+  {
+    long: "mode",
+    key: "mode",
+    kind: "string",
+    arg: "peer|server",
+    help: "peer (anytun point-to-point) or server (many clients); default: peer when peer flags are given",
+  },
+  {
+    short: "l",
+    long: "listen",
+    key: "listen",
+    kind: "list",
+    arg: "HOST:PORT",
+    help: "server: UDP listener (repeatable; default [-i or ::]:-p)",
+  },
+  {
+    long: "admin-listen",
+    key: "admin.listen",
+    kind: "string",
+    arg: "HOST:PORT",
+    help: "server: admin HTTP address (default 127.0.0.1:8080)",
+  },
+  {
+    long: "admin-token",
+    key: "admin.token",
+    kind: "string",
+    arg: "TOKEN",
+    help: "server: bearer token for the admin API (required off loopback)",
+  },
+  {
+    long: "drain-seconds",
+    key: "drainSeconds",
+    kind: "number",
+    arg: "S",
+    help: "seconds not-ready before exit on SIGTERM (default 3)",
+  },
 ];
 
 export type Cli = { action: "help" } | { action: "version" } | { action: "run"; raw: Record<string, unknown> };
@@ -209,14 +245,30 @@ export function parseArgs(argv: readonly string[]): Cli {
       problems.push(`--${f.long}: needs a value${f.arg ? ` (${f.arg})` : ""}`);
       continue;
     }
-    if (f.kind === "list") raw[f.key] = values.map(String);
+    let value: unknown;
+    if (f.kind === "list") value = values.map(String);
     else if (f.kind === "number") {
       const s = String(values[values.length - 1]);
-      raw[f.key] = /^\d+$/.test(s) ? Number(s) : s; // non-numbers reach the schema and get its error
-    } else raw[f.key] = values[values.length - 1];
+      value = /^\d+(\.\d+)?$/.test(s) ? Number(s) : s; // non-numbers reach the schema and get its error
+    } else value = values[values.length - 1];
+    setPath(raw, f.key, value);
   }
   if (problems.length) throw new ConfigError(problems);
   return { action: "run", raw };
+}
+
+/** Sets "a.b" in `obj`, copying the inner object so a file's object is not mutated. */
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const dot = path.indexOf(".");
+  if (dot < 0) {
+    obj[path] = value;
+    return;
+  }
+  const head = path.slice(0, dot);
+  const inner = obj[head];
+  const copy = typeof inner === "object" && inner !== null && !Array.isArray(inner) ? { ...(inner as object) } : {};
+  setPath(copy as Record<string, unknown>, path.slice(dot + 1), value);
+  obj[head] = copy;
 }
 
 function isFlag(arg: string, f: Flag): boolean {

@@ -31,18 +31,8 @@ describe("anytun flags", () => {
       dev: "tun0",
       ifconfig: "10.0.0.2/24",
     });
-    expect(c).toMatchObject({
-      port: 4444,
-      mux: 0,
-      senderId: 0,
-      windowSize: 0,
-      cipher: "aes-ctr",
-      authAlgo: "sha1",
-      authTagLength: 10,
-      kdPrf: "aes-ctr",
-      type: "tun",
-      mtu: 1400,
-    });
+    expect(c).toMatchObject({ mode: "peer", port: 4444, mux: 0, senderId: 0, type: "tun", mtu: 1400 });
+    expect(c.crypto).toEqual({ cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr", window: 0 });
   });
 
   test("every short flag and its long form map to the same key", () => {
@@ -71,6 +61,11 @@ describe("anytun flags", () => {
       log: "stdout:4",
       "log-format": "json",
       "write-pid": "/tmp/x.pid",
+      mode: "server",
+      listen: "[::]:4444",
+      "admin-listen": "127.0.0.1:9000",
+      "admin-token": "0123456789abcdef0123",
+      "drain-seconds": "2",
     };
     for (const f of FLAGS) {
       if (f.kind === "boolean") {
@@ -86,7 +81,8 @@ describe("anytun flags", () => {
       for (const form of forms) {
         const cli = parseArgs(form);
         if (cli.action !== "run") throw new Error("run expected");
-        const got = cli.raw[f.key];
+        const [head, tail] = f.key.split(".") as [string, string | undefined];
+        const got = tail === undefined ? cli.raw[head] : (cli.raw[head] as Record<string, unknown>)[tail];
         const want = f.kind === "number" ? Number(val) : f.kind === "list" ? [val] : val;
         expect(got).toEqual(want);
       }
@@ -137,12 +133,12 @@ describe("errors name the field and the reason", () => {
     ["missing value", ["-E"], /^--passphrase: needs a value/],
     ["port not a number", ["-E", "p", "-p", "abc"], /^port: .*number/i],
     ["port too big", ["-E", "p", "-p", "70000"], /^port: /],
-    ["bad cipher", ["-E", "p", "-c", "des"], /^cipher: /],
+    ["bad cipher", ["-E", "p", "-c", "des"], /^crypto\.cipher: /],
     ["bad role", ["-E", "p", "-e", "middle"], /^role: /],
     ["route with host bits", ["-E", "p", "-R", "10.0.0.1/8"], /^route\.0: .*host bits.*10\.0\.0\.0\/8/],
     ["route too long", ["-E", "p", "-R", "10.0.0.0/33"], /^route\.0: prefix length/],
     ["bad ifconfig", ["-E", "p", "-n", "10.0.0.300/24"], /^ifconfig: /],
-    ["no key material", [], /^passphrase: no key material/],
+    ["no key material", ["-r", "192.0.2.1"], /^passphrase: no key material/],
     [
       "key length vs kd-prf",
       ["-K", "00112233445566778899aabbccddeeff", "-A", "0102030405060708090a0b0c0d0e", "-k", "aes-ctr-256"],
@@ -156,7 +152,7 @@ describe("errors name the field and the reason", () => {
   for (const [name, argv, re] of cases) test(name, () => expect(problems(argv).some((p) => re.test(p))).toBe(true));
 
   test("null cipher and null auth need no key material", () => {
-    expect(load(["-c", "null", "-a", "null"]).cipher).toBe("null");
+    expect(load(["--mode", "peer", "-c", "null", "-a", "null"]).crypto.cipher).toBe("null");
   });
 });
 

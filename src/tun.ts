@@ -1,0 +1,316 @@
+// TUN/TAP devices through bun:ffi (Linux): open, read without blocking the event loop, write, close.
+//
+// Contracts:
+// - Packets are delivered to `start`'s callback one at a time, in the order the kernel queued them,
+//   as a view into ONE read buffer owned by the device. The view is valid only during the call;
+//   copy it (`slice`) to keep it. The callback must not throw (an exception propagates to the event
+//   loop; reading continues on the next turn).
+// - `write` never blocks; it returns false when the kernel refused the packet (queue full, device
+//   down, bad packet) and counts it in `stats.txErrors`. The caller keeps ownership of `pkt`.
+// - `close` is idempotent and synchronous: when it returns, no callback runs any more, the fd is
+//   closed and (for a non-persistent device) the kernel has removed the interface, so the same name
+//   can be opened again at once.
+// - All devices are IFF_NO_PI: a TUN packet is a bare IPv4/IPv6 packet, a TAP packet an Ethernet frame.
+import { dlopen, ptr, read as peek, type Pointer } from "bun:ffi";
+
+export interface TunOptions {
+  name: string;
+  tap?: boolean;
+  multiQueue?: boolean;
+}
+
+export class TunError extends Error {
+  override name = "TunError";
+}
+
+export interface TunStats {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+  rxErrors: number;
+}
+
+export interface TunDevice {
+  /** The name the kernel gave (e.g. when name was "tun%d"). */
+  readonly name: string;
+  readonly tap: boolean;
+  readonly fd: number;
+  /** Live counters, updated in place. */
+  readonly stats: TunStats;
+  /** Starts reading. onPacket is called synchronously once per packet, in order, with a view into a
+   *  buffer owned by the device: valid only during the call (caller copies if it keeps it). */
+  start(onPacket: (pkt: Uint8Array) => void): void;
+  /** Writes one packet (never blocks). Returns false (and counts txErrors) on failure. */
+  write(pkt: Uint8Array): boolean;
+  /** Stops the poller and closes the fd; idempotent. The kernel removes a non-persistent device. */
+  close(): void;
+}
+
+const IFNAMSIZ = 16;
+const TUNSETIFF = 0x400454ca;
+const IFF_TUN = 0x0001;
+const IFF_TAP = 0x0002;
+const IFF_NO_PI = 0x1000;
+const IFF_MULTI_QUEUE = 0x0100;
+const O_RDWR = 2;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+const EPERM = 1;
+const ENOENT = 2;
+const EINTR = 4;
+const ENXIO = 6;
+const EAGAIN = 11;
+const EACCES = 13;
+const EBUSY = 16;
+const ENODEV = 19;
+const EINVAL = 22;
+
+const READ_BUF = 65536; // largest TUN packet is 65535 bytes
+const READS_PER_TURN = 256; // then yield to the event loop with setImmediate
+const ERROR_BACKOFF_MS = 10; // after a read error other than EAGAIN, so a broken device cannot spin
+
+// Shared Int32Array slots between the main thread and the poller worker.
+const READY = 0; // worker sets 1 when the fd is readable and waits until main sets 0 (re-arm)
+const STOP = 1; // main sets 1 in close()
+const RUNNING = 2; // 1 while the worker may be inside poll(); 0 once it can never poll again
+
+const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+
+// The poller: blocks in poll(tun fd, wake eventfd) and hands readiness to the main thread, which
+// does all reads. Inline source so it also works inside a `bun build --compile` binary.
+const WORKER_SRC = `
+import { dlopen } from "bun:ffi";
+const LIBC = ${JSON.stringify(LIBC_NAMES)};
+let poll;
+for (const n of LIBC) { try { poll = dlopen(n, { poll: { args: ["ptr", "u64", "i32"], returns: "i32" } }).symbols.poll; break; } catch {} }
+self.onmessage = (e) => {
+  const { fd, wake, shared } = e.data;
+  const sh = new Int32Array(shared);
+  const pfd = new Int32Array([fd, 1, wake, 1]); // struct pollfd[2], events = POLLIN
+  Atomics.store(sh, ${RUNNING}, 1);
+  while (Atomics.load(sh, ${STOP}) === 0) {
+    pfd[1] = 1; pfd[3] = 1;
+    const n = poll(pfd, 2, 1000);
+    if (Atomics.load(sh, ${STOP}) !== 0) break;
+    if (n < 0) { Atomics.wait(sh, 3, 0, 10); continue; } // EINTR and friends: retry shortly
+    if (n === 0) continue;
+    if (pfd[1] >>> 16 & 0x20) break; // POLLNVAL: fd is gone
+    if (pfd[1] >>> 16 === 0) continue; // only the wake eventfd fired (close in progress)
+    Atomics.store(sh, ${READY}, 1);
+    postMessage(0);
+    Atomics.wait(sh, ${READY}, 1);
+  }
+  Atomics.store(sh, ${RUNNING}, 0);
+  Atomics.notify(sh, ${RUNNING});
+};
+`;
+
+function loadLibc() {
+  const defs = {
+    open: { args: ["ptr", "i32", "i32"], returns: "i32" },
+    ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
+    read: { args: ["i32", "ptr", "u64"], returns: "i32" },
+    write: { args: ["i32", "ptr", "u64"], returns: "i32" },
+    close: { args: ["i32"], returns: "i32" },
+    eventfd: { args: ["u32", "i32"], returns: "i32" },
+    __errno_location: { args: [], returns: "ptr" },
+  } as const;
+  for (const n of LIBC_NAMES) {
+    try {
+      return dlopen(n, defs).symbols;
+    } catch {}
+  }
+  throw new TunError(`cannot load the C library (tried ${LIBC_NAMES.join(", ")}); TUN needs Linux with glibc or musl`);
+}
+
+let libc: ReturnType<typeof loadLibc> | undefined;
+let errnoPtr: Pointer | null = null;
+let workerUrl: string | undefined;
+
+function sys(): ReturnType<typeof loadLibc> {
+  if (!libc) {
+    libc = loadLibc();
+    errnoPtr = libc.__errno_location() as Pointer | null;
+  }
+  return libc;
+}
+
+/** errno of the last failed FFI call on the main thread. */
+function errno(): number {
+  return errnoPtr ? peek.i32(errnoPtr, 0) : 0;
+}
+
+function openError(e: number): TunError {
+  if (e === EPERM || e === EACCES) return new TunError("opening /dev/net/tun needs root or CAP_NET_ADMIN");
+  if (e === ENOENT || e === ENODEV || e === ENXIO)
+    return new TunError("/dev/net/tun missing (modprobe tun / in a container pass --device /dev/net/tun)");
+  return new TunError(`open /dev/net/tun failed: errno ${e}`);
+}
+
+function setIffError(e: number, name: string, opts: TunOptions): TunError {
+  const kind = opts.tap ? "TAP" : "TUN";
+  if (e === EPERM || e === EACCES)
+    return new TunError(
+      `creating ${kind} device "${name}" needs root or CAP_NET_ADMIN (or a persistent device owned by this user)`,
+    );
+  if (e === EBUSY)
+    return new TunError(
+      `${kind} device name "${name}" is in use by another process; pick another name, stop the other user, or open both with multiQueue`,
+    );
+  if (e === EINVAL)
+    return new TunError(
+      `cannot attach to "${name}": the name exists as a different kind of device, or as a ${kind} with a different multiQueue setting; pick another name or delete it (ip link del ${name})`,
+    );
+  return new TunError(`TUNSETIFF on "${name}" failed: errno ${e}`);
+}
+
+export function openTun(opts: TunOptions): TunDevice {
+  const nameBytes = Buffer.from(opts.name, "utf8");
+  if (nameBytes.length > IFNAMSIZ - 1)
+    throw new TunError(`interface name "${opts.name}" is ${nameBytes.length} bytes; Linux allows at most 15`);
+  if (nameBytes.includes(0)) throw new TunError("interface name must not contain NUL");
+  const c = sys();
+  const fd = c.open(Buffer.from("/dev/net/tun\0"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) throw openError(errno());
+  const ifr = Buffer.alloc(40); // struct ifreq: name[16], short flags
+  nameBytes.copy(ifr, 0);
+  ifr.writeUInt16LE((opts.tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (opts.multiQueue ? IFF_MULTI_QUEUE : 0), IFNAMSIZ);
+  if (c.ioctl(fd, TUNSETIFF, ifr) < 0) {
+    const e = errno();
+    c.close(fd);
+    throw setIffError(e, opts.name, opts);
+  }
+  const end = ifr.indexOf(0);
+  return new Device(fd, ifr.toString("utf8", 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end), !!opts.tap);
+}
+
+class Device implements TunDevice {
+  readonly stats: TunStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0, rxErrors: 0 };
+  private readonly buf = new Uint8Array(READ_BUF);
+  private readonly bufPtr = ptr(this.buf);
+  private readonly shared = new Int32Array(new SharedArrayBuffer(16));
+  private onPacket: ((pkt: Uint8Array) => void) | undefined;
+  private worker: Worker | undefined;
+  private wake = -1;
+  private closed = false;
+  private readonly drain = (): void => this.drainTurn();
+
+  constructor(
+    readonly fd: number,
+    readonly name: string,
+    readonly tap: boolean,
+  ) {}
+
+  start(onPacket: (pkt: Uint8Array) => void): void {
+    if (this.closed) throw new TunError(`device ${this.name} is closed`);
+    if (this.onPacket) throw new TunError(`device ${this.name} is already started`);
+    const c = sys();
+    this.wake = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (this.wake < 0) throw new TunError(`eventfd failed: errno ${errno()}`);
+    this.onPacket = onPacket;
+    workerUrl ??= URL.createObjectURL(new Blob([WORKER_SRC], { type: "application/javascript" }));
+    const w = new Worker(workerUrl);
+    w.onmessage = this.drain;
+    w.onerror = (e) => {
+      throw new TunError(`TUN poller for ${this.name} failed: ${e.message}`);
+    };
+    w.postMessage({ fd: this.fd, wake: this.wake, shared: this.shared.buffer });
+    this.worker = w;
+  }
+
+  private drainTurn(): void {
+    if (this.closed) return;
+    const c = libc!;
+    const cb = this.onPacket!;
+    const buf = this.buf;
+    const st = this.stats;
+    let again = true; // schedule another turn if the callback throws mid-batch
+    try {
+      for (let i = 0; i < READS_PER_TURN; i++) {
+        const n = c.read(this.fd, this.bufPtr, READ_BUF);
+        if (n < 0) {
+          const e = errno();
+          if (e === EINTR) continue;
+          again = false;
+          if (e === EAGAIN) this.rearm();
+          else {
+            st.rxErrors++;
+            setTimeout(() => this.rearm(), ERROR_BACKOFF_MS);
+          }
+          return;
+        }
+        st.rxPackets++;
+        st.rxBytes += n;
+        cb(buf.subarray(0, n));
+        if (this.closed) {
+          again = false;
+          return;
+        }
+      }
+    } finally {
+      if (again) setImmediate(this.drain);
+    }
+  }
+
+  private rearm(): void {
+    if (this.closed) return;
+    Atomics.store(this.shared, READY, 0);
+    Atomics.notify(this.shared, READY);
+  }
+
+  write(pkt: Uint8Array): boolean {
+    if (this.closed || pkt.length === 0) {
+      this.stats.txErrors++;
+      return false;
+    }
+    const n = libc!.write(this.fd, pkt, pkt.length);
+    if (n !== pkt.length) {
+      this.stats.txErrors++;
+      return false;
+    }
+    this.stats.txPackets++;
+    this.stats.txBytes += n;
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const c = libc!;
+    if (this.worker) {
+      const sh = this.shared;
+      Atomics.store(sh, STOP, 1);
+      Atomics.store(sh, READY, 0);
+      Atomics.notify(sh, READY);
+      c.write(this.wake, new BigUint64Array([1n]), 8);
+      // The worker holds a reference to the fd while in poll(); wait for it to leave so the
+      // device is really gone when close() returns.
+      Atomics.wait(sh, RUNNING, 1, 1000);
+      this.worker.terminate();
+      this.worker = undefined;
+      c.close(this.wake);
+    }
+    c.close(this.fd);
+  }
+}
+
+/** Sets address (CIDR like "10.0.0.2/24", IPv4 or IPv6; optional), MTU and link up, using `ip` (iproute2) via Bun.spawnSync; throws TunError with ip's stderr on failure. */
+export function configureLink(name: string, opts: { address?: string; mtu?: number; up?: boolean }): void {
+  if (opts.address !== undefined) ip(["addr", "replace", opts.address, "dev", name]);
+  if (opts.mtu !== undefined) ip(["link", "set", "dev", name, "mtu", String(opts.mtu)]);
+  if (opts.up) ip(["link", "set", "dev", name, "up"]);
+}
+
+function ip(args: string[]): void {
+  let r;
+  try {
+    r = Bun.spawnSync(["ip", ...args], { stdout: "ignore", stderr: "pipe" });
+  } catch {
+    throw new TunError("`ip` not found: install iproute2 (apt-get install iproute2)");
+  }
+  if (r.exitCode !== 0) throw new TunError(`ip ${args.join(" ")} failed: ${r.stderr.toString().trim()}`);
+}
