@@ -1,58 +1,144 @@
 #!/usr/bin/env bun
-// Entry point: command line + config → logger → role. Wiring only.
+// Entry point: command line + config → logger → role (peer or server) + admin. Wiring only.
+import { dirname, resolve } from "node:path";
 import pkg from "./package.json";
-import { ConfigError, validateConfig } from "./src/config.ts";
+import { adminApp } from "./src/admin.ts";
+import { ConfigError, parseHostPort, validateConfig, type Config } from "./src/config.ts";
+import { addDemoClient } from "./src/demo.ts";
 import { parseArgs, usage } from "./src/flags.ts";
 import { Logger, parseLogTarget } from "./src/log.ts";
 import { startPeer } from "./src/peer.ts";
+import { Server, hostPortText } from "./src/server.ts";
+import { BUILTIN } from "./plugins/index.ts";
+
+/** Parses argv (and the config file it names) into a validated Config. */
+function load(
+  argv: string[],
+): { action: "help" } | { action: "version" } | { action: "run"; cfg: Config; configDir: string } {
+  const cli = parseArgs(argv);
+  if (cli.action !== "run") return cli;
+  const file = argv.find((a, i) => argv[i - 1] === "--config") ?? argv.find((a) => a.startsWith("--config="))?.slice(9);
+  const cfg = validateConfig(cli.raw);
+  return { action: "run", cfg, configDir: file ? dirname(resolve(file)) : process.cwd() };
+}
 
 async function main(argv: string[]): Promise<number> {
-  let cfg;
+  let loaded;
   try {
-    const cli = parseArgs(argv);
-    if (cli.action === "help") {
-      console.log(usage(pkg.version));
-      return 0;
-    }
-    if (cli.action === "version") {
-      console.log(`anytun-relay ${pkg.version} (bun ${Bun.version}, SATP as anytun 0.3.8)`);
-      return 0;
-    }
-    cfg = validateConfig(cli.raw);
+    loaded = load(argv);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) console.error(`config error: ${p}`);
     return 2;
   }
+  if (loaded.action === "help") {
+    console.log(usage(pkg.version));
+    return 0;
+  }
+  if (loaded.action === "version") {
+    console.log(`anytun-relay ${pkg.version} (bun ${Bun.version}, SATP as anytun 0.3.8)`);
+    return 0;
+  }
+  const { cfg, configDir } = loaded;
+  const hasConfigFile = argv.some((a) => a === "--config" || a.startsWith("--config="));
+  const demo = hasConfigFile ? [] : addDemoClient(cfg);
   const targets = cfg.log.map(parseLogTarget);
   if (cfg.debug) targets.push({ kind: "stdout", level: 5 });
   const log = new Logger(targets, cfg.logFormat);
+  const fail = (e: unknown) => {
+    const msg = e instanceof ConfigError ? e.problems.join("; ") : (e as Error).message;
+    log.error(`cannot start: ${msg}`);
+    if (!log.enabled(1)) console.error(`cannot start: ${msg}`);
+    return e instanceof ConfigError ? 2 : 1;
+  };
 
-  let peer;
-  try {
-    peer = await startPeer(cfg, log);
-  } catch (e) {
-    log.error(`cannot start: ${(e as Error).message}`);
-    if (!log.enabled(1)) console.error(`cannot start: ${(e as Error).message}`);
-    return 1;
+  if (cfg.mode === "peer") {
+    let peer;
+    try {
+      peer = await startPeer(cfg, log);
+    } catch (e) {
+      return fail(e);
+    }
+    return await new Promise<number>((done) => {
+      const stop = (signal: string) => {
+        const s = peer.stats();
+        const drops = Object.entries(s.drops).filter(([, n]) => n > 0);
+        log.notice("stopping", {
+          signal,
+          sent: s.udp.txPackets,
+          received: s.udp.rxPackets,
+          drops: drops.map(([k, n]) => `${k}:${n}`).join(","),
+        });
+        peer.stop();
+        done(0);
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
   }
-  return await new Promise<number>((resolve) => {
-    const stop = (sig: string) => {
-      const s = peer.stats();
-      log.notice("stopping", {
-        signal: sig,
-        sent: s.udp.txPackets,
-        received: s.udp.rxPackets,
-        drops: Object.entries(s.drops)
-          .filter(([, n]) => n > 0)
-          .map(([k, n]) => `${k}:${n}`)
-          .join(","),
+
+  let server: Server;
+  try {
+    server = await Server.start(cfg, log, BUILTIN, configDir);
+  } catch (e) {
+    return fail(e);
+  }
+  let http: ReturnType<typeof Bun.serve> | undefined;
+  if (cfg.admin.enabled) {
+    const { host, port } = parseHostPort(cfg.admin.listen);
+    try {
+      http = Bun.serve({ hostname: host, port, fetch: adminApp(server).fetch });
+    } catch (e) {
+      server.stop();
+      return fail(new Error(`admin.listen ${cfg.admin.listen}: ${(e as Error).message}`));
+    }
+    log.notice("admin listening", { url: `http://${hostPortText(host, http.port ?? port)}` });
+  }
+  for (const line of demo) console.log(line);
+
+  process.on("SIGHUP", () => {
+    let next;
+    try {
+      const r = load(argv);
+      if (r.action !== "run") return;
+      next = r.cfg;
+      if (!hasConfigFile) addDemoClient(next);
+      if (next.mode !== "server") throw new ConfigError(["mode: cannot change from server to peer on reload"]);
+    } catch (e) {
+      log.error("reload refused: config invalid; keeping the running config", {
+        problems: e instanceof ConfigError ? e.problems.join("; ") : String(e),
       });
-      peer.stop();
-      resolve(0);
+      return;
+    }
+    if (!hasConfigFile) next.clients = server.cfg.clients; // keep the demo passphrase
+    server.reload(next).catch((e) =>
+      log.error("reload failed; keeping the running config", {
+        error: e instanceof ConfigError ? e.problems.join("; ") : String(e),
+      }),
+    );
+  });
+
+  return await new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.notice("second signal: exiting now", { signal });
+        finish();
+        return;
+      }
+      stopping = true;
+      server.drain();
+      log.notice("shutting down after drain", { signal, seconds: server.cfg.drainSeconds });
+      setTimeout(finish, server.cfg.drainSeconds * 1000);
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    const finish = () => {
+      server.stop();
+      http?.stop(true);
+      log.notice("stopped");
+      done(0);
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
 }
 

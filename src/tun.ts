@@ -3,8 +3,8 @@
 // Contracts:
 // - Packets are delivered to `start`'s callback one at a time, in the order the kernel queued them,
 //   as a view into ONE read buffer owned by the device. The view is valid only during the call;
-//   copy it (`slice`) to keep it. The callback must not throw (an exception propagates to the event
-//   loop; reading continues on the next turn).
+//   copy it (`slice`) to keep it. If the callback throws, the exception reaches the event loop as
+//   uncaught and reading resumes with the next packet on the next turn.
 // - `write` never blocks; it returns false when the kernel refused the packet (queue full, device
 //   down, bad packet) and counts it in `stats.txErrors`. The caller keeps ownership of `pkt`.
 // - `close` is idempotent and synchronous: when it returns, no callback runs any more, the fd is
@@ -68,6 +68,7 @@ const EACCES = 13;
 const EBUSY = 16;
 const ENODEV = 19;
 const EINVAL = 22;
+const EBADFD = 77; // read: the interface was deleted under us
 
 const READ_BUF = 65536; // largest TUN packet is 65535 bytes
 const READS_PER_TURN = 256; // then yield to the event loop with setImmediate
@@ -239,7 +240,7 @@ class Device implements TunDevice {
           if (e === EAGAIN) this.rearm();
           else {
             st.rxErrors++;
-            setTimeout(() => this.rearm(), ERROR_BACKOFF_MS);
+            if (e !== EBADFD) setTimeout(() => this.rearm(), ERROR_BACKOFF_MS);
           }
           return;
         }

@@ -1,0 +1,122 @@
+/**
+ * # routes
+ *
+ * Tunnel mode: sends each inner packet to the client whose `routes` hold the longest prefix
+ * covering its destination (IPv4 and IPv6, any prefix length). Broadcast and multicast
+ * destinations fan out to several clients (never back to the sender):
+ *
+ * - 255.255.255.255, 224.0.0.0/4 and ff00::/8: every client with a route of that family;
+ * - the broadcast address of a prefix in `networks` (e.g. 10.99.0.255 for 10.99.0.0/24):
+ *   every client with a route inside that network.
+ *
+ * A destination no client covers goes to the next plugin (`noroute` drop at the end of the chain).
+ *
+ * Options:
+ *   networks   list of tunnel subnets whose broadcast address fans out (default none)
+ *
+ * Example: { "use": "routes", "networks": ["10.99.0.0/24"] }
+ */
+import * as v from "valibot";
+import { parseCidr, type Prefix } from "../src/net/addr.ts";
+import { ipDestination, PrefixTable } from "../src/net/lpm.ts";
+import { definePlugin, forward, NEXT, type Verdict } from "../src/pipeline.ts";
+import type { Conn } from "../src/state.ts";
+
+const cidr = v.pipe(
+  v.string(),
+  v.rawCheck<string>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    try {
+      const p = parseCidr(dataset.value, true);
+      if (p.addr.length !== 4 || p.len > 30) addIssue({ message: "expected an IPv4 network of /30 or shorter" });
+    } catch (e) {
+      addIssue({ message: (e as Error).message });
+    }
+  }),
+);
+
+function inside(inner: Prefix, outer: Prefix): boolean {
+  if (inner.addr.length !== outer.addr.length || inner.len < outer.len) return false;
+  for (let bit = 0; bit < outer.len; bit++) {
+    const m = 0x80 >>> (bit & 7);
+    if ((inner.addr[bit >>> 3]! & m) !== (outer.addr[bit >>> 3]! & m)) return false;
+  }
+  return true;
+}
+
+/** A fan-out group whose verdict excludes the sender; verdicts cached per sender. */
+class FanOut {
+  private readonly bySender = new Map<Conn, Verdict>();
+  constructor(private readonly members: readonly Conn[]) {}
+  verdict(from: Conn): Verdict {
+    let vd = this.bySender.get(from);
+    if (vd === undefined) this.bySender.set(from, (vd = forward(this.members.filter((c) => c !== from))));
+    return vd;
+  }
+  get size(): number {
+    return this.members.length;
+  }
+}
+
+export default definePlugin({
+  name: "routes",
+  options: v.strictObject({ networks: v.optional(v.array(cidr), []) }),
+  create(ctx, opts) {
+    const networks = opts.networks.map((n) => parseCidr(n, true));
+    let table = new PrefixTable<Verdict>();
+    let all4 = new FanOut([]);
+    let all6 = new FanOut([]);
+    let bcast = new Map<number, FanOut>(); // IPv4 broadcast address (u32) → group
+
+    const build = () => {
+      const t = new PrefixTable<Verdict>();
+      const conns = ctx.conns.all();
+      for (const c of conns) {
+        const vd = forward([c]);
+        for (const r of c.routes) t.set(r, vd);
+      }
+      table = t;
+      all4 = new FanOut(conns.filter((c) => c.routes.some((r) => r.addr.length === 4)));
+      all6 = new FanOut(conns.filter((c) => c.routes.some((r) => r.addr.length === 16)));
+      const b = new Map<number, FanOut>();
+      for (const n of networks) {
+        const base = ((n.addr[0]! << 24) | (n.addr[1]! << 16) | (n.addr[2]! << 8) | n.addr[3]!) >>> 0;
+        const addr = (base | (0xffffffff >>> n.len)) >>> 0;
+        b.set(addr, new FanOut(conns.filter((c) => c.routes.some((r) => inside(r, n)))));
+      }
+      bcast = b;
+      ctx.log.info("routing table built", { routes: t.size, clients: conns.length });
+    };
+    build();
+    const off = ctx.conns.onChange(build);
+
+    return {
+      handle(p) {
+        const d = p.data;
+        const dst = ipDestination(d);
+        if (dst === null) return NEXT;
+        if (dst.family === 4) {
+          const a = ((d[16]! << 24) | (d[17]! << 16) | (d[18]! << 8) | d[19]!) >>> 0;
+          if (a === 0xffffffff || a >>> 28 === 14) return all4.verdict(p.from);
+          if (bcast.size > 0) {
+            const g = bcast.get(a);
+            if (g !== undefined) return g.verdict(p.from);
+          }
+        } else if (d[24] === 0xff) return all6.verdict(p.from);
+        return table.lookup(d, dst.off, dst.family) ?? NEXT;
+      },
+      stop() {
+        off();
+      },
+      describe() {
+        return {
+          routes: table.entries().map((e) => ({
+            prefix: e.prefix,
+            mux: e.value.kind === "forward" ? e.value.to[0]?.mux : undefined,
+          })),
+          networks: opts.networks,
+        };
+      },
+    };
+  },
+});

@@ -1,0 +1,91 @@
+// Prometheus text exposition (format 0.0.4) of the server's counters. Built on request from the
+// live counters; nothing on the hot path beyond the increments themselves.
+import { DROP_REASONS } from "./drops.ts";
+import type { Server } from "./server.ts";
+
+const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+class Out {
+  private readonly lines: string[] = [];
+  family(name: string, type: "counter" | "gauge", help: string): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  }
+  sample(name: string, labels: Record<string, string | number>, value: number): void {
+    const l = Object.entries(labels)
+      .map(([k, v]) => `${k}="${esc(String(v))}"`)
+      .join(",");
+    this.lines.push(`${name}${l ? `{${l}}` : ""} ${Number.isFinite(value) ? value : 0}`);
+  }
+  text(): string {
+    return this.lines.join("\n") + "\n";
+  }
+}
+
+export function renderMetrics(s: Server): string {
+  const o = new Out();
+  o.family("relay_up", "gauge", "1 while the process runs.");
+  o.sample("relay_up", {}, 1);
+  o.family("relay_ready", "gauge", "1 when ready for traffic (0 while starting or draining).");
+  o.sample("relay_ready", {}, s.state === "ready" ? 1 : 0);
+  o.family("relay_uptime_seconds", "gauge", "Seconds since start.");
+  o.sample("relay_uptime_seconds", {}, (Date.now() - s.startedAt) / 1000);
+  o.family("relay_clients", "gauge", "Configured clients.");
+  o.sample("relay_clients", {}, s.conns.size);
+  o.family("relay_clients_with_endpoint", "gauge", "Clients whose endpoint is known (heard from at least once).");
+  o.sample("relay_clients_with_endpoint", {}, s.conns.all().filter((c) => c.endpoint !== null).length);
+
+  o.family("relay_transport_packets_total", "counter", "Datagrams per transport listener and direction.");
+  for (const l of s.listeners) {
+    o.sample(
+      "relay_transport_packets_total",
+      { transport: "udp", listener: l.name, direction: "in" },
+      l.udp.stats.rxPackets,
+    );
+    o.sample(
+      "relay_transport_packets_total",
+      { transport: "udp", listener: l.name, direction: "out" },
+      l.udp.stats.txPackets,
+    );
+  }
+  o.family("relay_transport_bytes_total", "counter", "Datagram bytes per transport listener and direction.");
+  for (const l of s.listeners) {
+    o.sample(
+      "relay_transport_bytes_total",
+      { transport: "udp", listener: l.name, direction: "in" },
+      l.udp.stats.rxBytes,
+    );
+    o.sample(
+      "relay_transport_bytes_total",
+      { transport: "udp", listener: l.name, direction: "out" },
+      l.udp.stats.txBytes,
+    );
+  }
+  o.family("relay_transport_send_errors_total", "counter", "Datagrams the socket refused (buffer full, ICMP errors).");
+  for (const l of s.listeners)
+    o.sample("relay_transport_send_errors_total", { transport: "udp", listener: l.name }, l.udp.stats.txErrors);
+
+  o.family("relay_client_packets_total", "counter", "Authenticated SATP packets per client (mux) and direction.");
+  for (const c of s.conns.all()) {
+    o.sample("relay_client_packets_total", { mux: c.mux, client: c.name, direction: "in" }, c.rxPackets);
+    o.sample("relay_client_packets_total", { mux: c.mux, client: c.name, direction: "out" }, c.txPackets);
+  }
+  o.family("relay_client_bytes_total", "counter", "SATP bytes per client (mux) and direction.");
+  for (const c of s.conns.all()) {
+    o.sample("relay_client_bytes_total", { mux: c.mux, client: c.name, direction: "in" }, c.rxBytes);
+    o.sample("relay_client_bytes_total", { mux: c.mux, client: c.name, direction: "out" }, c.txBytes);
+  }
+
+  o.family("relay_drops_total", "counter", "Packets dropped, by reason.");
+  for (const r of DROP_REASONS) o.sample("relay_drops_total", { reason: r }, s.drops[r]);
+  for (const [r, n] of s.pluginDrops) o.sample("relay_drops_total", { reason: r }, n);
+  o.family("relay_keepalives_total", "counter", "Authenticated packets without payload (keepalives).");
+  o.sample("relay_keepalives_total", {}, s.keepalivesIn);
+  o.family("relay_endpoint_changes_total", "counter", "Times a client's endpoint was learned or moved.");
+  o.sample("relay_endpoint_changes_total", {}, s.endpointChanges);
+  o.family("relay_plugin_events_total", "counter", "Plugin-defined events.");
+  for (const [k, n] of s.pluginEvents) {
+    const [plugin, event] = k.split("\u0000") as [string, string];
+    o.sample("relay_plugin_events_total", { plugin, event }, n);
+  }
+  return o.text();
+}

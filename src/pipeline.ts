@@ -1,0 +1,187 @@
+// The plugin chain: each authenticated inner packet goes through the plugins in config order
+// until one returns a verdict other than `next`; falling off the end is a `noroute` drop.
+//
+// Plugin contract (README "Plugins"):
+//  - a plugin file default-exports definePlugin({ name, options: valibot schema, create(ctx, opts) });
+//  - create() may do I/O (open a TUN, bind a socket) and returns { handle, stop, describe? };
+//  - handle(packet) is synchronous, must not throw for any packet content, and returns a Verdict.
+//    Verdict objects may be cached and returned again (they are never mutated by the pipeline);
+//  - packet.data belongs to the pipeline: a plugin may rewrite it in place (NAT) but must copy it
+//    if it keeps it past handle();
+//  - stop() releases everything create() took; called on reload and shutdown.
+import * as v from "valibot";
+import { isAbsolute, resolve } from "node:path";
+import { ConfigError, type PluginEntryConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { Conn, ConnTable } from "./state.ts";
+
+export interface Packet {
+  /** The authenticated client this packet came from. */
+  from: Conn;
+  /** Payload type: 0x0800 IPv4, 0x86DD IPv6. */
+  type: number;
+  /** The inner IP packet (see the ownership rule above). */
+  data: Uint8Array;
+  /** Index of the listener it arrived on. */
+  listener: number;
+  /** Milliseconds (performance.now() clock) at receipt. */
+  now: number;
+}
+
+export type Verdict =
+  | { readonly kind: "next" }
+  | { readonly kind: "forward"; readonly to: readonly Conn[] }
+  | { readonly kind: "reply"; readonly data: Uint8Array }
+  | { readonly kind: "consumed" }
+  | { readonly kind: "drop"; readonly reason: string };
+
+export const NEXT: Verdict = Object.freeze({ kind: "next" });
+export const CONSUMED: Verdict = Object.freeze({ kind: "consumed" });
+const drops = new Map<string, Verdict>();
+/** A cached drop verdict for `reason` (shown on /metrics as relay_drops_total{reason=...}). */
+export function drop(reason: string): Verdict {
+  let d = drops.get(reason);
+  if (d === undefined) drops.set(reason, (d = Object.freeze({ kind: "drop", reason })));
+  return d;
+}
+export function forward(to: readonly Conn[]): Verdict {
+  return Object.freeze({ kind: "forward", to: Object.freeze([...to]) });
+}
+const END = drop("noroute");
+
+export interface Counter {
+  inc(n?: number): void;
+}
+
+export interface PluginContext {
+  readonly log: Logger;
+  /** Read the client table; it changes on reload (subscribe with conns.onChange). */
+  readonly conns: ConnTable;
+  /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
+  send(to: Conn, inner: Uint8Array): boolean;
+  /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */
+  counter(name: string): Counter;
+  /** Directory of the config file (or the working directory), for relative paths in options. */
+  readonly configDir: string;
+}
+
+export interface PluginInstance {
+  handle(p: Packet): Verdict;
+  stop(): void;
+  /** JSON view for /v1/plugins. */
+  describe?(): unknown;
+}
+
+export interface PluginDefinition<S extends v.GenericSchema = v.GenericSchema> {
+  name: string;
+  options: S;
+  create(ctx: PluginContext, options: v.InferOutput<S>): PluginInstance | Promise<PluginInstance>;
+}
+
+export function definePlugin<S extends v.GenericSchema>(d: PluginDefinition<S>): PluginDefinition<S> {
+  return d;
+}
+
+export interface ChainEntry {
+  name: string;
+  use: string;
+  options: unknown;
+  instance: PluginInstance;
+}
+
+export class Chain {
+  private readonly handlers: PluginInstance[];
+  constructor(readonly entries: readonly ChainEntry[]) {
+    this.handlers = entries.map((e) => e.instance);
+  }
+  run(p: Packet): Verdict {
+    const h = this.handlers;
+    for (let i = 0; i < h.length; i++) {
+      const verdict = h[i]!.handle(p);
+      if (verdict.kind !== "next") return verdict;
+    }
+    return END;
+  }
+  stop(): void {
+    for (const e of this.entries) {
+      try {
+        e.instance.stop();
+      } catch {
+        // one plugin failing to stop must not keep the others running
+      }
+    }
+  }
+}
+
+export type Builtins = Readonly<Record<string, PluginDefinition<any>>>;
+
+async function loadDefinition(use: string, builtins: Builtins, configDir: string): Promise<PluginDefinition> {
+  const builtin = builtins[use];
+  if (builtin) return builtin;
+  if (!/[\\/]|\.[cm]?[jt]s$/.test(use))
+    throw new Error(`"${use}" is not a built-in plugin (${Object.keys(builtins).join(", ")}) nor a path to a file`);
+  const path = isAbsolute(use) ? use : resolve(configDir, use);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(path)) as { default?: unknown };
+  } catch (e) {
+    throw new Error(`cannot load ${path}: ${(e as Error).message}`);
+  }
+  const d = mod.default as Partial<PluginDefinition> | undefined;
+  if (!d || typeof d.name !== "string" || typeof d.create !== "function" || typeof d.options !== "object")
+    throw new Error(`${path} does not default-export definePlugin({ name, options, create })`);
+  return d as PluginDefinition;
+}
+
+/**
+ * Loads, validates and creates every plugin. Throws ConfigError naming plugins.N.field for bad
+ * options; on any failure the plugins created so far are stopped again.
+ */
+export async function buildChain(
+  list: readonly PluginEntryConfig[],
+  builtins: Builtins,
+  ctxFor: (name: string) => PluginContext,
+  configDir: string,
+): Promise<Chain> {
+  const defs: { def: PluginDefinition; options: unknown; use: string }[] = [];
+  const problems: string[] = [];
+  for (const [i, entry] of list.entries()) {
+    const { use, ...rest } = entry;
+    let def: PluginDefinition;
+    try {
+      def = await loadDefinition(use, builtins, configDir);
+    } catch (e) {
+      problems.push(`plugins.${i}.use: ${(e as Error).message}`);
+      continue;
+    }
+    const r = v.safeParse(def.options, rest);
+    if (!r.success) {
+      for (const iss of r.issues)
+        problems.push(
+          `plugins.${i}.${v.getDotPath(iss) ?? "(options)"}: ${iss.type === "strict_object" ? "unknown option" : iss.message}`,
+        );
+      continue;
+    }
+    defs.push({ def, options: r.output, use });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const entries: ChainEntry[] = [];
+  try {
+    for (const [i, d] of defs.entries()) {
+      try {
+        entries.push({
+          name: d.def.name,
+          use: d.use,
+          options: d.options,
+          instance: await d.def.create(ctxFor(d.def.name), d.options),
+        });
+      } catch (e) {
+        throw new ConfigError([`plugins.${i}: ${d.def.name} failed to start: ${(e as Error).message}`]);
+      }
+    }
+  } catch (e) {
+    new Chain(entries).stop();
+    throw e;
+  }
+  return new Chain(entries);
+}

@@ -1,0 +1,265 @@
+// Server role: many clients, each with its own mux and keys, over one or more UDP listeners.
+// Receive path (synchronous, per datagram): mux → client → open (tag, replay, decrypt) →
+// endpoint learning → plugin chain → verdict → seal per target → batched send. No exception,
+// log line or promise per packet; every drop is counted by reason.
+import type { Config } from "./config.ts";
+import { parseHostPort } from "./config.ts";
+import { newDrops, type Drops } from "./drops.ts";
+import type { Logger } from "./log.ts";
+import {
+  HEADER_LEN,
+  MAX_PACKET,
+  OFF_MUX,
+  OFF_SENDER,
+  payloadTypeOf,
+  PT_IPV4,
+  PT_IPV6,
+  TYPE_LEN,
+} from "./satp/codec.ts";
+import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT } from "./satp/crypto.ts";
+import { buildChain, type Builtins, type Chain, type Packet, type PluginContext } from "./pipeline.ts";
+import { ConnTable, type Conn } from "./state.ts";
+import { UdpTransport } from "./transport/udp.ts";
+
+export type ServerState = "starting" | "ready" | "draining";
+
+export interface Listener {
+  readonly name: string;
+  readonly udp: UdpTransport;
+}
+
+export class Server {
+  readonly conns = new ConnTable();
+  readonly drops: Drops = newDrops();
+  /** Drops by reasons plugins chose (verdict drop("...")), plus "plugin-error". */
+  readonly pluginDrops = new Map<string, number>();
+  readonly pluginEvents = new Map<string, number>();
+  readonly listeners: Listener[] = [];
+  readonly startedAt = Date.now();
+  keepalivesIn = 0;
+  endpointChanges = 0;
+  state: ServerState = "starting";
+  chain!: Chain;
+  cfg: Config;
+  private readonly pkt: Packet;
+  private pluginErrorLogged = 0;
+
+  private constructor(
+    cfg: Config,
+    readonly log: Logger,
+    private readonly builtins: Builtins,
+    private readonly configDir: string,
+  ) {
+    this.cfg = cfg;
+    this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
+  }
+
+  /** Builds tables and plugins, binds the listeners, and turns ready. Throws (nothing left open) on failure. */
+  static async start(cfg: Config, log: Logger, builtins: Builtins, configDir: string): Promise<Server> {
+    const s = new Server(cfg, log, builtins, configDir);
+    s.conns.replace(cfg.clients, cfg.crypto);
+    s.chain = await buildChain(cfg.plugins, builtins, (name) => s.pluginContext(name), configDir);
+    try {
+      const listen = cfg.listen ?? [cfg.interface ? hostPortText(cfg.interface, cfg.port) : `[::]:${cfg.port}`];
+      for (const text of listen) {
+        const { host, port } = parseHostPort(text);
+        const idx = s.listeners.length;
+        const onErr = (e: Error) => log.debug("udp socket error", { listener: text, error: e.message });
+        const onData = (buf: Uint8Array, p: number, a: string) => s.receive(idx, buf, p, a);
+        let udp: UdpTransport;
+        try {
+          udp = await UdpTransport.open(host, port, onData, onErr);
+        } catch (e) {
+          if (host !== "::" || cfg.listen !== undefined) throw new Error(`listen ${text}: ${(e as Error).message}`);
+          udp = await UdpTransport.open("0.0.0.0", port, onData, onErr); // host without IPv6
+        }
+        s.listeners.push({ name: hostPortText(udp.address, udp.port), udp });
+      }
+    } catch (e) {
+      s.stop();
+      throw e;
+    }
+    if (cfg.clients.length === 0) log.warn("no clients configured: every packet will be dropped (mux)");
+    for (const c of s.conns.all())
+      if (c.crypto.suite.auth === "null") log.warn("client without authentication", { mux: c.mux });
+    s.state = "ready";
+    log.notice("server ready", {
+      listen: s.listeners.map((l) => l.name).join(","),
+      clients: s.conns.size,
+      plugins: s.chain.entries.map((e) => e.name).join(","),
+      senderId: cfg.senderId,
+    });
+    return s;
+  }
+
+  private pluginContext(name: string): PluginContext {
+    const log = this.log.child(`plugin/${name}`);
+    return {
+      log,
+      conns: this.conns,
+      send: (to, inner) => this.send(to, inner),
+      counter: (event) => {
+        const key = `${name}\u0000${event}`;
+        this.pluginEvents.set(key, this.pluginEvents.get(key) ?? 0);
+        return { inc: (n = 1) => void this.pluginEvents.set(key, this.pluginEvents.get(key)! + n) };
+      },
+      configDir: this.configDir,
+    };
+  }
+
+  private receive(li: number, buf: Uint8Array, port: number, address: string): void {
+    const drops = this.drops;
+    if (buf.length < HEADER_LEN) {
+      drops.short++;
+      return;
+    }
+    const mux = (buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]!;
+    const conn = this.conns.get(mux);
+    if (conn === undefined) {
+      drops.mux++;
+      return;
+    }
+    const seq = ((buf[0]! << 24) | (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) >>> 0;
+    const sid = (buf[OFF_SENDER]! << 8) | buf[OFF_SENDER + 1]!;
+    const n = conn.crypto.open(buf, seq, sid, mux, conn.window(sid));
+    if (n < 0) {
+      if (n === OPEN_AUTH) drops.auth++;
+      else if (n === OPEN_REPLAY) drops.replay++;
+      else if (n === OPEN_SHORT) drops.short++;
+      return;
+    }
+    conn.rxPackets++;
+    conn.rxBytes += buf.length;
+    const now = performance.now();
+    conn.lastSeen = now;
+    const ep = conn.endpoint;
+    if (ep === null || ep.port !== port || ep.address !== address || ep.listener !== li) {
+      conn.endpoint = { listener: li, address, port };
+      this.endpointChanges++;
+      this.log.info(ep === null ? "client endpoint learned" : "client endpoint changed", {
+        mux,
+        endpoint: `${address}:${port}`,
+        listener: this.listeners[li]?.name,
+      });
+    }
+    if (n === 0) {
+      this.keepalivesIn++;
+      return;
+    }
+    const plain = conn.crypto.plain;
+    const type = (plain[0]! << 8) | plain[1]!;
+    if (type !== PT_IPV4 && type !== PT_IPV6) {
+      drops.type++;
+      return;
+    }
+    const p = this.pkt;
+    p.from = conn;
+    p.type = type;
+    p.data = plain.subarray(TYPE_LEN);
+    p.listener = li;
+    p.now = now;
+    let v;
+    try {
+      v = this.chain.run(p);
+    } catch (e) {
+      this.countPluginDrop("plugin-error");
+      if (this.pluginErrorLogged++ < 10) this.log.error("plugin threw (packet dropped)", { error: String(e) });
+      return;
+    }
+    switch (v.kind) {
+      case "forward": {
+        const to = v.to;
+        for (let i = 0; i < to.length; i++) this.send(to[i]!, p.data);
+        return;
+      }
+      case "reply":
+        this.send(conn, v.data);
+        return;
+      case "drop":
+        if (v.reason === "noroute") drops.noroute++;
+        else this.countPluginDrop(v.reason);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private countPluginDrop(reason: string): void {
+    this.pluginDrops.set(reason, (this.pluginDrops.get(reason) ?? 0) + 1);
+  }
+
+  /** Seals an inner IPv4/IPv6 packet for `to` and queues it on the listener `to` was last heard on. */
+  send(to: Conn, inner: Uint8Array): boolean {
+    const drops = this.drops;
+    const ep = to.endpoint;
+    if (ep === null) {
+      drops.noendpoint++;
+      return false;
+    }
+    const type = payloadTypeOf(inner, false);
+    if (type === 0) {
+      drops.badinner++;
+      return false;
+    }
+    if (inner.length + TYPE_LEN + to.crypto.overhead > MAX_PACKET) {
+      drops.toobig++;
+      return false;
+    }
+    if (to.seq >= SEQ_LIMIT) {
+      drops.exhausted++;
+      return false;
+    }
+    const l = this.listeners[ep.listener];
+    if (l === undefined) {
+      drops.noendpoint++;
+      return false;
+    }
+    const slot = l.udp.slot();
+    slot[HEADER_LEN] = type >>> 8;
+    slot[HEADER_LEN + 1] = type & 255;
+    slot.set(inner, HEADER_LEN + TYPE_LEN);
+    const len = to.crypto.seal(to.seq++, this.cfg.senderId, to.mux, slot, TYPE_LEN + inner.length);
+    l.udp.queue(len, ep.port, ep.address);
+    to.txPackets++;
+    to.txBytes += len;
+    return true;
+  }
+
+  /**
+   * SIGHUP: new clients and plugins from `next`; sessions of unchanged clients carry over. On any
+   * error the running config stays. Listeners, admin and senderId need a restart.
+   */
+  async reload(next: Config): Promise<void> {
+    const chain = await buildChain(next.plugins, this.builtins, (name) => this.pluginContext(name), this.configDir);
+    let diff;
+    try {
+      diff = this.conns.replace(next.clients, next.crypto);
+    } catch (e) {
+      chain.stop();
+      throw e;
+    }
+    const old = this.chain;
+    this.chain = chain;
+    old.stop();
+    for (const k of ["listen", "interface", "port", "admin", "senderId"] as const)
+      if (JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]))
+        this.log.warn(`reload: ${k} changed; takes effect on restart`);
+    this.cfg = { ...next, listen: this.cfg.listen, admin: this.cfg.admin, senderId: this.cfg.senderId };
+    this.log.notice("reloaded", { ...diff, plugins: chain.entries.map((e) => e.name).join(",") });
+  }
+
+  drain(): void {
+    if (this.state !== "draining") this.log.notice("draining: not ready from now on; sessions keep working");
+    this.state = "draining";
+  }
+
+  stop(): void {
+    this.chain?.stop();
+    for (const l of this.listeners) l.udp.close();
+    this.listeners.length = 0;
+  }
+}
+
+export function hostPortText(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
