@@ -18,7 +18,7 @@ class Client {
   readonly crypto: SatpCrypto;
   readonly got: Uint8Array[] = [];
   seq = 0;
-  sock!: Awaited<ReturnType<typeof Bun.udpSocket>>;
+  sock!: Bun.udp.Socket<"buffer">;
   constructor(
     readonly mux: number,
     passphrase: string,

@@ -1,0 +1,152 @@
+// Server e2e (root): `bun relay.ts` as the server with two real anytun 0.3.8 clients (own mux and
+// passphrase each) and one client that is this relay's own peer role. Ping and iperf3 TCP between
+// clients through the server, an IPv6 inner ping, a broadcast reaching both other clients.
+// Namespaces: S (server) with a veth to each of A, B (anytun) and C (ours).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+
+const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
+if (!ready) console.warn("e2e server-anytun: skipped (needs root, anytun, iperf3, ping; CI installs them)");
+
+describe.skipIf(!ready)("server with anytun 0.3.8 clients (namespaces)", () => {
+  const lab = new Lab("sv");
+  const ns = { s: "", a: "", b: "", c: "" };
+  const logDir = `/tmp/${lab.prefix}-logs`;
+
+  beforeAll(async () => {
+    for (const k of ["s", "a", "b", "c"] as const) ns[k] = lab.ns(k);
+    lab.link(ns.a, "192.0.2.1/30", ns.s, "192.0.2.2/30");
+    lab.link(ns.b, "192.0.2.5/30", ns.s, "192.0.2.6/30");
+    lab.link(ns.c, "192.0.2.9/30", ns.s, "192.0.2.10/30");
+    lab.exec(ns.s, ["mkdir", "-p", logDir]);
+    const cfg = {
+      senderId: 1,
+      listen: ["[::]:4444"],
+      admin: { listen: "127.0.0.1:8080" },
+      clients: [
+        { name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32", "fd00:99::1/128"] },
+        { name: "b", mux: 2, passphrase: "secret of b", routes: ["10.99.0.2/32", "fd00:99::2/128"] },
+        { name: "c", mux: 3, passphrase: "secret of c", routes: ["10.99.0.3/32"] },
+      ],
+      plugins: [{ use: "routes", networks: ["10.99.0.0/24"] }],
+      log: ["stdout:4"],
+    };
+    writeFileSync(`${logDir}/server.json`, JSON.stringify(cfg));
+    lab.spawn(ns.s, [BUN, `${ROOT}relay.ts`, "--config", `${logDir}/server.json`], `${logDir}/server.log`);
+    const anytun = (n: string, mux: number, pass: string, peer: string) =>
+      lab.spawn(
+        n,
+        [
+          "anytun",
+          "-D",
+          "-L",
+          "stdout:3",
+          "-t",
+          "tun",
+          "-d",
+          "sat0",
+          "-e",
+          "client",
+          "-r",
+          peer,
+          "-o",
+          "4444",
+          "-m",
+          String(mux),
+          "-E",
+          pass,
+        ],
+        `${logDir}/anytun-${mux}.log`,
+      );
+    anytun(ns.a, 1, "secret of a", "192.0.2.2");
+    anytun(ns.b, 2, "secret of b", "192.0.2.6");
+    lab.spawn(
+      ns.c,
+      [
+        BUN,
+        `${ROOT}relay.ts`,
+        "-r",
+        "192.0.2.10",
+        "-o",
+        "4444",
+        "-m",
+        "3",
+        "-e",
+        "client",
+        "-E",
+        "secret of c",
+        "-d",
+        "sat0",
+        "-n",
+        "10.99.0.3/24",
+        "-L",
+        "stdout:4",
+      ],
+      `${logDir}/client-c.log`,
+    );
+    for (const [k, i] of [
+      ["a", 1],
+      ["b", 2],
+    ] as const) {
+      await lab.until(`anytun device in ${k}`, () => lab.hasDevice(ns[k], "sat0"));
+      lab.exec(ns[k], ["ip", "addr", "replace", `10.99.0.${i}/24`, "dev", "sat0"]);
+      lab.exec(ns[k], ["ip", "link", "set", "sat0", "mtu", "1400", "up"]);
+    }
+    await lab.until("our client's device", () => lab.hasDevice(ns.c, "sat0"));
+    await lab.until("server listening", () => lab.exec(ns.s, ["ss", "-uln"], { ok: true }).includes(":4444"));
+    for (const k of ["b", "c"] as const) lab.exec(ns[k], ["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_broadcasts=0"]);
+    // Each client speaks once so the server learns its endpoint (what `anytun -r` does on first traffic).
+    for (const k of ["a", "b", "c"] as const)
+      lab.exec(ns[k], ["ping", "-c", "1", "-W", "1", "10.99.0.254"], { ok: true });
+  }, 30000);
+
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  test("ping and iperf3 TCP between two anytun clients through the server", async () => {
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+      10,
+    );
+    const srv = lab.spawn(ns.b, ["iperf3", "-s", "-B", "10.99.0.2", "-p", "5201"]);
+    await Bun.sleep(300);
+    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.2", "-p", "5201", "-t", "3", "-J"], { ok: true }));
+    await lab.stop(srv);
+    console.log(`  anytun A → server → anytun B: iperf3 TCP ${mbps.toFixed(0)} Mbit/s`);
+    expect(mbps).toBeGreaterThan(1);
+  }, 30000);
+
+  test("an anytun client and this relay's client role through the server", async () => {
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.3"], { ok: true }))).toBe(
+      10,
+    );
+    expect(pingReceived(lab.exec(ns.c, ["ping", "-c", "5", "-i", "0.05", "-W", "2", "10.99.0.1"], { ok: true }))).toBe(
+      5,
+    );
+    const srv = lab.spawn(ns.c, ["iperf3", "-s", "-B", "10.99.0.3", "-p", "5202"]);
+    await Bun.sleep(300);
+    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.3", "-p", "5202", "-t", "3", "-J"], { ok: true }));
+    await lab.stop(srv);
+    console.log(`  anytun A → server → relay client C: iperf3 TCP ${mbps.toFixed(0)} Mbit/s`);
+    expect(mbps).toBeGreaterThan(1);
+  }, 30000);
+
+  test("IPv6 inner ping between anytun clients", () => {
+    for (const [k, i] of [
+      ["a", 1],
+      ["b", 2],
+    ] as const) {
+      lab.exec(ns[k], ["sysctl", "-qw", "net.ipv6.conf.sat0.disable_ipv6=0"]);
+      lab.exec(ns[k], ["ip", "-6", "addr", "replace", `fd00:99::${i}/64`, "dev", "sat0", "nodad"]);
+    }
+    const out = lab.exec(ns.a, ["ping", "-6", "-c", "5", "-i", "0.1", "-W", "2", "fd00:99::2"], { ok: true });
+    expect(pingReceived(out)).toBe(5);
+  });
+
+  test("a broadcast from A reaches both other clients", () => {
+    const out = lab.exec(ns.a, ["ping", "-b", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.255"], { ok: true });
+    expect(out).toContain("from 10.99.0.2");
+    expect(out).toContain("from 10.99.0.3");
+  });
+});
