@@ -4,73 +4,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { adminApp } from "../src/admin.ts";
 import { validateConfig, type Config } from "../src/config.ts";
 import { Logger } from "../src/log.ts";
-import { HEADER_LEN, PT_IPV4 } from "../src/satp/codec.ts";
-import { SatpCrypto } from "../src/satp/crypto.ts";
-import { deriveMaster } from "../src/satp/suite.ts";
 import { Server } from "../src/server.ts";
 import { BUILTIN } from "../plugins/index.ts";
+import { Client, ipv4, until } from "./lib/satp-client.ts";
 
 const quiet = new Logger([], "text");
 const TOKEN = "test-token-0123456789";
-
-/** A client speaking SATP from a loopback UDP socket (role right, like `anytun -e client`). */
-class Client {
-  readonly crypto: SatpCrypto;
-  readonly got: Uint8Array[] = [];
-  seq = 0;
-  sock!: Bun.udp.Socket<"buffer">;
-  constructor(
-    readonly mux: number,
-    passphrase: string,
-  ) {
-    const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
-    this.crypto = new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase }), "right");
-  }
-  async open(): Promise<void> {
-    this.sock = await Bun.udpSocket({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        data: (_s, buf) => {
-          const seq = buf.readUInt32BE(0);
-          const n = this.crypto.open(buf, seq, buf.readUInt16BE(4), buf.readUInt16BE(6), null);
-          if (n > 2) this.got.push(this.crypto.plain.slice(2));
-        },
-      },
-    });
-  }
-  send(port: number, inner: Uint8Array, mux = this.mux): void {
-    const buf = new Uint8Array(2048);
-    buf[HEADER_LEN] = PT_IPV4 >>> 8;
-    buf[HEADER_LEN + 1] = PT_IPV4 & 255;
-    buf.set(inner, HEADER_LEN + 2);
-    const n = this.crypto.seal(this.seq++, 0, mux, buf, inner.length + 2);
-    this.sock.send(buf.subarray(0, n), port, "127.0.0.1");
-  }
-}
-
-/** A minimal IPv4/UDP packet from src to dst (checksums are not looked at by the server). */
-function ipv4(src: string, dst: string, payload: string): Uint8Array {
-  const body = new TextEncoder().encode(payload);
-  const p = new Uint8Array(28 + body.length);
-  p[0] = 0x45;
-  p[2] = p.length >> 8;
-  p[3] = p.length & 255;
-  p[8] = 64;
-  p[9] = 17;
-  p.set(src.split(".").map(Number), 12);
-  p.set(dst.split(".").map(Number), 16);
-  p.set(body, 28);
-  return p;
-}
-
-const until = async (what: string, ok: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timeout: ${what}`);
-    await Bun.sleep(5);
-  }
-};
 
 function config(extra: Record<string, unknown> = {}): Config {
   return validateConfig({

@@ -1,0 +1,71 @@
+// Test helpers: a SATP client on a loopback UDP socket built from our own codec, and packet makers.
+import { HEADER_LEN, PT_IPV4 } from "../../src/satp/codec.ts";
+import { SatpCrypto } from "../../src/satp/crypto.ts";
+import { deriveMaster, type Suite } from "../../src/satp/suite.ts";
+
+/** A client speaking SATP from a loopback UDP socket (role right, like `anytun -e client`). */
+export class Client {
+  readonly crypto: SatpCrypto;
+  readonly got: Uint8Array[] = [];
+  seq = 0;
+  sock!: Bun.udp.Socket<"buffer">;
+  constructor(
+    readonly mux: number,
+    passphrase: string,
+    opts: { key?: string; salt?: string; suite?: Suite } = {},
+  ) {
+    const suite = opts.suite ?? ({ cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const);
+    const master = deriveMaster(suite.kdPrf, { passphrase, keyHex: opts.key, saltHex: opts.salt });
+    this.crypto = new SatpCrypto(suite, master, "right");
+  }
+  async open(): Promise<void> {
+    this.sock = await Bun.udpSocket({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data: (_s, buf) => {
+          const seq = buf.readUInt32BE(0);
+          const n = this.crypto.open(buf, seq, buf.readUInt16BE(4), buf.readUInt16BE(6), null);
+          if (n > 2) this.got.push(this.crypto.plain.slice(2));
+        },
+      },
+    });
+  }
+  send(port: number, inner: Uint8Array, mux = this.mux): void {
+    const buf = new Uint8Array(2048);
+    buf[HEADER_LEN] = PT_IPV4 >>> 8;
+    buf[HEADER_LEN + 1] = PT_IPV4 & 255;
+    buf.set(inner, HEADER_LEN + 2);
+    const n = this.crypto.seal(this.seq++, 0, mux, buf, inner.length + 2);
+    this.sock.send(buf.subarray(0, n), port, "127.0.0.1");
+  }
+}
+
+/** A minimal IPv4/UDP packet from src to dst (checksums are not looked at by the server). */
+export function ipv4(src: string, dst: string, payload: string): Uint8Array {
+  const body = new TextEncoder().encode(payload);
+  const p = new Uint8Array(28 + body.length);
+  p[0] = 0x45;
+  p[2] = p.length >> 8;
+  p[3] = p.length & 255;
+  p[8] = 64;
+  p[9] = 17;
+  p.set(src.split(".").map(Number), 12);
+  p.set(dst.split(".").map(Number), 16);
+  p.set(body, 28);
+  return p;
+}
+
+export const until = async (what: string, ok: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timeout: ${what}`);
+    await Bun.sleep(5);
+  }
+};
+
+/** Sets the DSCP of an IPv4 packet in place. */
+export function withDscp(p: Uint8Array, dscp: number): Uint8Array {
+  p[1] = dscp << 2;
+  return p;
+}
