@@ -91,6 +91,21 @@ describe("server on loopback", () => {
     expect(server.conns.get(2)!.endpoint!.port).toBe(b.sock.port); // a forged packet moved nothing
   });
 
+  test("a client's send counter never wraps: at 2^32 packets the server refuses to send", async () => {
+    const conn = server.conns.get(3)!;
+    const saved = conn.seq;
+    conn.seq = 0xffffffff;
+    const n = c.got.length;
+    a.send(port, ipv4("10.99.0.1", "10.99.0.3", "last seq"));
+    await until("last one delivered", () => c.got.length === n + 1);
+    a.send(port, ipv4("10.99.0.1", "10.99.0.3", "would wrap"));
+    await until("refused", () => server.drops.exhausted === 1);
+    expect(conn.seq).toBe(0x1_0000_0000);
+    conn.seq = saved;
+    await Bun.sleep(20);
+    expect(c.got.length).toBe(n + 1);
+  });
+
   test("metrics parse as Prometheus text and count what was sent", async () => {
     const res = await fetch(url("/metrics"), auth);
     expect(res.status).toBe(200);

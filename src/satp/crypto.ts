@@ -26,15 +26,22 @@ export const OPEN_REPLAY = -3; // replay window said no
 /** After this many packets under one master key the sender stops instead of wrapping seq to 0. */
 export const SEQ_LIMIT = 0x1_0000_0000;
 
+// Scratch shared by every SatpCrypto (all calls are synchronous on one thread): the received
+// packet is copied into IN once so the views for HMAC and cipher are cheap; PLAIN receives the
+// decrypted payload; MAC the digest.
+const IN = new Uint8Array(MAX_PACKET);
+const PLAIN = new Uint8Array(MAX_PACKET);
+const MAC = new Uint8Array(64); // digest(into) wants room for any hash; SHA-1 fills bytes 0..19
+
 class Prf {
   // Counter-block templates for one direction: [enc blocks][salt block][auth block 0][auth block 1].
   private readonly tmpl: Uint8Array;
   private readonly encBlocks: number;
   private readonly ecb: Cipheriv | null;
-  // Session values of the last derive(); views into the ECB output (owned here, valid until next derive).
-  encKey: Uint8Array = new Uint8Array(0);
-  salt: Uint8Array = new Uint8Array(SALT_BYTES);
-  authKey: Uint8Array = new Uint8Array(AUTH_KEY_BYTES);
+  // Session values of the last derive(), owned here and overwritten by the next derive().
+  readonly encKey: Uint8Array;
+  readonly salt = new Uint8Array(SALT_BYTES);
+  readonly authKey = new Uint8Array(AUTH_KEY_BYTES);
 
   constructor(
     master: Master,
@@ -43,6 +50,7 @@ class Prf {
     labels: { enc: number; salt: number; auth: number },
   ) {
     this.encBlocks = Math.ceil(encKeyBytes / 16);
+    this.encKey = new Uint8Array(encKeyBytes);
     const n = this.encBlocks + 3;
     this.tmpl = new Uint8Array(n * 16);
     const put = (block: number, label: number, counter: number) => {
@@ -58,16 +66,12 @@ class Prf {
     put(this.encBlocks, labels.salt, 0);
     put(this.encBlocks + 1, labels.auth, 0);
     put(this.encBlocks + 2, labels.auth, 1);
-    if (kdBytes === 0) {
-      this.ecb = null;
-      this.encKey = new Uint8Array(encKeyBytes);
-    } else {
+    if (kdBytes === 0) this.ecb = null;
+    else {
       this.ecb = createCipheriv(`aes-${kdBytes * 8}-ecb`, master.key, null);
       this.ecb.setAutoPadding(false);
     }
-    this.encKeyBytes = encKeyBytes;
   }
-  private readonly encKeyBytes: number;
 
   /** Session enc key, salt and auth key for `seq` into this.encKey/salt/authKey. */
   derive(seq: number): void {
@@ -91,10 +95,15 @@ class Prf {
       t[o + 12]! ^= s2;
       t[o + 13]! ^= s3;
     }
+    // Copied out byte by byte: a subarray of the fresh native output would cost more (JSC
+    // materialises an ArrayBuffer for it), and these arrays are reused for every packet.
+    const k = this.encKey,
+      salt = this.salt,
+      a = this.authKey;
     const e = this.encBlocks * 16;
-    this.encKey = ks.subarray(0, this.encKeyBytes);
-    this.salt = ks.subarray(e, e + SALT_BYTES);
-    this.authKey = ks.subarray(e + 16, e + 16 + AUTH_KEY_BYTES);
+    for (let i = 0; i < k.length; i++) k[i] = ks[i]!;
+    for (let i = 0; i < SALT_BYTES; i++) salt[i] = ks[e + i]!;
+    for (let i = 0; i < AUTH_KEY_BYTES; i++) a[i] = ks[e + 16 + i]!;
   }
 }
 
@@ -107,7 +116,10 @@ export class SatpCrypto {
   private readonly inb: Prf;
   private readonly ctrName: string;
   private readonly iv = new Uint8Array(16);
-  /** Plaintext (payload type + inner packet) of the last successful `open`; valid until the next call. */
+  /**
+   * Plaintext (payload type + inner packet) of the last successful `open`: a view of scratch
+   * shared by all SatpCrypto instances, valid until the next `open` of any of them.
+   */
   plain: Uint8Array = new Uint8Array(0);
 
   /** `suite` goes through normalizeSuite (tag clamped to 0..20, null auth → no tag) so no caller can seal junk. */
@@ -150,8 +162,8 @@ export class SatpCrypto {
     if (this.ctrName !== "") this.ctr(p, seq, senderId, mux, buf.subarray(HEADER_LEN, end), buf, HEADER_LEN);
     const t = this.suite.tagLength;
     if (t > 0) {
-      const mac = new Bun.CryptoHasher("sha1", p.authKey).update(buf.subarray(0, end)).digest();
-      buf.set(mac.subarray(20 - t), end);
+      new Bun.CryptoHasher("sha1", p.authKey).update(buf.subarray(0, end)).digest(MAC);
+      for (let i = 0; i < t; i++) buf[end + i] = MAC[20 - t + i]!;
     }
     return end + t;
   }
@@ -169,24 +181,23 @@ export class SatpCrypto {
     const p = this.inb;
     p.derive(seq);
     const end = len - t;
+    const b = IN;
+    b.set(pkt);
     if (t > 0) {
-      const mac = new Bun.CryptoHasher("sha1", p.authKey).update(pkt.subarray(0, end)).digest();
+      new Bun.CryptoHasher("sha1", p.authKey).update(b.subarray(0, end)).digest(MAC);
       let diff = 0;
-      for (let i = 0; i < t; i++) diff |= mac[20 - t + i]! ^ pkt[end + i]!;
+      for (let i = 0; i < t; i++) diff |= MAC[20 - t + i]! ^ b[end + i]!;
       if (diff !== 0) return OPEN_AUTH;
     }
     if (window !== null && !window.accept(seq)) return OPEN_REPLAY;
     const n = end - HEADER_LEN;
     if (n <= TYPE_LEN) {
-      this.plain = pkt.subarray(HEADER_LEN, HEADER_LEN);
+      this.plain = PLAIN.subarray(0, 0);
       return 0;
     }
-    if (this.ctrName === "") this.plain = pkt.subarray(HEADER_LEN, end);
-    else {
-      const dst = new Uint8Array(n);
-      this.ctr(p, seq, senderId, mux, pkt.subarray(HEADER_LEN, end), dst, 0);
-      this.plain = dst;
-    }
+    if (this.ctrName === "") PLAIN.set(b.subarray(HEADER_LEN, end));
+    else this.ctr(p, seq, senderId, mux, b.subarray(HEADER_LEN, end), PLAIN, 0);
+    this.plain = PLAIN.subarray(0, n);
     return n;
   }
 
@@ -204,6 +215,6 @@ export class SatpCrypto {
     iv[13]! ^= seq & 255;
     iv[14] = 0;
     iv[15] = 0;
-    dst.set(createCipheriv(this.ctrName, p.encKey, iv).update(src), at);
+    createCipheriv(this.ctrName, p.encKey, iv).update(src).copy(dst, at);
   }
 }

@@ -126,6 +126,13 @@ describe.skipIf(!ready)("anytun 0.3.8 interop (namespaces)", () => {
           lab.exec(nsTheirs, ["ip", "addr", "replace", `${IN_THEIRS}/24`, "dev", "sat0"]);
           lab.exec(nsTheirs, ["ip", "link", "set", "sat0", "mtu", "1400", "up"]);
           await Bun.sleep(300);
+          if (!c.weDial) {
+            // Forged first packets (another port, our mux and another one, garbage tags) must not
+            // make our learning side adopt an endpoint, as one would with anytun.
+            const forge = `const s = await Bun.udpSocket({ port: 9999 }); const b = new Uint8Array(60); b[6] = ${c.crypto.includes("4660") ? "0x12; b[7] = 0x34" : "0"}; s.send(b, 4444, "${OURS}"); b[7] = 7; s.send(b, 4444, "${OURS}"); await Bun.sleep(50); s.close();`;
+            lab.exec(nsTheirs, [BUN, "-e", forge]);
+            await Bun.sleep(100);
+          }
           // The side that learns speaks second: the dialer's first ping teaches it the endpoint.
           const [first, firstDst, second, secondDst] = c.weDial
             ? [nsOurs, IN_THEIRS, nsTheirs, IN_OURS]
@@ -148,6 +155,9 @@ describe.skipIf(!ready)("anytun 0.3.8 interop (namespaces)", () => {
             `  ${c.name}: iperf3 TCP ours→anytun ${up.toFixed(0)} Mbit/s, anytun→ours ${down.toFixed(0)} Mbit/s`,
           );
           expect(up).toBeGreaterThan(1);
+          const ourLog = await Bun.file(`${logDir}/ours-${i}.log`).text();
+          expect(ourLog).not.toContain(":9999");
+          if (!c.weDial) expect(ourLog).toContain(`peer endpoint learned to=${THEIRS}:4444`);
           expect(down).toBeGreaterThan(1);
         } finally {
           await lab.stop(ours);
