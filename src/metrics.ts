@@ -16,6 +16,11 @@ class Out {
       .join(",");
     this.lines.push(`${name}${l ? `{${l}}` : ""} ${Number.isFinite(value) ? value : 0}`);
   }
+  /** Two samples, direction="in" and direction="out". */
+  inOut(name: string, labels: Record<string, string | number>, inbound: number, outbound: number): void {
+    this.sample(name, { ...labels, direction: "in" }, inbound);
+    this.sample(name, { ...labels, direction: "out" }, outbound);
+  }
   text(): string {
     return this.lines.join("\n") + "\n";
   }
@@ -35,45 +40,31 @@ export function renderMetrics(s: Server): string {
   o.sample("relay_clients_with_endpoint", {}, s.conns.all().filter((c) => c.endpoint !== null).length);
 
   o.family("relay_transport_packets_total", "counter", "Datagrams per transport listener and direction.");
-  for (const l of s.listeners) {
-    o.sample(
+  for (const l of s.listeners)
+    o.inOut(
       "relay_transport_packets_total",
-      { transport: "udp", listener: l.name, direction: "in" },
+      { transport: "udp", listener: l.name },
       l.udp.stats.rxPackets,
-    );
-    o.sample(
-      "relay_transport_packets_total",
-      { transport: "udp", listener: l.name, direction: "out" },
       l.udp.stats.txPackets,
     );
-  }
   o.family("relay_transport_bytes_total", "counter", "Datagram bytes per transport listener and direction.");
-  for (const l of s.listeners) {
-    o.sample(
+  for (const l of s.listeners)
+    o.inOut(
       "relay_transport_bytes_total",
-      { transport: "udp", listener: l.name, direction: "in" },
+      { transport: "udp", listener: l.name },
       l.udp.stats.rxBytes,
-    );
-    o.sample(
-      "relay_transport_bytes_total",
-      { transport: "udp", listener: l.name, direction: "out" },
       l.udp.stats.txBytes,
     );
-  }
   o.family("relay_transport_send_errors_total", "counter", "Datagrams the socket refused (buffer full, ICMP errors).");
   for (const l of s.listeners)
     o.sample("relay_transport_send_errors_total", { transport: "udp", listener: l.name }, l.udp.stats.txErrors);
 
   o.family("relay_client_packets_total", "counter", "Authenticated SATP packets per client (mux) and direction.");
-  for (const c of s.conns.all()) {
-    o.sample("relay_client_packets_total", { mux: c.mux, client: c.name, direction: "in" }, c.rxPackets);
-    o.sample("relay_client_packets_total", { mux: c.mux, client: c.name, direction: "out" }, c.txPackets);
-  }
+  for (const c of s.conns.all())
+    o.inOut("relay_client_packets_total", { mux: c.mux, client: c.name }, c.rxPackets, c.txPackets);
   o.family("relay_client_bytes_total", "counter", "SATP bytes per client (mux) and direction.");
-  for (const c of s.conns.all()) {
-    o.sample("relay_client_bytes_total", { mux: c.mux, client: c.name, direction: "in" }, c.rxBytes);
-    o.sample("relay_client_bytes_total", { mux: c.mux, client: c.name, direction: "out" }, c.txBytes);
-  }
+  for (const c of s.conns.all())
+    o.inOut("relay_client_bytes_total", { mux: c.mux, client: c.name }, c.rxBytes, c.txBytes);
 
   o.family("relay_drops_total", "counter", "Packets dropped, by reason.");
   for (const r of DROP_REASONS) o.sample("relay_drops_total", { reason: r }, s.drops[r]);

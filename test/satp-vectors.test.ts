@@ -1,50 +1,14 @@
 // SATP codec and crypto against 55 packets captured between two real anytun 0.3.8 instances
 // (test/fixtures/satp-vectors.json, copied from the reference kit).
 import { describe, expect, test } from "bun:test";
-import vectors from "./fixtures/satp-vectors.json";
+import { cryptoFor, VECTORS } from "./lib/vectors.ts";
 import { HEADER_LEN, payloadTypeOf, readHeader, type Header } from "../src/satp/codec.ts";
 import { OPEN_AUTH, OPEN_SHORT, SatpCrypto } from "../src/satp/crypto.ts";
 import { deriveMaster, normalizeSuite, type AuthAlgo, type Cipher, type Role } from "../src/satp/suite.ts";
 
-interface Vector {
-  id: string;
-  sender_role: Role;
-  receiver_role: Role;
-  passphrase: string | null;
-  master_key_hex: string | null;
-  master_salt_hex: string | null;
-  anytun_config_master_key_hex: string;
-  anytun_config_master_salt_hex: string;
-  cipher: Cipher;
-  auth_algo: AuthAlgo;
-  auth_tag_length: number;
-  kd_prf: Cipher;
-  mux: number;
-  sender_id: number;
-  device_type: "tun" | "tap";
-  udp_payload_hex: string;
-  header: { seq_nr: number; sender_id: number; mux: number };
-  inner_packet_hex: string;
-}
-
-const all = vectors as Vector[];
+const all = VECTORS;
 const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
-function cryptoFor(v: Vector, role: Role): SatpCrypto {
-  const { suite } = normalizeSuite({
-    cipher: v.cipher,
-    auth: v.auth_algo,
-    tagLength: v.auth_tag_length,
-    kdPrf: v.kd_prf,
-  });
-  const master = deriveMaster(suite.kdPrf, {
-    passphrase: v.passphrase ?? undefined,
-    keyHex: v.master_key_hex ?? undefined,
-    saltHex: v.master_salt_hex ?? undefined,
-  });
-  return new SatpCrypto(suite, master, role);
-}
 
 test("55 vectors are present", () => expect(all.length).toBe(55));
 

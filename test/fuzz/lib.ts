@@ -15,32 +15,13 @@
 // Each input lands in exactly one outcome bucket. An exception escaping any of it is a bug and is
 // counted in the 'exception' bucket (with the input's hex). Disagreements between the two `open`
 // calls, or results that break open's contract, are recorded as anomalies (also bugs).
-import vectors from "../fixtures/satp-vectors.json";
+import { cryptoFor, VECTORS, type Vector } from "../lib/vectors.ts";
 import { HEADER_LEN, MAX_PACKET, readHeader, typeFitsDevice, type Header } from "../../src/satp/codec.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SatpCrypto } from "../../src/satp/crypto.ts";
 import { ReplayWindow } from "../../src/satp/replay.ts";
 import { deriveMaster, normalizeSuite, type AuthAlgo, type Cipher, type Role } from "../../src/satp/suite.ts";
 
-export interface Vector {
-  id: string;
-  sender_role: Role;
-  receiver_role: Role;
-  passphrase: string | null;
-  master_key_hex: string | null;
-  master_salt_hex: string | null;
-  cipher: Cipher;
-  auth_algo: AuthAlgo;
-  auth_tag_length: number;
-  kd_prf: Cipher;
-  mux: number;
-  sender_id: number;
-  device_type: "tun" | "tap";
-  udp_payload_hex: string;
-  header: { seq_nr: number; sender_id: number; mux: number };
-  inner_packet_hex: string;
-}
-
-export const VECTORS = vectors as Vector[];
+export { VECTORS, type Vector } from "../lib/vectors.ts";
 
 // ---- PRNG ---------------------------------------------------------------------------------------
 
@@ -113,21 +94,6 @@ function configKey(v: Vector): string {
     v.master_salt_hex,
     v.device_type,
   ].join("|");
-}
-
-function cryptoFor(v: Vector, role: Role): SatpCrypto {
-  const { suite } = normalizeSuite({
-    cipher: v.cipher,
-    auth: v.auth_algo,
-    tagLength: v.auth_tag_length,
-    kdPrf: v.kd_prf,
-  });
-  const master = deriveMaster(suite.kdPrf, {
-    passphrase: v.passphrase ?? undefined,
-    keyHex: v.master_key_hex ?? undefined,
-    saltHex: v.master_salt_hex ?? undefined,
-  });
-  return new SatpCrypto(suite, master, role);
 }
 
 export interface Fixture {
