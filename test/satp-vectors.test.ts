@@ -3,8 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import { cryptoFor, VECTORS } from "./lib/vectors.ts";
 import { HEADER_LEN, payloadTypeOf, readHeader, type Header } from "../src/satp/codec.ts";
-import { OPEN_AUTH, OPEN_SHORT, SatpCrypto } from "../src/satp/crypto.ts";
-import { deriveMaster, normalizeSuite, type AuthAlgo, type Cipher, type Role } from "../src/satp/suite.ts";
+import { OPEN_AUTH, OPEN_SHORT } from "../src/satp/crypto.ts";
+import { deriveMaster } from "../src/satp/suite.ts";
 
 const all = VECTORS;
 const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));

@@ -19,7 +19,6 @@ import { cryptoFor, VECTORS, type Vector } from "../lib/vectors.ts";
 import { HEADER_LEN, MAX_PACKET, readHeader, typeFitsDevice, type Header } from "../../src/satp/codec.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SatpCrypto } from "../../src/satp/crypto.ts";
 import { ReplayWindow } from "../../src/satp/replay.ts";
-import { deriveMaster, normalizeSuite, type AuthAlgo, type Cipher, type Role } from "../../src/satp/suite.ts";
 
 export { VECTORS, type Vector } from "../lib/vectors.ts";
 
