@@ -132,6 +132,16 @@ export const ConfigSchema = v.strictObject({
   ),
   // Server: the plugin chain, in order; each entry { use: "routes" | "./my-plugin.ts", ...options }.
   plugins: v.optional(v.array(PluginEntry), [{ use: "routes" }]),
+  // Kernel UDP socket buffers per socket, bytes (0 = the kernel's default, about 208 KiB). Large
+  // receive buffers ride out bursts instead of dropping (UdpRcvbufErrors); set with CAP_NET_ADMIN
+  // past net.core.rmem_max, else capped by it.
+  udpBuffers: v.optional(
+    v.strictObject({
+      receive: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
+      send: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
+    }),
+    {},
+  ),
   // Seconds between SIGTERM (not ready from then on) and exit; a second SIGTERM exits at once.
   drainSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600)), 3),
   // -L -U -D -P and ours: logging and process.

@@ -172,10 +172,10 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });
     const host = cfg.interface ?? (cfg.ipv4Only ? "0.0.0.0" : "::");
     try {
-      udp = await UdpTransport.open(host, cfg.port, onDatagram, onUdpError);
+      udp = await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers);
     } catch (e) {
       if (cfg.interface !== undefined || cfg.ipv6Only) throw e;
-      udp = await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError); // no IPv6 on this host
+      udp = await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers); // no IPv6 on this host
     }
     log.notice("listening", {
       udp: `${udp.address}:${udp.port}`,

@@ -68,12 +68,17 @@ export class Server {
         const onData = (buf: Uint8Array, p: number, a: string) => s.receive(idx, buf, p, a);
         let udp: UdpTransport;
         try {
-          udp = await UdpTransport.open(host, port, onData, onErr);
+          udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers);
         } catch (e) {
           if (host !== "::" || cfg.listen !== undefined) throw new Error(`listen ${text}: ${(e as Error).message}`);
-          udp = await UdpTransport.open("0.0.0.0", port, onData, onErr); // host without IPv6
+          udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, cfg.udpBuffers); // host without IPv6
         }
         s.listeners.push({ name: hostPortText(udp.address, udp.port), udp });
+        if (udp.buffers.receive < cfg.udpBuffers.receive)
+          log.warn("udp receive buffer smaller than configured (needs CAP_NET_ADMIN or net.core.rmem_max)", {
+            listener: text,
+            bytes: udp.buffers.receive,
+          });
       }
     } catch (e) {
       s.stop();

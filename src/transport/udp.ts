@@ -4,6 +4,7 @@
 // A slot belongs to the caller between slot() and queue() and to the transport after; at most one
 // slot is outstanding. Receive buffers are Bun's and fresh per datagram (safe to keep).
 import { unmapV4 } from "../net/addr.ts";
+import { openFds, setSocketBuffers, udpSocketFd } from "./sockopt.ts";
 
 export const SLOT_BYTES = 2048;
 const BATCH = 64;
@@ -34,14 +35,22 @@ export class UdpTransport {
     for (let i = 0; i < BATCH; i++) this.slots.push(new Uint8Array(SLOT_BYTES));
   }
 
-  /** Binds hostname:port (port 0 = any). Addresses handed to onDatagram are unmapped ("::ffff:a.b.c.d" → "a.b.c.d"). */
+  /** Kernel socket buffer sizes after open (0 when they could not be read). */
+  buffers = { receive: 0, send: 0 };
+
+  /**
+   * Binds hostname:port (port 0 = any). Addresses handed to onDatagram are unmapped
+   * ("::ffff:a.b.c.d" → "a.b.c.d"). `buffers` asks for SO_RCVBUF/SO_SNDBUF sizes (best effort).
+   */
   static async open(
     hostname: string,
     port: number,
     onDatagram: OnDatagram,
     onError: (e: Error) => void,
+    buffers: { receive: number; send: number } = { receive: 0, send: 0 },
   ): Promise<UdpTransport> {
     let t: UdpTransport | undefined;
+    const before = buffers.receive || buffers.send ? openFds() : null;
     const sock = await Bun.udpSocket({
       hostname,
       port,
@@ -58,6 +67,10 @@ export class UdpTransport {
       },
     });
     t = new UdpTransport(sock);
+    if (before !== null) {
+      const fd = udpSocketFd(sock.port, before);
+      if (fd >= 0) t.buffers = setSocketBuffers(fd, buffers);
+    }
     return t;
   }
 

@@ -102,8 +102,10 @@ const elapsed = (performance.now() - t0) / 1000;
 const c1 = cpu();
 await Bun.sleep(200);
 server.kill("SIGINT");
-server.kill("SIGINT");
+server.kill("SIGINT"); // second signal: exit now (the first starts the drain)
+const killer = setTimeout(() => server.kill("SIGKILL"), 3000);
 await server.exited;
+clearTimeout(killer);
 sink.close();
 src.close();
 rmSync(dir, { recursive: true });

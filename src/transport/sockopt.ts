@@ -1,0 +1,94 @@
+// Socket buffer sizes for Bun UDP sockets, which expose neither their fd nor setsockopt: the fd
+// is found through /proc (the socket's inode from /proc/self/net/udp{,6} by local port, then the
+// /proc/self/fd link "socket:[inode]"), and SO_RCVBUF/SO_SNDBUF set through bun:ffi. With root
+// (CAP_NET_ADMIN) the *FORCE variants pass net.core.{r,w}mem_max. Linux only.
+import { dlopen, ptr } from "bun:ffi";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+
+let libc: {
+  setsockopt: (fd: number, level: number, name: number, val: number, len: number) => number;
+  getsockopt: (fd: number, level: number, name: number, val: number, len: number) => number;
+} | null = null;
+function c() {
+  if (libc === null) {
+    const l = dlopen("libc.so.6", {
+      setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+      getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+    });
+    libc = l.symbols as never;
+  }
+  return libc!;
+}
+
+/** This process's open fds and what they point to (to tell a new socket from older ones on a port). */
+export function openFds(): Map<string, string> {
+  const out = new Map<string, string>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      out.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // the directory's own fd, closed by now
+    }
+  }
+  return out;
+}
+
+/** fd of this process's UDP socket bound to `port` that was not open in `before`, or -1. */
+export function udpSocketFd(port: number, before: Map<string, string> = new Map()): number {
+  const inodes = new Set<string>();
+  for (const f of ["/proc/self/net/udp", "/proc/self/net/udp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(f, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      const local = cols[1]!;
+      if (parseInt(local.slice(local.indexOf(":") + 1), 16) === port) inodes.add(cols[9]!);
+    }
+  }
+  for (const [fd, link] of openFds()) {
+    if (before.get(fd) === link) continue;
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m && inodes.has(m[1]!)) return Number(fd);
+  }
+  return -1;
+}
+
+/** Sets the receive and/or send buffer; returns the sizes the kernel reports (it doubles them). */
+export function setSocketBuffers(
+  fd: number,
+  sizes: { receive?: number; send?: number },
+): { receive: number; send: number } {
+  const v = new Int32Array(1);
+  const lib = c();
+  const set = (force: number, plain: number, bytes: number) => {
+    v[0] = bytes;
+    if (lib.setsockopt(fd, SOL_SOCKET, force, ptr(v) as unknown as number, 4) !== 0)
+      lib.setsockopt(fd, SOL_SOCKET, plain, ptr(v) as unknown as number, 4);
+  };
+  if (sizes.receive) set(SO_RCVBUFFORCE, SO_RCVBUF, sizes.receive);
+  if (sizes.send) set(SO_SNDBUFFORCE, SO_SNDBUF, sizes.send);
+  const get = (name: number) => {
+    const len = new Uint32Array([4]);
+    v[0] = 0;
+    lib.getsockopt(fd, SOL_SOCKET, name, ptr(v) as unknown as number, ptr(len) as unknown as number);
+    return v[0]!;
+  };
+  return { receive: get(SO_RCVBUF), send: get(SO_SNDBUF) };
+}
