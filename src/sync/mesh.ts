@@ -1,0 +1,325 @@
+// Full-mesh sync backend (anytun's --sync-port / --sync-hosts, done safely): every server listens
+// and dials every configured peer; links are authenticated and encrypted with the fleet key
+// (link.ts). On a new link each side sends a snapshot of its store, then deltas as they happen.
+// Records are applied last-writer-wins (store.ts) and never forwarded (full mesh).
+//
+// Rules: one link per peer node (when both dial, the link dialed by the lower node id stays);
+// a link to ourselves (same instance id) is closed and that address no longer dialed; a peer
+// with our node id but another instance is refused loudly (two servers must not share a sender
+// id); dial retries back off 0.5 s → 10 s with jitter; a link silent for 3 heartbeats is closed;
+// what a closed link taught is marked stale and expires after staleMs unless refreshed.
+import { randomBytes } from "node:crypto";
+import type { Socket, TCPSocketListener } from "bun";
+import type { Logger } from "../log.ts";
+import type { SyncStore } from "./store.ts";
+import { fleetKeyFrom, SyncLink, type LinkEvents } from "./link.ts";
+
+export interface SyncBackend {
+  start(): Promise<void>;
+  stop(): void;
+  peers(): PeerView[];
+  readonly stats: SyncStats;
+}
+
+export interface SyncStats {
+  linkUps: number;
+  linkDowns: number;
+  selfLinks: number;
+  duplicateNodes: number;
+  authFailures: number;
+  expired: number;
+}
+
+export interface PeerView {
+  address: string;
+  node: number | null;
+  state: "connecting" | "up" | "down" | "self" | "refused";
+  direction: "dialed" | "accepted" | null;
+  lastError: string | null;
+  /** Seconds since the last frame from this peer (the sync lag bound while up). */
+  lagSeconds: number | null;
+  rttMs: number | null;
+  recordsIn: number;
+  recordsOut: number;
+  snapshotReceived: boolean;
+  ups: number;
+  downs: number;
+}
+
+export interface MeshOptions {
+  node: number;
+  key: string;
+  listen?: { host: string; port: number } | undefined;
+  peers: { host: string; port: number }[];
+  heartbeatMs: number;
+  staleMs: number;
+}
+
+interface Dialer {
+  address: string;
+  host: string;
+  port: number;
+  state: PeerView["state"];
+  lastError: string | null;
+  attempt: number;
+  node: number | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  ups: number;
+  downs: number;
+}
+
+type SockData = { link?: SyncLink };
+
+export class SyncMesh implements SyncBackend {
+  readonly stats: SyncStats = {
+    linkUps: 0,
+    linkDowns: 0,
+    selfLinks: 0,
+    duplicateNodes: 0,
+    authFailures: 0,
+    expired: 0,
+  };
+  readonly instance = randomBytes(8).toString("hex");
+  private readonly fleetKey: Uint8Array;
+  private readonly links = new Set<SyncLink>();
+  /** The one live link per peer node. */
+  private readonly byNode = new Map<number, SyncLink>();
+  private readonly dialers: Dialer[];
+  private listener: TCPSocketListener<SockData> | null = null;
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private stopped = false;
+  /** Port actually bound (listen port 0 in tests). */
+  listenPort = 0;
+
+  constructor(
+    private readonly store: SyncStore,
+    private readonly opts: MeshOptions,
+    private readonly log: Logger,
+  ) {
+    this.fleetKey = fleetKeyFrom(opts.key);
+    this.dialers = opts.peers.map((p) => ({
+      address: p.host.includes(":") ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`,
+      host: p.host,
+      port: p.port,
+      state: "connecting",
+      lastError: null,
+      attempt: 0,
+      node: null,
+      timer: null,
+      ups: 0,
+      downs: 0,
+    }));
+    store.onPublish((rec) => {
+      for (const l of this.byNode.values()) l.queue(rec);
+    });
+  }
+
+  async start(): Promise<void> {
+    const l = this.opts.listen;
+    if (l) {
+      this.listener = Bun.listen<SockData>({
+        hostname: l.host,
+        port: l.port,
+        socket: this.handlers(false, null),
+      });
+      this.listenPort = this.listener.port;
+      this.log.notice("sync listening", { address: `${l.host}:${this.listenPort}`, node: this.opts.node });
+    }
+    for (const d of this.dialers) this.dial(d);
+    this.timers.push(
+      setInterval(() => {
+        const now = performance.now();
+        for (const link of this.links) {
+          if (link.state !== "up" && link.state !== "auth" && link.state !== "hello") continue;
+          if (now - link.lastHeard > 3 * this.opts.heartbeatMs) link.close("peer silent for 3 heartbeats");
+          else link.ping();
+        }
+      }, this.opts.heartbeatMs),
+      setInterval(
+        () => {
+          const n = this.store.expire(this.opts.staleMs);
+          if (n) {
+            this.stats.expired += n;
+            this.log.info("expired stale sync records", { records: n });
+          }
+        },
+        Math.max(1000, Math.min(this.opts.staleMs / 4, 10000)),
+      ),
+    );
+    for (const t of this.timers) (t as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private handlers(dialed: boolean, dialer: Dialer | null) {
+    const self = { node: this.opts.node, instance: this.instance, fleetKey: this.fleetKey };
+    const ev = this.events(dialer);
+    return {
+      open: (s: Socket<SockData>) => {
+        const remote = dialer?.address ?? `${s.remoteAddress}`;
+        const link = new SyncLink(s, dialed, remote, self, ev);
+        s.data = { link };
+        this.links.add(link);
+      },
+      data: (s: Socket<SockData>, chunk: Uint8Array) => s.data.link?.onData(chunk),
+      drain: (s: Socket<SockData>) => s.data.link?.onDrain(),
+      close: (s: Socket<SockData>) => s.data.link?.close("connection closed"),
+      error: (s: Socket<SockData>, e: Error) => s.data.link?.close(`socket error: ${e.message}`),
+      connectError: (_s: Socket<SockData>, e: Error) => {
+        if (dialer) this.retry(dialer, `connect: ${e.message}`);
+      },
+    };
+  }
+
+  private events(dialer: Dialer | null): LinkEvents {
+    return {
+      hello: (link, peer) => {
+        if (peer.instance === this.instance) {
+          this.stats.selfLinks++;
+          if (dialer) {
+            dialer.state = "self";
+            this.log.warn("sync peer is this server itself; not dialing it again", { address: dialer.address });
+          }
+          return "link to self";
+        }
+        if (peer.node === this.opts.node) {
+          this.stats.duplicateNodes++;
+          this.log.error(
+            "sync peer has our sender id: two servers must never share one (replay windows and sequence numbers would collide)",
+            {
+              peer: link.remote,
+              node: peer.node,
+            },
+          );
+          if (dialer) dialer.state = "refused";
+          return `duplicate sender id ${peer.node}`;
+        }
+        return null;
+      },
+      up: (link) => {
+        const node = link.peer!.node;
+        if (dialer) dialer.node = node;
+        const existing = this.byNode.get(node);
+        if (existing && existing !== link) {
+          // Both sides dialed: keep the link dialed by the lower node id.
+          const keepNew = (link.dialed ? this.opts.node : node) < (existing.dialed ? this.opts.node : node);
+          const drop = keepNew ? existing : link;
+          drop.close("duplicate link to the same peer");
+          if (drop === link) return;
+        }
+        this.byNode.set(node, link);
+        if (dialer) {
+          dialer.state = "up";
+          dialer.attempt = 0;
+          dialer.lastError = null;
+          dialer.ups++;
+        }
+        this.stats.linkUps++;
+        this.log.notice("sync link up", { peer: link.remote, node, direction: link.dialed ? "dialed" : "accepted" });
+        link.sendRecords(this.store.snapshot());
+        link.sendSnapshotEnd();
+      },
+      records: (link, recs) => {
+        if (this.byNode.get(link.peer!.node) !== link) return;
+        for (const r of recs) this.store.apply(r, link.id);
+      },
+      snapshotDone: (link) => this.log.info("sync snapshot received", { peer: link.remote, records: link.recordsIn }),
+      closed: (link, reason) => {
+        this.links.delete(link);
+        const node = link.peer?.node;
+        const wasUp = node !== undefined && this.byNode.get(node) === link;
+        if (wasUp) {
+          this.byNode.delete(node!);
+          this.store.linkDown(link.id);
+          this.stats.linkDowns++;
+          this.log.warn("sync link down", { peer: link.remote, node, reason });
+        } else if (reason.startsWith("authentication")) {
+          this.stats.authFailures++;
+          this.log.error("sync link refused", { peer: link.remote, reason });
+        }
+        if (dialer) {
+          if (wasUp) dialer.downs++;
+          if (dialer.state !== "self" && dialer.state !== "refused") dialer.state = "down";
+          this.retry(dialer, reason);
+        }
+      },
+    };
+  }
+
+  private dial(d: Dialer): void {
+    if (this.stopped || d.state === "self") return;
+    // A live link to this peer's node (e.g. it dialed us) makes our own dial unnecessary.
+    if (d.node !== null && this.byNode.has(d.node)) {
+      d.state = "up";
+      d.timer = setTimeout(() => {
+        d.timer = null;
+        this.dial(d);
+      }, this.opts.heartbeatMs);
+      return;
+    }
+    if (d.state !== "refused") d.state = "connecting";
+    Bun.connect<SockData>({ hostname: d.host, port: d.port, socket: this.handlers(true, d) }).catch((e: Error) =>
+      this.retry(d, `connect: ${e.message}`),
+    );
+  }
+
+  private retry(d: Dialer, why: string): void {
+    if (this.stopped || d.state === "self") return;
+    if (d.timer !== null) return; // a retry is already scheduled
+    d.lastError = why;
+    const base = d.state === "refused" ? 10000 : Math.min(10000, 500 * 2 ** d.attempt);
+    d.attempt++;
+    const delay = base * (0.8 + Math.random() * 0.4);
+    d.timer = setTimeout(() => {
+      d.timer = null;
+      this.dial(d);
+    }, delay);
+  }
+
+  peers(): PeerView[] {
+    const now = performance.now();
+    const view = (link: SyncLink | undefined) =>
+      link
+        ? {
+            lagSeconds: Math.round(now - link.lastHeard) / 1000,
+            rttMs: link.rtt < 0 ? null : Math.round(link.rtt * 100) / 100,
+            recordsIn: link.recordsIn,
+            recordsOut: link.recordsOut,
+            snapshotReceived: link.snapshotReceived,
+          }
+        : { lagSeconds: null, rttMs: null, recordsIn: 0, recordsOut: 0, snapshotReceived: false };
+    const out: PeerView[] = this.dialers.map((d) => {
+      const link = d.node === null ? undefined : this.byNode.get(d.node);
+      return {
+        address: d.address,
+        node: d.node,
+        state: link ? "up" : d.state === "up" ? "down" : d.state,
+        direction: link ? (link.dialed ? "dialed" : "accepted") : null,
+        lastError: d.lastError,
+        ...view(link),
+        ups: d.ups,
+        downs: d.downs,
+      };
+    });
+    // Peers that dialed us without being in our list.
+    for (const [node, link] of this.byNode)
+      if (!this.dialers.some((d) => d.node === node))
+        out.push({
+          address: link.remote,
+          node,
+          state: "up",
+          direction: "accepted",
+          lastError: null,
+          ...view(link),
+          ups: 1,
+          downs: 0,
+        });
+    return out;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const d of this.dialers) if (d.timer) clearTimeout(d.timer);
+    for (const l of [...this.links]) l.close("stopping");
+    this.listener?.stop(true);
+  }
+}

@@ -1,0 +1,173 @@
+// The replicated tables. Every record is (table, key) → value with a version (t, node): wall-clock
+// milliseconds and the writer's node id (its sender id); a record with a higher version wins
+// (last writer wins, ties broken by node id), so every node converges on the same value whatever
+// the order deltas arrive in. A delete is a record with value null (a tombstone, kept like any
+// record so an older write cannot bring the key back).
+//
+// Records learned over a link remember it. When that link goes down they are marked stale; a
+// stale record that nothing refreshes within `staleMs` is dropped (tombstones too), so what a
+// lost peer taught is not trusted forever. Local writes are never stale.
+//
+// Tables are plain strings (e.g. "ep" client endpoints, "hwm" replay high-water marks, "rt"
+// learned routes); values are JSON-serialisable. Not safe to share across threads.
+
+export interface Version {
+  t: number;
+  node: number;
+}
+
+export interface SyncRecord {
+  table: string;
+  key: string;
+  value: unknown; // null = deleted
+  t: number;
+  node: number;
+}
+
+interface Entry {
+  rec: SyncRecord;
+  /** Link id the record came from; 0 = local. */
+  via: number;
+  /** performance.now() when the link it came from went down; 0 = fresh. */
+  staleSince: number;
+}
+
+export type ChangeOrigin = "local" | "remote" | "expired";
+export type ChangeListener = (key: string, value: unknown, origin: ChangeOrigin, rec: SyncRecord) => void;
+
+export function newer(a: Version, b: Version): boolean {
+  return a.t > b.t || (a.t === b.t && a.node > b.node);
+}
+
+export class SyncStore {
+  private readonly tables = new Map<string, Map<string, Entry>>();
+  private readonly listeners = new Map<string, ChangeListener[]>();
+  private readonly outbox: ((rec: SyncRecord) => void)[] = [];
+  private lastT = 0;
+  recordsIn = 0;
+  recordsApplied = 0;
+  recordsOut = 0;
+
+  constructor(
+    readonly node: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private table(name: string): Map<string, Entry> {
+    let t = this.tables.get(name);
+    if (t === undefined) this.tables.set(name, (t = new Map()));
+    return t;
+  }
+
+  get(table: string, key: string): unknown {
+    const e = this.tables.get(table)?.get(key);
+    return e === undefined ? undefined : (e.rec.value ?? undefined);
+  }
+
+  version(table: string, key: string): Version | undefined {
+    const e = this.tables.get(table)?.get(key);
+    return e && { t: e.rec.t, node: e.rec.node };
+  }
+
+  /** Live (non-deleted) entries of a table. */
+  entries(table: string): [string, unknown][] {
+    const out: [string, unknown][] = [];
+    for (const [k, e] of this.tables.get(table) ?? []) if (e.rec.value !== null) out.push([k, e.rec.value]);
+    return out;
+  }
+
+  /** Records per table, and how many are stale. */
+  counts(): Record<string, { live: number; stale: number }> {
+    const out: Record<string, { live: number; stale: number }> = {};
+    for (const [name, t] of this.tables) {
+      let live = 0,
+        stale = 0;
+      for (const e of t.values()) {
+        if (e.rec.value !== null) live++;
+        if (e.staleSince !== 0) stale++;
+      }
+      out[name] = { live, stale };
+    }
+    return out;
+  }
+
+  /** Calls `fn` after every change of `table` (local writes included). */
+  onChange(table: string, fn: ChangeListener): void {
+    const l = this.listeners.get(table);
+    if (l) l.push(fn);
+    else this.listeners.set(table, [fn]);
+  }
+
+  /** Where local writes go (the sync backend publishes them). */
+  onPublish(fn: (rec: SyncRecord) => void): void {
+    this.outbox.push(fn);
+  }
+
+  /** A local write; value null deletes. Versions are strictly increasing per node. */
+  set(table: string, key: string, value: unknown): SyncRecord {
+    let t = this.now();
+    if (t <= this.lastT) t = this.lastT + 1e-3; // same millisecond: still newer than our last write
+    this.lastT = t;
+    const rec: SyncRecord = { table, key, value: value ?? null, t, node: this.node };
+    this.table(table).set(key, { rec, via: 0, staleSince: 0 });
+    this.emit(rec, "local");
+    for (const fn of this.outbox) fn(rec);
+    this.recordsOut++;
+    return rec;
+  }
+
+  delete(table: string, key: string): void {
+    if (this.tables.get(table)?.has(key)) this.set(table, key, null);
+  }
+
+  /** A record from link `via`. Returns true when it won (was newer) and was applied. */
+  apply(rec: SyncRecord, via: number): boolean {
+    this.recordsIn++;
+    const t = this.table(rec.table);
+    const cur = t.get(rec.key);
+    if (cur !== undefined && !newer(rec, cur.rec)) {
+      // The same version again (e.g. a snapshot after reconnect) refreshes a stale entry.
+      if (cur.rec.t === rec.t && cur.rec.node === rec.node && cur.staleSince !== 0) {
+        cur.staleSince = 0;
+        cur.via = via;
+      }
+      return false;
+    }
+    if (rec.t > this.lastT && rec.node === this.node) this.lastT = rec.t; // our own write, seen back after a restart
+    t.set(rec.key, { rec, via, staleSince: 0 });
+    this.recordsApplied++;
+    this.emit(rec, "remote");
+    return true;
+  }
+
+  /** Every record (tombstones included), for a snapshot to a new link. */
+  *snapshot(): Generator<SyncRecord> {
+    for (const t of this.tables.values()) for (const e of t.values()) if (e.staleSince === 0) yield e.rec;
+  }
+
+  /** Marks what link `via` taught as stale (the link went down). */
+  linkDown(via: number): void {
+    const now = performance.now();
+    for (const t of this.tables.values())
+      for (const e of t.values()) if (e.via === via && e.staleSince === 0) e.staleSince = now;
+  }
+
+  /** Drops stale records older than `staleMs`; returns how many went. */
+  expire(staleMs: number): number {
+    const now = performance.now();
+    let n = 0;
+    for (const t of this.tables.values())
+      for (const [k, e] of t) {
+        if (e.staleSince === 0 || now - e.staleSince < staleMs) continue;
+        t.delete(k);
+        n++;
+        if (e.rec.value !== null) this.emit({ ...e.rec, value: null }, "expired");
+      }
+    return n;
+  }
+
+  private emit(rec: SyncRecord, origin: ChangeOrigin): void {
+    const l = this.listeners.get(rec.table);
+    if (l) for (const fn of l) fn(rec.key, rec.value, origin, rec);
+  }
+}
