@@ -9,6 +9,9 @@
  * - the broadcast address of a prefix in `networks` (e.g. 10.99.0.255 for 10.99.0.0/24):
  *   every client with a route inside that network.
  *
+ * Learned routes (table "rt" of the synced store, set through the admin API's PUT /v1/routes on
+ * any server) count too; a configured route for the same prefix wins.
+ *
  * A destination no client covers goes to the next plugin (`noroute` drop at the end of the chain).
  *
  * Options:
@@ -71,6 +74,17 @@ export default definePlugin({
     const build = () => {
       const t = new PrefixTable<Verdict>();
       const conns = ctx.conns.all();
+      let learned = 0;
+      for (const [prefix, value] of ctx.sync.entries("rt")) {
+        const c = ctx.conns.get((value as { mux: number }).mux);
+        if (c === undefined) continue;
+        try {
+          t.set(parseCidr(prefix, true), forward([c]));
+          learned++;
+        } catch {
+          ctx.log.warn("ignoring a learned route that does not parse", { prefix });
+        }
+      }
       for (const c of conns) {
         const vd = forward([c]);
         for (const r of c.routes) t.set(r, vd);
@@ -85,10 +99,11 @@ export default definePlugin({
         b.set(addr, new FanOut(conns.filter((c) => c.routes.some((r) => inside(r, n)))));
       }
       bcast = b;
-      ctx.log.info("routing table built", { routes: t.size, clients: conns.length });
+      ctx.log.info("routing table built", { routes: t.size, learned, clients: conns.length });
     };
     build();
     const off = ctx.conns.onChange(build);
+    const offLearned = ctx.sync.onChange("rt", build);
 
     return {
       handle(p) {
@@ -107,6 +122,7 @@ export default definePlugin({
       },
       stop() {
         off();
+        offLearned();
       },
       describe() {
         return {

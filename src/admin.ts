@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "./config.ts";
 import { renderMetrics } from "./metrics.ts";
-import { formatPrefix } from "./net/addr.ts";
+import { formatPrefix, parseCidr } from "./net/addr.ts";
 import type { Server } from "./server.ts";
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -47,6 +47,8 @@ export function adminApp(s: Server): Hono {
         suite: x.crypto.suite,
         window: x.windowSize,
         seq: x.seq,
+        servedBy: x.servedBy < 0 ? null : x.servedBy,
+        movedIn: x.movedIn,
         packets: { in: x.rxPackets, out: x.txPackets },
         bytes: { in: x.rxBytes, out: x.txBytes },
         lastSeenSecondsAgo: x.lastSeen ? Math.round((performance.now() - x.lastSeen) / 100) / 10 : null,
@@ -57,6 +59,37 @@ export function adminApp(s: Server): Hono {
     const r = s.chain.entries.filter((e) => e.name === "routes").map((e) => e.instance.describe?.());
     return c.json(r[0] ?? { routes: [] });
   });
+  // Learned routes: synced to every server of the group; the routes plugin uses them.
+  app.put("/v1/routes", async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { prefix?: unknown; mux?: unknown } | null;
+    const prefix = typeof body?.prefix === "string" ? body.prefix : "";
+    const mux = body?.mux;
+    try {
+      parseCidr(prefix, true);
+    } catch (e) {
+      return c.json({ error: `prefix: ${(e as Error).message}` }, 400);
+    }
+    if (typeof mux !== "number" || !Number.isInteger(mux) || mux < 0 || mux > 65535)
+      return c.json({ error: "mux: expected an integer 0..65535" }, 400);
+    s.store.set("rt", prefix, { mux });
+    return c.json({ prefix, mux, known: s.conns.get(mux) !== undefined });
+  });
+  app.delete("/v1/routes", (c) => {
+    const prefix = c.req.query("prefix") ?? "";
+    if (s.store.get("rt", prefix) === undefined) return c.json({ error: "no learned route with that prefix" }, 404);
+    s.store.delete("rt", prefix);
+    return c.json({ deleted: prefix });
+  });
+  app.get("/v1/peers", (c) =>
+    c.json({
+      node: s.cfg.senderId,
+      sync: s.mesh !== null,
+      instance: s.mesh?.instance ?? null,
+      peers: s.mesh?.peers() ?? [],
+      tables: s.store.counts(),
+      stats: s.mesh?.stats ?? null,
+    }),
+  );
   app.get("/v1/plugins", (c) =>
     c.json(
       s.chain.entries.map((e, i) => ({

@@ -132,6 +132,22 @@ export const ConfigSchema = v.strictObject({
   ),
   // Server: the plugin chain, in order; each entry { use: "routes" | "./my-plugin.ts", ...options }.
   plugins: v.optional(v.array(PluginEntry), [{ use: "routes" }]),
+  // Server: state sync between the servers of one anycast address (full mesh over TCP, encrypted
+  // and authenticated with the fleet `key`). Off unless `listen` or `peers` is set.
+  sync: v.optional(
+    v.strictObject({
+      listen: v.optional(hostPort),
+      peers: v.optional(v.array(hostPort), []),
+      // 64 hex digits, or a passphrase of 16+ characters; the same on every server of the fleet.
+      key: v.optional(v.pipe(v.string(), v.minLength(16, "use at least 16 characters (or 64 hex digits)"))),
+      heartbeatMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(50), v.maxValue(60000)), 1000),
+      // What a lost peer taught is dropped after this long unless something refreshes it.
+      staleSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(86400)), 300),
+      // How often replay-window high-water marks are published (the bound on replay staleness).
+      hwmIntervalMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(10000)), 100),
+    }),
+    {},
+  ),
   // Kernel UDP socket buffers per socket, bytes (0 = the kernel's default, about 208 KiB). Large
   // receive buffers ride out bursts instead of dropping (UdpRcvbufErrors); set with CAP_NET_ADMIN
   // past net.core.rmem_max, else capped by it.
@@ -211,6 +227,9 @@ export function validateConfig(raw: Record<string, unknown>): Config {
         problems.push(`clients.${i}.${msg.startsWith("key:") || msg.startsWith("salt:") ? msg : `passphrase: ${msg}`}`);
       }
     });
+    const sync = c.sync;
+    if ((sync.listen !== undefined || sync.peers.length > 0) && sync.key === undefined)
+      problems.push("sync.key: required when sync.listen or sync.peers is set (links are encrypted with it)");
     const adm = parseHostPort(c.admin.listen);
     if (c.admin.enabled && !isLoopback(adm.host) && c.admin.token === undefined)
       problems.push(`admin.token: required when admin.listen (${c.admin.listen}) is not a loopback address`);

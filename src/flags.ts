@@ -167,6 +167,37 @@ export const FLAGS: readonly Flag[] = [
   },
   { short: "P", long: "write-pid", key: "writePid", kind: "string", arg: "FILE", help: "write the process id to FILE" },
   {
+    short: "S",
+    long: "sync-port",
+    key: "sync.listen",
+    kind: "number",
+    arg: "PORT",
+    help: "server: listen for sync links on PORT (with -I ADDR; default all addresses)",
+  },
+  {
+    short: "I",
+    long: "sync-interface",
+    key: "sync.listen",
+    kind: "string",
+    arg: "ADDR",
+    help: "server: local unicast address for sync (with -S; default port 2323)",
+  },
+  {
+    short: "M",
+    long: "sync-hosts",
+    key: "sync.peers",
+    kind: "string",
+    arg: "H[:P],...",
+    help: "server: the other servers of the anycast group (default port 2323; [v6]:port)",
+  },
+  {
+    long: "sync-key",
+    key: "sync.key",
+    kind: "string",
+    arg: "KEY",
+    help: "server: fleet key for sync links (64 hex digits or a 16+ character passphrase)",
+  },
+  {
     long: "mode",
     key: "mode",
     kind: "string",
@@ -238,6 +269,7 @@ export function parseArgs(argv: readonly string[]): Cli {
   const raw: Record<string, unknown> = typeof a.config === "string" && a.config !== "" ? readConfigFile(a.config) : {};
   if (a.config === "") problems.push("--config: needs a file name");
   for (const f of FLAGS) {
+    if (SYNC_ADDRESS_FLAGS.has(f.long)) continue; // combined by syncFlags()
     const val = a[f.long] as unknown;
     if (val === undefined || (f.kind === "boolean" && val === false && !argv.some((x) => isFlag(x, f)))) continue;
     const values = Array.isArray(val) ? (val as unknown[]) : [val];
@@ -253,8 +285,35 @@ export function parseArgs(argv: readonly string[]): Cli {
     } else value = values[values.length - 1];
     setPath(raw, f.key, value);
   }
+  syncFlags(a, raw, problems);
   if (problems.length) throw new ConfigError(problems);
   return { action: "run", raw };
+}
+
+const SYNC_ADDRESS_FLAGS = new Set(["sync-port", "sync-interface", "sync-hosts"]);
+
+/** anytun's -S PORT / -I ADDR → sync.listen "ADDR:PORT"; -M h[:p],... → sync.peers (port 2323 by default). */
+function syncFlags(a: minimist.ParsedArgs, raw: Record<string, unknown>, problems: string[]): void {
+  const last = (v: unknown) => (Array.isArray(v) ? v[v.length - 1] : v) as string | undefined;
+  const port = last(a["sync-port"]);
+  const iface = last(a["sync-interface"]);
+  if (port === "" || iface === "") problems.push(`--${port === "" ? "sync-port" : "sync-interface"}: needs a value`);
+  else if (port !== undefined || iface !== undefined) {
+    if (port !== undefined && !/^\d{1,5}$/.test(port)) problems.push(`--sync-port: "${port}" is not a port number`);
+    const host = iface ?? "0.0.0.0";
+    setPath(raw, "sync.listen", `${host.includes(":") ? `[${host}]` : host}:${port ?? 2323}`);
+  }
+  const hosts = last(a["sync-hosts"]);
+  if (hosts === "") problems.push("--sync-hosts: needs a value");
+  else if (hosts !== undefined) setPath(raw, "sync.peers", hosts.split(",").map(withDefaultPort));
+}
+
+/** "h", "h:p", "[v6]", "[v6]:p" or a bare IPv6 → "host:port" with port 2323 when none is given. */
+function withDefaultPort(text: string): string {
+  const t = text.trim();
+  if (/^\[[^\]]+\]:\d+$/.test(t) || /^[^:\[\]]+:\d+$/.test(t)) return t;
+  if (/^\[[^\]]+\]$/.test(t)) return `${t}:2323`;
+  return t.includes(":") ? `[${t}]:2323` : `${t}:2323`;
 }
 
 /** Sets "a.b" in `obj`, copying the inner object so a file's object is not mutated. */

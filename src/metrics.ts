@@ -78,5 +78,33 @@ export function renderMetrics(s: Server): string {
     const [plugin, event] = k.split("\u0000") as [string, string];
     o.sample("relay_plugin_events_total", { plugin, event }, n);
   }
+  o.family(
+    "relay_client_moved_total",
+    "counter",
+    "Packets that arrived here while another server had served the client last.",
+  );
+  for (const c of s.conns.all()) o.sample("relay_client_moved_total", { mux: c.mux, client: c.name }, c.movedIn);
+
+  const st = s.store;
+  o.family("relay_sync_records_total", "counter", "Sync records sent (local writes), received and applied (won).");
+  o.sample("relay_sync_records_total", { direction: "out" }, st.recordsOut);
+  o.sample("relay_sync_records_total", { direction: "in" }, st.recordsIn);
+  o.sample("relay_sync_records_total", { direction: "applied" }, st.recordsApplied);
+  o.family("relay_sync_records", "gauge", "Records held per table (live) and how many are stale.");
+  for (const [table, n] of Object.entries(st.counts())) {
+    o.sample("relay_sync_records", { table, state: "live" }, n.live);
+    o.sample("relay_sync_records", { table, state: "stale" }, n.stale);
+  }
+  const m = s.mesh;
+  if (m !== null) {
+    const peers = m.peers();
+    o.family("relay_sync_links_up", "gauge", "Sync links up.");
+    o.sample("relay_sync_links_up", {}, peers.filter((p) => p.state === "up").length);
+    o.family("relay_sync_lag_seconds", "gauge", "Seconds since the last frame from each peer (-1 while down).");
+    for (const p of peers)
+      o.sample("relay_sync_lag_seconds", { peer: p.address, node: p.node ?? "" }, p.lagSeconds ?? -1);
+    o.family("relay_sync_events_total", "counter", "Sync link events.");
+    for (const [event, n] of Object.entries(m.stats)) o.sample("relay_sync_events_total", { event }, n);
+  }
   return o.text();
 }

@@ -14,6 +14,9 @@ import { isAbsolute, resolve } from "node:path";
 import { ConfigError, type PluginEntryConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Conn, ConnTable } from "./state.ts";
+import type { SyncStore } from "./sync/store.ts";
+
+export type SyncTables = Pick<SyncStore, "get" | "set" | "delete" | "entries" | "onChange">;
 
 export interface Packet {
   /** The authenticated client this packet came from. */
@@ -57,6 +60,11 @@ export interface PluginContext {
   readonly log: Logger;
   /** Read the client table; it changes on reload (subscribe with conns.onChange). */
   readonly conns: ConnTable;
+  /**
+   * Replicated tables: what a plugin writes here reaches every server of the anycast group
+   * (last writer wins; see src/sync/store.ts). Use a table name of your own.
+   */
+  readonly sync: SyncTables;
   /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
   send(to: Conn, inner: Uint8Array): boolean;
   /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */

@@ -20,6 +20,9 @@ import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT } from "./satp/crypto.ts"
 import { buildChain, type Builtins, type Chain, type Packet, type PluginContext } from "./pipeline.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { UdpTransport } from "./transport/udp.ts";
+import { SyncMesh } from "./sync/mesh.ts";
+import { Replication } from "./sync/replicate.ts";
+import { SyncStore } from "./sync/store.ts";
 
 export type ServerState = "starting" | "ready" | "draining";
 
@@ -41,6 +44,10 @@ export class Server {
   state: ServerState = "starting";
   chain!: Chain;
   cfg: Config;
+  /** Replicated tables (local-only when sync is off) and the mesh that syncs them. */
+  readonly store: SyncStore;
+  readonly replication: Replication;
+  mesh: SyncMesh | null = null;
   private readonly pkt: Packet;
   private pluginErrorLogged = 0;
 
@@ -51,6 +58,16 @@ export class Server {
     private readonly configDir: string,
   ) {
     this.cfg = cfg;
+    this.store = new SyncStore(cfg.senderId);
+    const names = {
+      indexOf: (name: string) =>
+        Math.max(
+          0,
+          this.listeners.findIndex((l) => l.name === name),
+        ),
+      nameOf: (i: number) => this.listeners[i]?.name ?? "",
+    };
+    this.replication = new Replication(this.store, this.conns, names, cfg.sync.hwmIntervalMs);
     this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
   }
 
@@ -84,6 +101,28 @@ export class Server {
       s.stop();
       throw e;
     }
+    s.replication.start();
+    const sc = cfg.sync;
+    if (sc.listen !== undefined || sc.peers.length > 0) {
+      s.mesh = new SyncMesh(
+        s.store,
+        {
+          node: cfg.senderId,
+          key: sc.key!,
+          listen: sc.listen === undefined ? undefined : parseHostPort(sc.listen),
+          peers: sc.peers.map(parseHostPort),
+          heartbeatMs: sc.heartbeatMs,
+          staleMs: sc.staleSeconds * 1000,
+        },
+        log.child("sync"),
+      );
+      try {
+        await s.mesh.start();
+      } catch (e) {
+        s.stop();
+        throw new Error(`sync.listen ${sc.listen}: ${(e as Error).message}`);
+      }
+    }
     if (cfg.clients.length === 0) log.warn("no clients configured: every packet will be dropped (mux)");
     for (const c of s.conns.all())
       if (c.crypto.suite.auth === "null") log.warn("client without authentication", { mux: c.mux });
@@ -102,6 +141,7 @@ export class Server {
     return {
       log,
       conns: this.conns,
+      sync: this.store,
       send: (to, inner) => this.send(to, inner),
       counter: (event) => {
         const key = `${name}\u0000${event}`;
@@ -138,14 +178,22 @@ export class Server {
     const now = performance.now();
     conn.lastSeen = now;
     const ep = conn.endpoint;
-    if (ep === null || ep.port !== port || ep.address !== address || ep.listener !== li) {
+    const me = this.cfg.senderId;
+    if (ep === null || ep.port !== port || ep.address !== address || ep.listener !== li || conn.servedBy !== me) {
+      if (conn.servedBy !== me && conn.servedBy !== -1) conn.movedIn++; // routing moved it here
+      const moved = ep === null || ep.port !== port || ep.address !== address;
       conn.endpoint = { listener: li, address, port };
+      conn.servedBy = me;
       this.endpointChanges++;
-      this.log.info(ep === null ? "client endpoint learned" : "client endpoint changed", {
-        mux,
-        endpoint: `${address}:${port}`,
-        listener: this.listeners[li]?.name,
-      });
+      this.log.info(
+        ep === null ? "client endpoint learned" : moved ? "client endpoint changed" : "client now served here",
+        {
+          mux,
+          endpoint: `${address}:${port}`,
+          listener: this.listeners[li]?.name,
+        },
+      );
+      this.replication.endpointChanged(conn);
     }
     if (n === 0) {
       this.keepalivesIn++;
@@ -259,6 +307,8 @@ export class Server {
   }
 
   stop(): void {
+    this.mesh?.stop();
+    this.replication.stop();
     this.chain?.stop();
     for (const l of this.listeners) l.udp.close();
     this.listeners.length = 0;

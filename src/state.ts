@@ -23,7 +23,7 @@ export class Conn {
   readonly routes: readonly Prefix[];
   /** Identity of the key material and suite; equal fingerprints → session state may carry over. */
   readonly fingerprint: string;
-  private readonly windows = new Map<number, ReplayWindow>();
+  private readonly windowMap = new Map<number, ReplayWindow>();
   endpoint: Endpoint | null = null;
   /** Next send seq (never wraps: the send path refuses at SEQ_LIMIT). */
   seq = 0;
@@ -32,6 +32,10 @@ export class Conn {
   txPackets = 0;
   txBytes = 0;
   lastSeen = 0;
+  /** Sender id of the server that served this client last (synced); -1 = none yet. */
+  servedBy = -1;
+  /** Packets that arrived here while another server had served the client last (a route moved it). */
+  movedIn = 0;
 
   constructor(c: ClientConfig, defaults: CryptoConfig) {
     this.mux = c.mux;
@@ -52,9 +56,14 @@ export class Conn {
   /** The replay window for a sender id, or null when windows are off. */
   window(senderId: number): ReplayWindow | null {
     if (this.windowSize === 0) return null;
-    let w = this.windows.get(senderId);
-    if (w === undefined) this.windows.set(senderId, (w = new ReplayWindow(this.windowSize)));
+    let w = this.windowMap.get(senderId);
+    if (w === undefined) this.windowMap.set(senderId, (w = new ReplayWindow(this.windowSize)));
     return w;
+  }
+
+  /** Replay windows by sender id (those started so far). */
+  windows(): IterableIterator<[number, ReplayWindow]> {
+    return this.windowMap.entries();
   }
 
   /** Takes over the session state of the same client from before a reload. */
@@ -66,7 +75,9 @@ export class Conn {
     this.txPackets = old.txPackets;
     this.txBytes = old.txBytes;
     this.lastSeen = old.lastSeen;
-    if (old.windowSize === this.windowSize) for (const [k, w] of old.windows) this.windows.set(k, w);
+    this.servedBy = old.servedBy;
+    this.movedIn = old.movedIn;
+    if (old.windowSize === this.windowSize) for (const [k, w] of old.windowMap) this.windowMap.set(k, w);
   }
 }
 
@@ -114,6 +125,7 @@ export class ConnTable {
         kept++;
       } else {
         c.endpoint = old.endpoint; // new keys: windows start over, but we still know where it is
+        c.servedBy = old.servedBy;
         rekeyed++;
       }
     }

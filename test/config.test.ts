@@ -66,8 +66,10 @@ describe("anytun flags", () => {
       "admin-listen": "127.0.0.1:9000",
       "admin-token": "0123456789abcdef0123",
       "drain-seconds": "2",
+      "sync-key": "0123456789abcdef0123",
     };
     for (const f of FLAGS) {
+      if (f.long.startsWith("sync-") && f.long !== "sync-key") continue; // combined; tested below
       if (f.kind === "boolean") {
         for (const form of [`--${f.long}`, ...(f.short ? [`-${f.short}`] : [])]) {
           const cli = parseArgs(["-E", "p", form, ...(f.key === "ipv6Only" ? [] : [])]);
@@ -87,6 +89,27 @@ describe("anytun flags", () => {
         expect(got).toEqual(want);
       }
     }
+  });
+
+  test("anytun's -S -I -M become sync.listen and sync.peers (default port 2323)", () => {
+    const cli = parseArgs([
+      "-S",
+      "2424",
+      "-I",
+      "10.0.0.1",
+      "-M",
+      "10.0.0.2,10.0.0.3:9,[fd00::1]:99,fd00::2",
+      "--sync-key",
+      "k".repeat(16),
+    ]);
+    expect(cli.action === "run" && cli.raw.sync).toEqual({
+      key: "k".repeat(16),
+      listen: "10.0.0.1:2424",
+      peers: ["10.0.0.2:2323", "10.0.0.3:9", "[fd00::1]:99", "[fd00::2]:2323"],
+    });
+    const only = parseArgs(["--sync-port", "2323"]);
+    expect(only.action === "run" && only.raw.sync).toEqual({ listen: "0.0.0.0:2323" });
+    expect(() => load(["-S", "2323"])).toThrow(/sync\.key: required/);
   });
 
   test("role spellings", () => {

@@ -362,3 +362,21 @@ describe("randomized cross-check against a Set-based model (seeded)", () => {
     expect([0xfffffff0, 0, 1, 2, 0xfffffff0].map((s) => z.accept(s))).toEqual([true, true, true, true, false]);
   });
 });
+
+describe("advanceTo (synced high-water mark)", () => {
+  test("everything up to the mark counts as seen; newer packets pass; never moves back", () => {
+    const w = new ReplayWindow(16);
+    w.accept(100);
+    w.advanceTo(500);
+    expect(w.accept(500)).toBe(false);
+    expect(w.accept(490)).toBe(false); // inside the window but taken as seen
+    expect(w.accept(400)).toBe(false);
+    expect(w.accept(501)).toBe(true);
+    w.advanceTo(300);
+    expect(w.max).toBe(501);
+    const fresh = new ReplayWindow(16);
+    fresh.advanceTo(7);
+    expect(fresh.accept(7)).toBe(false);
+    expect(fresh.accept(8)).toBe(true);
+  });
+});

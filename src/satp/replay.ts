@@ -49,6 +49,21 @@ export class ReplayWindow {
     return true;
   }
 
+  /**
+   * Another server accepted packets up to `seq` (synced high-water mark): treat every seq up to it
+   * as seen, so a packet captured there and replayed here is rejected. Conservative: a packet in
+   * (seq - size, seq] that the other server never saw is refused too. Never moves max backwards.
+   */
+  advanceTo(seq: number): void {
+    if (this.started) {
+      const shift = this.max < this.size || this.max > 0xffffffff - this.size ? 0x7fffffff : 0;
+      if ((seq + shift) >>> 0 <= (this.max + shift) >>> 0) return;
+    }
+    this.started = true;
+    this.max = seq;
+    this.bits.fill(0xffffffff);
+  }
+
   private set(seq: number): void {
     const b = seq & this.mask;
     this.bits[b >>> 5]! |= 1 << (b & 31);

@@ -91,11 +91,16 @@ export class SyncStore {
     return out;
   }
 
-  /** Calls `fn` after every change of `table` (local writes included). */
-  onChange(table: string, fn: ChangeListener): void {
+  /** Calls `fn` after every change of `table` (local writes included); returns an unsubscribe function. */
+  onChange(table: string, fn: ChangeListener): () => void {
     const l = this.listeners.get(table);
     if (l) l.push(fn);
     else this.listeners.set(table, [fn]);
+    return () => {
+      const list = this.listeners.get(table);
+      const i = list ? list.indexOf(fn) : -1;
+      if (i >= 0) list!.splice(i, 1);
+    };
   }
 
   /** Where local writes go (the sync backend publishes them). */
