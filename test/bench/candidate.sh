@@ -16,10 +16,16 @@ if [[ $BN_ROLE == server ]]; then
     IFS=: read -r id route pass <<<"$c"
     clients+="${clients:+,}{\"mux\":$id,\"passphrase\":\"$pass\",\"routes\":[\"$route\"]}"
   done
+  sync='{}'
+  if [[ -n ${BN_SYNC_PEERS:-} ]]; then
+    # the fleet key: the same on every server of this bench run, derived from what they share
+    key=$(printf 'bench fleet %s' "$BN_CLIENTS" | sha256sum | cut -c1-64)
+    sync="{ \"listen\": \"$BN_LOCAL_IP:$BN_SYNC_PORT\", \"peers\": [\"$BN_SYNC_PEERS\"], \"key\": \"$key\" }"
+  fi
   cfg=$BN_STATE_DIR/relay-$BN_NODE.json
   cat >"$cfg" <<JSON
 { "mode": "server", "senderId": ${BN_SENDER_ID:-1}, "listen": ["$BN_SERVER_IP:$BN_PORT"],
-  "admin": { "listen": "127.0.0.1:8080" }, "clients": [$clients],
+  "admin": { "listen": "127.0.0.1:8080" }, "clients": [$clients], "sync": $sync,
   "plugins": [{ "use": "routes", "networks": ["$BN_INNER_NET"] }], "log": ["stdout:3"] }
 JSON
   exec "$BUN" "$ROOT/relay.ts" --config "$cfg"
