@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { BUN, have, isRoot, Lab, ROOT } from "./lib/netns.ts";
+import { anytunClient, BUN, configureTun, have, isRoot, Lab, relayClient, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("ping");
 if (!ready) console.warn("e2e anycast: skipped (needs root, anytun, ping; CI installs them)");
@@ -96,57 +96,15 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
     ] as const) {
       const mux = String(muxBase + i);
       const pass = `secret of ${k}${kind === "anytun" ? "" : "2"}`;
+      const extra = ["-p", String(PORT)];
       const args =
         kind === "anytun"
-          ? [
-              "anytun",
-              "-D",
-              "-L",
-              "stdout:3",
-              "-t",
-              "tun",
-              "-d",
-              "sat0",
-              "-e",
-              "client",
-              "-r",
-              ANY,
-              "-o",
-              String(PORT),
-              "-p",
-              String(PORT),
-              "-m",
-              mux,
-              "-E",
-              pass,
-            ]
-          : [
-              BUN,
-              `${ROOT}relay.ts`,
-              "-r",
-              ANY,
-              "-o",
-              String(PORT),
-              "-p",
-              String(PORT),
-              "-m",
-              mux,
-              "-e",
-              "client",
-              "-E",
-              pass,
-              "-d",
-              "sat0",
-              "-n",
-              `${net}.${i}/24`,
-              "-L",
-              "stdout:4",
-            ];
+          ? anytunClient(ANY, PORT, Number(mux), pass, extra)
+          : relayClient(ANY, PORT, Number(mux), pass, `${net}.${i}/24`, extra);
       await lab.until(`old sat0 gone in ${k}`, () => !lab.hasDevice(ns[k], "sat0"));
       clients.push(lab.spawn(ns[k], args, `${dir}/${kind}-${k}-${Date.now()}.log`));
       await lab.until(`sat0 in ${k}`, () => lab.hasDevice(ns[k], "sat0"));
-      lab.exec(ns[k], ["ip", "addr", "replace", `${net}.${i}/24`, "dev", "sat0"]);
-      lab.exec(ns[k], ["ip", "link", "set", "sat0", "mtu", "1400", "up"]);
+      configureTun(lab, ns[k], "sat0", `${net}.${i}/24`);
     }
   }
 

@@ -2,7 +2,7 @@
 // and aes-ctr-256 with a 20-byte tag, non-zero mux and sender ids. Ping and iperf3 TCP through
 // the tunnel, both ways. Topology: namespaces ours <-veth 192.0.2.0/24-> theirs, tunnel 198.51.100.0/24.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+import { BUN, configureTun, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e anytun-peer: skipped (needs root, anytun, iperf3, ping; CI installs them)");
@@ -123,8 +123,7 @@ describe.skipIf(!ready)("anytun 0.3.8 interop (namespaces)", () => {
         try {
           await lab.until("our device", () => lab.hasDevice(nsOurs, "sat0"));
           await lab.until("anytun's device", () => lab.hasDevice(nsTheirs, "sat0"));
-          lab.exec(nsTheirs, ["ip", "addr", "replace", `${IN_THEIRS}/24`, "dev", "sat0"]);
-          lab.exec(nsTheirs, ["ip", "link", "set", "sat0", "mtu", "1400", "up"]);
+          configureTun(lab, nsTheirs, "sat0", `${IN_THEIRS}/24`);
           await Bun.sleep(300);
           if (!c.weDial) {
             // Forged first packets (another port, our mux and another one, garbage tags) must not

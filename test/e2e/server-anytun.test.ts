@@ -4,7 +4,18 @@
 // Namespaces: S (server) with a veth to each of A, B (anytun) and C (ours).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+import {
+  anytunClient,
+  BUN,
+  configureTun,
+  have,
+  iperfMbps,
+  isRoot,
+  Lab,
+  pingReceived,
+  relayClient,
+  ROOT,
+} from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e server-anytun: skipped (needs root, anytun, iperf3, ping; CI installs them)");
@@ -34,64 +45,15 @@ describe.skipIf(!ready)("server with anytun 0.3.8 clients (namespaces)", () => {
     };
     writeFileSync(`${logDir}/server.json`, JSON.stringify(cfg));
     lab.spawn(ns.s, [BUN, `${ROOT}relay.ts`, "--config", `${logDir}/server.json`], `${logDir}/server.log`);
-    const anytun = (n: string, mux: number, pass: string, peer: string) =>
-      lab.spawn(
-        n,
-        [
-          "anytun",
-          "-D",
-          "-L",
-          "stdout:3",
-          "-t",
-          "tun",
-          "-d",
-          "sat0",
-          "-e",
-          "client",
-          "-r",
-          peer,
-          "-o",
-          "4444",
-          "-m",
-          String(mux),
-          "-E",
-          pass,
-        ],
-        `${logDir}/anytun-${mux}.log`,
-      );
-    anytun(ns.a, 1, "secret of a", "192.0.2.2");
-    anytun(ns.b, 2, "secret of b", "192.0.2.6");
-    lab.spawn(
-      ns.c,
-      [
-        BUN,
-        `${ROOT}relay.ts`,
-        "-r",
-        "192.0.2.10",
-        "-o",
-        "4444",
-        "-m",
-        "3",
-        "-e",
-        "client",
-        "-E",
-        "secret of c",
-        "-d",
-        "sat0",
-        "-n",
-        "10.99.0.3/24",
-        "-L",
-        "stdout:4",
-      ],
-      `${logDir}/client-c.log`,
-    );
+    lab.spawn(ns.a, anytunClient("192.0.2.2", 4444, 1, "secret of a"), `${logDir}/anytun-1.log`);
+    lab.spawn(ns.b, anytunClient("192.0.2.6", 4444, 2, "secret of b"), `${logDir}/anytun-2.log`);
+    lab.spawn(ns.c, relayClient("192.0.2.10", 4444, 3, "secret of c", "10.99.0.3/24"), `${logDir}/client-c.log`);
     for (const [k, i] of [
       ["a", 1],
       ["b", 2],
     ] as const) {
       await lab.until(`anytun device in ${k}`, () => lab.hasDevice(ns[k], "sat0"));
-      lab.exec(ns[k], ["ip", "addr", "replace", `10.99.0.${i}/24`, "dev", "sat0"]);
-      lab.exec(ns[k], ["ip", "link", "set", "sat0", "mtu", "1400", "up"]);
+      configureTun(lab, ns[k], "sat0", `10.99.0.${i}/24`);
     }
     await lab.until("our client's device", () => lab.hasDevice(ns.c, "sat0"));
     await lab.until("server listening", () => lab.exec(ns.s, ["ss", "-uln"], { ok: true }).includes(":4444"));

@@ -110,3 +110,72 @@ export function pingReceived(out: string): number {
   const m = /(\d+) (?:packets )?received/.exec(out);
   return m ? Number(m[1]) : 0;
 }
+
+/** argv of a stock anytun 0.3.8 client (tun device sat0, role client) dialing host:port. */
+export function anytunClient(
+  host: string,
+  port: number,
+  mux: number,
+  passphrase: string,
+  extra: string[] = [],
+): string[] {
+  return [
+    "anytun",
+    "-D",
+    "-L",
+    "stdout:3",
+    "-t",
+    "tun",
+    "-d",
+    "sat0",
+    "-e",
+    "client",
+    "-r",
+    host,
+    "-o",
+    String(port),
+    "-m",
+    String(mux),
+    "-E",
+    passphrase,
+    ...extra,
+  ];
+}
+
+/** argv of this relay as a client (device sat0 with `inner` as its address) dialing host:port. */
+export function relayClient(
+  host: string,
+  port: number,
+  mux: number,
+  passphrase: string,
+  inner: string,
+  extra: string[] = [],
+): string[] {
+  return [
+    BUN,
+    `${ROOT}relay.ts`,
+    "-r",
+    host,
+    "-o",
+    String(port),
+    "-m",
+    String(mux),
+    "-e",
+    "client",
+    "-E",
+    passphrase,
+    "-d",
+    "sat0",
+    "-n",
+    inner,
+    "-L",
+    "stdout:4",
+    ...extra,
+  ];
+}
+
+/** Address, MTU 1400 and link up on a tun another program created (anytun leaves it bare here). */
+export function configureTun(lab: Lab, ns: string, dev: string, cidr: string): void {
+  lab.exec(ns, ["ip", "addr", "replace", cidr, "dev", dev]);
+  lab.exec(ns, ["ip", "link", "set", dev, "mtu", "1400", "up"]);
+}
