@@ -21,7 +21,7 @@
  */
 import * as v from "valibot";
 import { parseCidr, type Prefix } from "../src/net/addr.ts";
-import { ipDestination, PrefixTable } from "../src/net/lpm.ts";
+import { ipDestination } from "../src/net/lpm.ts";
 import { definePlugin, forward, NEXT, type Verdict } from "../src/pipeline.ts";
 import type { Conn } from "../src/state.ts";
 
@@ -66,30 +66,15 @@ export default definePlugin({
   options: v.strictObject({ networks: v.optional(v.array(cidr), []) }),
   create(ctx, opts) {
     const networks = opts.networks.map((n) => parseCidr(n, true));
-    let table = new PrefixTable<Verdict>();
+    // Unicast goes through the server's route index (configured + learned routes); the forward
+    // verdict per client is cached so the hot path allocates nothing.
+    const unicast = new WeakMap<Conn, Verdict>();
     let all4 = new FanOut([]);
     let all6 = new FanOut([]);
     let bcast = new Map<number, FanOut>(); // IPv4 broadcast address (u32) → group
 
     const build = () => {
-      const t = new PrefixTable<Verdict>();
       const conns = ctx.conns.all();
-      let learned = 0;
-      for (const [prefix, value] of ctx.sync.entries("rt")) {
-        const c = ctx.conns.get((value as { mux: number }).mux);
-        if (c === undefined) continue;
-        try {
-          t.set(parseCidr(prefix, true), forward([c]));
-          learned++;
-        } catch {
-          ctx.log.warn("ignoring a learned route that does not parse", { prefix });
-        }
-      }
-      for (const c of conns) {
-        const vd = forward([c]);
-        for (const r of c.routes) t.set(r, vd);
-      }
-      table = t;
       all4 = new FanOut(conns.filter((c) => c.routes.some((r) => r.addr.length === 4)));
       all6 = new FanOut(conns.filter((c) => c.routes.some((r) => r.addr.length === 16)));
       const b = new Map<number, FanOut>();
@@ -99,11 +84,9 @@ export default definePlugin({
         b.set(addr, new FanOut(conns.filter((c) => c.routes.some((r) => inside(r, n)))));
       }
       bcast = b;
-      ctx.log.info("routing table built", { routes: t.size, learned, clients: conns.length });
     };
     build();
     const off = ctx.conns.onChange(build);
-    const offLearned = ctx.sync.onChange("rt", build);
 
     return {
       handle(p) {
@@ -118,20 +101,17 @@ export default definePlugin({
             if (g !== undefined) return g.verdict(p.from);
           }
         } else if (d[24] === 0xff) return all6.verdict(p.from);
-        return table.lookup(d, dst.off, dst.family) ?? NEXT;
+        const c = ctx.routes.lookup(d);
+        if (c === undefined) return NEXT;
+        let vd = unicast.get(c);
+        if (vd === undefined) unicast.set(c, (vd = forward([c])));
+        return vd;
       },
       stop() {
         off();
-        offLearned();
       },
       describe() {
-        return {
-          routes: table.entries().map((e) => ({
-            prefix: e.prefix,
-            mux: e.value.kind === "forward" ? e.value.to[0]?.mux : undefined,
-          })),
-          networks: opts.networks,
-        };
+        return { routes: ctx.routes.entries(), networks: opts.networks };
       },
     };
   },

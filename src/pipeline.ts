@@ -15,6 +15,7 @@ import { ConfigError, type PluginEntryConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import type { SyncStore } from "./sync/store.ts";
+import type { RouteIndex } from "./routing.ts";
 
 export type SyncTables = Pick<SyncStore, "get" | "set" | "delete" | "entries" | "onChange">;
 
@@ -65,6 +66,8 @@ export interface PluginContext {
    * (last writer wins; see src/sync/store.ts). Use a table name of your own.
    */
   readonly sync: SyncTables;
+  /** Unicast routes of all clients (configured + learned): which client an inner destination belongs to. */
+  readonly routes: Pick<RouteIndex, "lookup" | "entries" | "onRebuild">;
   /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
   send(to: Conn, inner: Uint8Array): boolean;
   /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */

@@ -23,6 +23,7 @@ import { UdpTransport } from "./transport/udp.ts";
 import { SyncMesh } from "./sync/mesh.ts";
 import { Replication } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
+import { RouteIndex } from "./routing.ts";
 
 export type ServerState = "starting" | "ready" | "draining";
 
@@ -48,6 +49,7 @@ export class Server {
   readonly store: SyncStore;
   readonly replication: Replication;
   mesh: SyncMesh | null = null;
+  readonly routes: RouteIndex;
   private readonly pkt: Packet;
   private pluginErrorLogged = 0;
 
@@ -68,6 +70,7 @@ export class Server {
       nameOf: (i: number) => this.listeners[i]?.name ?? "",
     };
     this.replication = new Replication(this.store, this.conns, names, cfg.sync.hwmIntervalMs);
+    this.routes = new RouteIndex(this.conns, this.store);
     this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
   }
 
@@ -142,6 +145,7 @@ export class Server {
       log,
       conns: this.conns,
       sync: this.store,
+      routes: this.routes,
       send: (to, inner) => this.send(to, inner),
       counter: (event) => {
         const key = `${name}\u0000${event}`;

@@ -1,0 +1,65 @@
+// The server's unicast route index: longest-prefix match of an inner destination over every
+// client's configured routes and the learned routes (synced table "rt"; a configured route wins
+// for the same prefix). Rebuilt when the client table or the learned routes change; lookups
+// allocate nothing. The routes plugin and packets coming back from server-side devices (local,
+// nat) resolve their client here.
+import { parseCidr } from "./net/addr.ts";
+import { ipDestination, PrefixTable } from "./net/lpm.ts";
+import type { Conn, ConnTable } from "./state.ts";
+import type { SyncStore } from "./sync/store.ts";
+
+export class RouteIndex {
+  private table = new PrefixTable<Conn>();
+  private readonly listeners: (() => void)[] = [];
+  learned = 0;
+  badLearned = 0;
+
+  constructor(
+    private readonly conns: ConnTable,
+    private readonly store: SyncStore,
+  ) {
+    this.rebuild();
+    conns.onChange(() => this.rebuild());
+    store.onChange("rt", () => this.rebuild());
+  }
+
+  /** The client whose route covers the destination of IP packet `pkt`; undefined if none. */
+  lookup(pkt: Uint8Array): Conn | undefined {
+    const d = ipDestination(pkt);
+    return d === null ? undefined : this.table.lookup(pkt, d.off, d.family);
+  }
+
+  entries(): { prefix: string; mux: number }[] {
+    return this.table.entries().map((e) => ({ prefix: e.prefix, mux: e.value.mux }));
+  }
+
+  /** Calls `fn` after every rebuild (after the table has changed). */
+  onRebuild(fn: () => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private rebuild(): void {
+    const t = new PrefixTable<Conn>();
+    let learned = 0,
+      bad = 0;
+    for (const [prefix, value] of this.store.entries("rt")) {
+      const c = this.conns.get((value as { mux: number }).mux);
+      if (c === undefined) continue;
+      try {
+        t.set(parseCidr(prefix, true), c);
+        learned++;
+      } catch {
+        bad++;
+      }
+    }
+    for (const c of this.conns.all()) for (const r of c.routes) t.set(r, c);
+    this.table = t;
+    this.learned = learned;
+    this.badLearned = bad;
+    for (const fn of this.listeners) fn();
+  }
+}
