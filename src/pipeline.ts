@@ -14,10 +14,10 @@ import { isAbsolute, resolve } from "node:path";
 import { ConfigError, type PluginEntryConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Conn, ConnTable } from "./state.ts";
-import type { SyncStore } from "./sync/store.ts";
+import type { SyncTables } from "./sync/store.ts";
 import type { RouteIndex } from "./routing.ts";
 
-export type SyncTables = Pick<SyncStore, "get" | "set" | "delete" | "entries" | "onChange">;
+export type { SyncTables };
 
 export interface Packet {
   /** The authenticated client this packet came from. */
@@ -66,6 +66,8 @@ export interface PluginContext {
    * (last writer wins; see src/sync/store.ts). Use a table name of your own.
    */
   readonly sync: SyncTables;
+  /** This server's sender id (unique in the anycast group). */
+  readonly node: number;
   /** Unicast routes of all clients (configured + learned): which client an inner destination belongs to. */
   readonly routes: Pick<RouteIndex, "lookup" | "entries" | "onRebuild">;
   /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
@@ -154,7 +156,19 @@ export async function buildChain(
   ctxFor: (name: string) => PluginContext,
   configDir: string,
 ): Promise<Chain> {
-  const defs: { def: PluginDefinition; options: unknown; use: string }[] = [];
+  return createChain(await prepareChain(list, builtins, configDir), ctxFor);
+}
+
+/** A chain whose plugins are loaded and whose options are valid, but nothing is created yet. */
+export type PreparedChain = { def: PluginDefinition; options: unknown; use: string }[];
+
+/** Loads every plugin and validates its options; throws ConfigError naming plugins.N.field. */
+export async function prepareChain(
+  list: readonly PluginEntryConfig[],
+  builtins: Builtins,
+  configDir: string,
+): Promise<PreparedChain> {
+  const defs: PreparedChain = [];
   const problems: string[] = [];
   for (const [i, entry] of list.entries()) {
     const { use, ...rest } = entry;
@@ -176,6 +190,11 @@ export async function buildChain(
     defs.push({ def, options: r.output, use });
   }
   if (problems.length) throw new ConfigError(problems);
+  return defs;
+}
+
+/** Creates the plugins in order; on a failure the ones created so far are stopped again. */
+export async function createChain(defs: PreparedChain, ctxFor: (name: string) => PluginContext): Promise<Chain> {
   const entries: ChainEntry[] = [];
   try {
     for (const [i, d] of defs.entries()) {

@@ -17,7 +17,15 @@ import {
   TYPE_LEN,
 } from "./satp/codec.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT } from "./satp/crypto.ts";
-import { buildChain, type Builtins, type Chain, type Packet, type PluginContext } from "./pipeline.ts";
+import {
+  buildChain,
+  createChain,
+  prepareChain,
+  type Builtins,
+  type Chain,
+  type Packet,
+  type PluginContext,
+} from "./pipeline.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { UdpTransport } from "./transport/udp.ts";
 import { SyncMesh } from "./sync/mesh.ts";
@@ -145,6 +153,7 @@ export class Server {
       log,
       conns: this.conns,
       sync: this.store,
+      node: this.cfg.senderId,
       routes: this.routes,
       send: (to, inner) => this.send(to, inner),
       counter: (event) => {
@@ -287,17 +296,20 @@ export class Server {
    * error the running config stays. Listeners, admin and senderId need a restart.
    */
   async reload(next: Config): Promise<void> {
-    const chain = await buildChain(next.plugins, this.builtins, (name) => this.pluginContext(name), this.configDir);
-    let diff;
+    // Validate everything before touching the running chain; then stop it (plugins may hold
+    // devices the new ones reopen under the same names) and create the new one. If that fails,
+    // the previous plugins are created again from the running config.
+    const prepared = await prepareChain(next.plugins, this.builtins, this.configDir);
+    const diff = this.conns.replace(next.clients, next.crypto);
+    const ctxFor = (name: string) => this.pluginContext(name);
+    this.chain.stop();
     try {
-      diff = this.conns.replace(next.clients, next.crypto);
+      this.chain = await createChain(prepared, ctxFor);
     } catch (e) {
-      chain.stop();
+      this.chain = await createChain(await prepareChain(this.cfg.plugins, this.builtins, this.configDir), ctxFor);
       throw e;
     }
-    const old = this.chain;
-    this.chain = chain;
-    old.stop();
+    const chain = this.chain;
     for (const k of ["listen", "interface", "port", "admin", "senderId"] as const)
       if (JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]))
         this.log.warn(`reload: ${k} changed; takes effect on restart`);

@@ -35,6 +35,9 @@ interface Entry {
 export type ChangeOrigin = "local" | "remote" | "expired";
 export type ChangeListener = (key: string, value: unknown, origin: ChangeOrigin, rec: SyncRecord) => void;
 
+/** What plugins and other rooms may use of the store. */
+export type SyncTables = Pick<SyncStore, "get" | "set" | "delete" | "entries" | "onChange">;
+
 export function newer(a: Version, b: Version): boolean {
   return a.t > b.t || (a.t === b.t && a.node > b.node);
 }
