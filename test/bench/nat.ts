@@ -1,0 +1,85 @@
+// NAT benchmark (root): in one run, iperf3 TCP and UDP from A to a "world" host W by plain
+// kernel forwarding, and through the tunnel and the server's NAT (this relay's client → server
+// with the nat plugin → W). Also the binding table's creation rate in-process.
+//   bun test/bench/nat.ts [seconds=5]
+//
+//   A 10.203.11.1 ─ R ─ 10.203.1.1 S (+10.201.0.1, nat)
+//                   └ 203.0.113.1 ── 203.0.113.10 W
+import { writeFileSync } from "node:fs";
+import { BUN, iperfMbps, Lab, relayClient, ROOT } from "../e2e/lib/netns.ts";
+import { NatTable } from "../../src/nat/table.ts";
+import { PROTO_UDP } from "../../src/net/rewrite.ts";
+import { SyncStore } from "../../src/sync/store.ts";
+
+const secs = Number(process.argv[2] ?? 5);
+if (process.getuid?.() !== 0) {
+  console.error("needs root (network namespaces)");
+  process.exit(2);
+}
+const ANY = "10.201.0.1";
+const WORLD = "203.0.113.10";
+const lab = new Lab("nb");
+const dir = `/tmp/${lab.prefix}-logs`;
+try {
+  const a = lab.ns("a"),
+    r = lab.ns("r"),
+    s = lab.ns("s"),
+    w = lab.ns("w");
+  lab.link(a, "10.203.11.1/30", r, "10.203.11.2/30");
+  lab.link(s, "10.203.1.1/30", r, "10.203.1.2/30");
+  lab.link(w, `${WORLD}/24`, r, "203.0.113.1/24");
+  lab.exec(r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  lab.exec(a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
+  lab.exec(w, ["ip", "route", "add", "default", "via", "203.0.113.1"]);
+  lab.exec(r, ["ip", "route", "add", `${ANY}/32`, "via", "10.203.1.1"]);
+  lab.exec(s, ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
+  lab.exec(s, ["ip", "route", "add", "default", "via", "10.203.1.2", "src", ANY]);
+  lab.exec(a, ["mkdir", "-p", dir]);
+  const cfg = {
+    mode: "server",
+    senderId: 1,
+    listen: [`${ANY}:4444`],
+    clients: [{ mux: 1, passphrase: "bench", routes: ["10.99.0.1/32"] }],
+    plugins: [{ use: "routes" }, { use: "nat", address: ANY }],
+    log: ["stdout:3"],
+    drainSeconds: 0,
+  };
+  writeFileSync(`${dir}/s.json`, JSON.stringify(cfg));
+  lab.spawn(s, [BUN, `${ROOT}relay.ts`, "--config", `${dir}/s.json`], `${dir}/s.log`);
+  lab.spawn(w, ["iperf3", "-s", "-B", WORLD], `${dir}/iperf.log`);
+  lab.spawn(a, relayClient(ANY, 4444, 1, "bench", "10.99.0.1/24", ["--mtu", "1400"]), `${dir}/a.log`);
+  await lab.until("client", () => lab.hasDevice(a, "sat0"));
+  await Bun.sleep(500);
+  const run = (args: string[]) => lab.exec(a, ["iperf3", "-c", WORLD, "-t", String(secs), "-J", ...args], { ok: true });
+  const udpPps = (json: string) => {
+    const j = JSON.parse(json) as { end?: { sum?: { packets?: number; lost_packets?: number; seconds?: number } } };
+    const sum = j.end?.sum;
+    return sum?.packets && sum.seconds ? (sum.packets - (sum.lost_packets ?? 0)) / sum.seconds : 0;
+  };
+  const rows: string[] = [];
+  for (const path of ["plain forwarding", "tunnel + NAT"] as const) {
+    if (path === "tunnel + NAT") lab.exec(a, ["ip", "route", "replace", "203.0.113.0/24", "dev", "sat0"]);
+    else lab.exec(a, ["ip", "route", "del", "203.0.113.0/24"], { ok: true });
+    const tcp = iperfMbps(run([]));
+    const udp = udpPps(run(["-u", "-b", "0", "-l", "1300"]));
+    rows.push(`| ${path} | ${tcp.toFixed(0)} | ${(udp / 1000).toFixed(1)} |`);
+  }
+  const t = new NatTable(
+    new SyncStore(1),
+    1,
+    [20000, 59999],
+    { udp: 300, tcpEstablished: 7440, tcpTransitory: 240, icmp: 60 },
+    1 << 20,
+  );
+  const n = 2000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) t.create(PROTO_UDP, 1 + (i % 500), 0x0a630001 + i, 40000 + (i % 1000), Date.now());
+  const perSec = n / ((performance.now() - t0) / 1000);
+  console.log(`bun ${Bun.version}; iperf3 ${secs}s, A → W (203.0.113.10), MTU 1400 tunnel`);
+  console.log("| path | TCP Mbit/s | UDP 1300 B received kpps |");
+  console.log("|---|---|---|");
+  for (const r of rows) console.log(r);
+  console.log(`binding creation (NatTable.create incl. the sync record): ${Math.round(perSec)} bindings/s in-process`);
+} finally {
+  await lab.cleanup();
+}
