@@ -16,6 +16,7 @@ import type { Logger } from "./log.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import type { SyncTables } from "./sync/store.ts";
 import type { RouteIndex } from "./routing.ts";
+import type { ControlMessage } from "./satp/control.ts";
 
 export type { SyncTables };
 
@@ -80,6 +81,11 @@ export interface PluginContext {
 
 export interface PluginInstance {
   handle(p: Packet): Verdict;
+  /**
+   * Control messages (payload type 0x88B5) from an authenticated client, offered to plugins in
+   * chain order: return the answer, null (handled, no answer), or undefined (not mine).
+   */
+  control?(from: Conn, msg: ControlMessage): ControlMessage | null | undefined;
   stop(): void;
   /** JSON view for /v1/plugins. */
   describe?(): unknown;
@@ -107,6 +113,16 @@ export class Chain {
   constructor(readonly entries: readonly ChainEntry[]) {
     this.handlers = entries.map((e) => e.instance);
   }
+  /** Offers a control message to each plugin in order; undefined when no plugin took it. */
+  control(from: Conn, msg: ControlMessage): ControlMessage | null | undefined {
+    const h = this.handlers;
+    for (let i = 0; i < h.length; i++) {
+      const r = h[i]!.control?.(from, msg);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+
   run(p: Packet): Verdict {
     const h = this.handlers;
     for (let i = 0; i < h.length; i++) {

@@ -15,7 +15,9 @@ import {
   PT_IPV4,
   PT_IPV6,
   TYPE_LEN,
+  PT_CONTROL,
 } from "./satp/codec.ts";
+import { be16, decodeControl, encodeControl, ERR, MSG, TLV, type ControlMessage } from "./satp/control.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT } from "./satp/crypto.ts";
 import {
   buildChain,
@@ -215,7 +217,8 @@ export class Server {
     const plain = conn.crypto.plain;
     const type = (plain[0]! << 8) | plain[1]!;
     if (type !== PT_IPV4 && type !== PT_IPV6) {
-      drops.type++;
+      if (type === PT_CONTROL) this.control(conn, plain.subarray(TYPE_LEN));
+      else drops.type++;
       return;
     }
     const p = this.pkt;
@@ -250,21 +253,45 @@ export class Server {
     }
   }
 
+  /** A control message from `conn` (not the hot path: allocations, keepalive requests). */
+  private control(conn: Conn, body: Uint8Array): void {
+    const msg = decodeControl(body);
+    if (msg === null) {
+      this.countPluginDrop("control-malformed");
+      return;
+    }
+    let answer: ControlMessage | null | undefined;
+    try {
+      answer = this.chain.control(conn, msg);
+    } catch (e) {
+      this.log.error("plugin threw on a control message", { error: String(e) });
+      answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.MALFORMED) }] };
+    }
+    if (answer === undefined)
+      answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.UNKNOWN) }] };
+    if (answer !== null) this.sendPayload(conn, PT_CONTROL, encodeControl(answer));
+  }
+
   private countPluginDrop(reason: string): void {
     this.pluginDrops.set(reason, (this.pluginDrops.get(reason) ?? 0) + 1);
   }
 
   /** Seals an inner IPv4/IPv6 packet for `to` and queues it on the listener `to` was last heard on. */
   send(to: Conn, inner: Uint8Array): boolean {
+    const type = payloadTypeOf(inner, false);
+    if (type === 0) {
+      this.drops.badinner++;
+      return false;
+    }
+    return this.sendPayload(to, type, inner);
+  }
+
+  /** Seals `payload` with payload type `type` for `to`. */
+  sendPayload(to: Conn, type: number, inner: Uint8Array): boolean {
     const drops = this.drops;
     const ep = to.endpoint;
     if (ep === null) {
       drops.noendpoint++;
-      return false;
-    }
-    const type = payloadTypeOf(inner, false);
-    if (type === 0) {
-      drops.badinner++;
       return false;
     }
     if (inner.length + TYPE_LEN + to.crypto.overhead > MAX_PACKET) {

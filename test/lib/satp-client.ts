@@ -7,6 +7,8 @@ import { deriveMaster, type Suite } from "../../src/satp/suite.ts";
 export class Client {
   readonly crypto: SatpCrypto;
   readonly got: Uint8Array[] = [];
+  /** Control messages (payload type 0x88B5) received, without the type. */
+  readonly control: Uint8Array[] = [];
   seq = 0;
   sock!: Bun.udp.Socket<"buffer">;
   constructor(
@@ -26,15 +28,18 @@ export class Client {
         data: (_s, buf) => {
           const seq = buf.readUInt32BE(0);
           const n = this.crypto.open(buf, seq, buf.readUInt16BE(4), buf.readUInt16BE(6), null);
-          if (n > 2) this.got.push(this.crypto.plain.slice(2));
+          if (n > 2) {
+            const type = (this.crypto.plain[0]! << 8) | this.crypto.plain[1]!;
+            (type === 0x88b5 ? this.control : this.got).push(this.crypto.plain.slice(2));
+          }
         },
       },
     });
   }
-  send(port: number, inner: Uint8Array, mux = this.mux): void {
+  send(port: number, inner: Uint8Array, mux = this.mux, type = PT_IPV4): void {
     const buf = new Uint8Array(2048);
-    buf[HEADER_LEN] = PT_IPV4 >>> 8;
-    buf[HEADER_LEN + 1] = PT_IPV4 & 255;
+    buf[HEADER_LEN] = type >>> 8;
+    buf[HEADER_LEN + 1] = type & 255;
     buf.set(inner, HEADER_LEN + 2);
     const n = this.crypto.seal(this.seq++, 0, mux, buf, inner.length + 2);
     this.sock.send(buf.subarray(0, n), port, "127.0.0.1");
