@@ -3,6 +3,7 @@
 import type { Builtins } from "../src/pipeline.ts";
 import local from "./local.ts";
 import nat from "./nat.ts";
+import relay from "./relay.ts";
 import routes from "./routes.ts";
 
-export const BUILTIN: Builtins = { local, nat, routes };
+export const BUILTIN: Builtins = { local, nat, relay, routes };

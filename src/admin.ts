@@ -80,6 +80,10 @@ export function adminApp(s: Server): Hono {
     s.store.delete("rt", prefix);
     return c.json({ deleted: prefix });
   });
+  app.get("/v1/relays", (c) => {
+    const r = s.chain.entries.find((e) => e.name === "relay");
+    return r ? c.json(r.instance.describe?.() ?? {}) : c.json({ error: "relay plugin not configured" }, 404);
+  });
   app.get("/v1/peers", (c) =>
     c.json({
       node: s.cfg.senderId,

@@ -7,6 +7,8 @@ import { deriveMaster, type Suite } from "../../src/satp/suite.ts";
 export class Client {
   readonly crypto: SatpCrypto;
   readonly got: Uint8Array[] = [];
+  /** Datagrams that were not SATP for us (relay mode's raw traffic), with their source port. */
+  readonly raw: { port: number; data: Uint8Array }[] = [];
   /** Control messages (payload type 0x88B5) received, without the type. */
   readonly control: Uint8Array[] = [];
   seq = 0;
@@ -25,9 +27,16 @@ export class Client {
       hostname: "127.0.0.1",
       port: 0,
       socket: {
-        data: (_s, buf) => {
+        // ICMP errors (e.g. after sending to a released relay port) are expected here
+        error: () => {},
+        data: (_s, buf, port) => {
+          if (buf.length < 8) {
+            this.raw.push({ port, data: Uint8Array.from(buf) });
+            return;
+          }
           const seq = buf.readUInt32BE(0);
           const n = this.crypto.open(buf, seq, buf.readUInt16BE(4), buf.readUInt16BE(6), null);
+          if (n < 0) this.raw.push({ port, data: Uint8Array.from(buf) });
           if (n > 2) {
             const type = (this.crypto.plain[0]! << 8) | this.crypto.plain[1]!;
             (type === 0x88b5 ? this.control : this.got).push(this.crypto.plain.slice(2));

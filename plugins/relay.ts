@@ -1,0 +1,291 @@
+/**
+ * # relay
+ *
+ * Relay mode (TURN-like, anycast): a client asks over SATP (control message RELAY_ALLOCATE, see
+ * src/satp/control.ts) for a relay port towards one peer; the server answers with a port on
+ * `address` (the anycast address). Datagrams the client sends raw (no SATP) from its SATP
+ * socket to address:port go to the peer from address:port; datagrams from that peer to the port
+ * go back to the client. Only the named peer gets through (anything else is dropped and
+ * counted), allocations expire unless refreshed (RELAY_REFRESH; lifetime 0 releases), and quotas
+ * limit allocations per client and bytes per allocation (counted per server).
+ *
+ * Allocations are synced (table "relay"), and every server of the group binds every allocated
+ * port, so a route flip in either direction keeps the relay working. Peers in private,
+ * loopback, link-local, CGN, multicast and reserved ranges are refused unless `allowPeers`
+ * lists them (the relay must not reach the server's own networks).
+ *
+ * Options:
+ *   address                  IP the relay ports are bound on (the anycast address), required
+ *   ports                    "LO-HI" (default "40000-40999"; 16 slices, one per sender id mod 16)
+ *   lifetime                 { default: 300, max: 3600 } seconds
+ *   maxAllocationsPerClient  default 4
+ *   maxBytesPerAllocation    default 1 GiB (0 = no limit)
+ *   allowPeers               CIDR list allowed despite the refused ranges
+ */
+import * as v from "valibot";
+import { parseCidr, parseIp, formatIp } from "../src/net/addr.ts";
+import { PrefixTable } from "../src/net/lpm.ts";
+import { definePlugin, NEXT } from "../src/pipeline.ts";
+import { be16, be32, ERR, MSG, TLV, tlv, u16, u32, type ControlMessage } from "../src/satp/control.ts";
+import type { Conn } from "../src/state.ts";
+import { REFUSED } from "./nat.ts";
+
+interface Allocation {
+  mux: number;
+  ca: string; // client address and port (its SATP endpoint)
+  cp: number;
+  pa: string; // peer
+  pp: number;
+  exp: number; // wall-clock ms
+  by: number;
+}
+
+const TABLE = "relay";
+const SLICES = 16;
+
+const cidr = v.pipe(
+  v.string(),
+  v.rawCheck<string>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    try {
+      parseCidr(dataset.value, true);
+    } catch (e) {
+      addIssue({ message: (e as Error).message });
+    }
+  }),
+);
+
+function isAllocation(x: unknown): x is Allocation {
+  if (typeof x !== "object" || x === null) return false;
+  const o = x as Record<string, unknown>;
+  const port = (p: unknown) => typeof p === "number" && Number.isInteger(p) && p > 0 && p <= 65535;
+  return (
+    typeof o.mux === "number" &&
+    typeof o.ca === "string" &&
+    port(o.cp) &&
+    typeof o.pa === "string" &&
+    port(o.pp) &&
+    typeof o.exp === "number"
+  );
+}
+
+export default definePlugin({
+  name: "relay",
+  options: v.strictObject({
+    address: v.pipe(
+      v.string(),
+      v.check((s) => parseIp(s) !== null, "expected an IP address"),
+    ),
+    ports: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^\d{1,5}-\d{1,5}$/, 'expected "LO-HI"'),
+        v.check((s) => {
+          const [lo, hi] = s.split("-").map(Number) as [number, number];
+          return lo >= 1024 && hi <= 65535 && hi - lo + 1 >= SLICES;
+        }, "expected 1024 <= LO, HI <= 65535 and at least 16 ports"),
+      ),
+      "40000-40999",
+    ),
+    lifetime: v.optional(
+      v.strictObject({
+        default: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 300),
+        max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 3600),
+      }),
+      {},
+    ),
+    maxAllocationsPerClient: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
+    maxBytesPerAllocation: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 2 ** 30),
+    allowPeers: v.optional(v.array(cidr), []),
+  }),
+  create(ctx, opts) {
+    const [lo, hi] = opts.ports.split("-").map(Number) as [number, number];
+    const size = Math.floor((hi - lo + 1) / SLICES);
+    const sliceStart = lo + (ctx.node % SLICES) * size;
+    const policy = new PrefixTable<boolean>();
+    for (const r of REFUSED) policy.set(parseCidr(r, true), true);
+    for (const r of opts.allowPeers) policy.set(parseCidr(r, true), false);
+    const ev = {
+      allocated: ctx.counter("allocated"),
+      refusedAlloc: ctx.counter("allocation-refused"),
+      toPeer: ctx.counter("to-peer"),
+      toClient: ctx.counter("to-client"),
+      bytes: ctx.counter("bytes"),
+      refused: ctx.counter("refused"),
+      expired: ctx.counter("expired"),
+      quota: ctx.counter("over-quota"),
+    };
+    const sockets = new Map<number, Bun.udp.Socket<"buffer">>(); // relay port → socket
+    const opening = new Set<number>();
+    const bytes = new Map<number, number>(); // relay port → bytes relayed here
+    let stopped = false;
+
+    const current = (port: number): Allocation | undefined => {
+      const a = ctx.sync.get(TABLE, String(port));
+      return isAllocation(a) ? a : undefined;
+    };
+
+    const onDatagram =
+      (port: number) => (sock: Bun.udp.Socket<"buffer">, buf: Buffer, rport: number, raddr: string) => {
+        const a = current(port);
+        const addr = raddr.startsWith("::ffff:") ? raddr.slice(7) : raddr;
+        if (a === undefined || a.exp < Date.now()) return ev.expired.inc();
+        const used = (bytes.get(port) ?? 0) + buf.length;
+        if (opts.maxBytesPerAllocation > 0 && used > opts.maxBytesPerAllocation) return ev.quota.inc();
+        try {
+          if (addr === a.ca && rport === a.cp) {
+            sock.send(buf, a.pp, a.pa);
+            ev.toPeer.inc();
+          } else if (addr === a.pa && rport === a.pp) {
+            sock.send(buf, a.cp, a.ca);
+            ev.toClient.inc();
+          } else return ev.refused.inc();
+        } catch {
+          return; // ECONNREFUSED from an earlier ICMP error
+        }
+        bytes.set(port, used);
+        ev.bytes.inc(buf.length);
+      };
+
+    const open = (port: number) => {
+      if (sockets.has(port) || opening.has(port) || stopped) return;
+      opening.add(port);
+      Bun.udpSocket({ hostname: opts.address, port, socket: { data: onDatagram(port), error: () => {} } }).then(
+        (s) => {
+          opening.delete(port);
+          if (stopped || current(port) === undefined) s.close();
+          else sockets.set(port, s);
+        },
+        (e: Error) => {
+          opening.delete(port);
+          ctx.log.error("cannot bind relay port", { port, error: e.message });
+        },
+      );
+    };
+    const close = (port: number) => {
+      sockets.get(port)?.close();
+      sockets.delete(port);
+      bytes.delete(port);
+    };
+    for (const [k] of ctx.sync.entries(TABLE)) open(Number(k));
+    const off = ctx.sync.onChange(TABLE, (key, value) => (value === null ? close(Number(key)) : open(Number(key))));
+    const sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [k, a] of ctx.sync.entries(TABLE))
+        if (!isAllocation(a) || a.exp < now) {
+          ctx.sync.set(TABLE, k, null);
+          close(Number(k));
+        }
+    }, 1000);
+    (sweep as unknown as { unref?: () => void }).unref?.();
+
+    const error = (id: number, code: number, text: string): ControlMessage => ({
+      type: MSG.ERROR,
+      id,
+      tlvs: [
+        { t: TLV.ERROR_CODE, v: be16(code) },
+        { t: TLV.ERROR_TEXT, v: new TextEncoder().encode(text) },
+      ],
+    });
+    const lifetimeOf = (m: ControlMessage) =>
+      Math.min(u32(tlv(m, TLV.LIFETIME)) ?? opts.lifetime.default, opts.lifetime.max);
+    const mine = (mux: number) =>
+      ctx.sync.entries(TABLE).filter(([, a]) => isAllocation(a) && a.mux === mux && a.exp >= Date.now());
+
+    function allocate(from: Conn, m: ControlMessage): ControlMessage {
+      const peer = tlv(m, TLV.PEER_ADDR);
+      const pp = u16(tlv(m, TLV.PEER_PORT));
+      if (peer === undefined || (peer.length !== 4 && peer.length !== 16) || pp === undefined || pp === 0)
+        return error(m.id, ERR.MALFORMED, "PEER_ADDR and PEER_PORT required");
+      if (policy.lookup(peer, 0, peer.length === 4 ? 4 : 6) === true) {
+        ev.refusedAlloc.inc();
+        return error(m.id, ERR.REFUSED, "peer address not allowed");
+      }
+      if (from.endpoint === null) return error(m.id, ERR.REFUSED, "no client endpoint");
+      if (mine(from.mux).length >= opts.maxAllocationsPerClient) {
+        ev.refusedAlloc.inc();
+        return error(m.id, ERR.QUOTA, `at most ${opts.maxAllocationsPerClient} allocations per client`);
+      }
+      const start = Math.floor(Math.random() * size);
+      for (let i = 0; i < size; i++) {
+        const port = sliceStart + ((start + i) % size);
+        if (ctx.sync.get(TABLE, String(port)) !== undefined) continue;
+        const life = lifetimeOf(m);
+        const a: Allocation = {
+          mux: from.mux,
+          ca: from.endpoint.address,
+          cp: from.endpoint.port,
+          pa: formatIp(peer),
+          pp,
+          exp: Date.now() + life * 1000,
+          by: ctx.node,
+        };
+        ctx.sync.set(TABLE, String(port), a);
+        ev.allocated.inc();
+        ctx.log.info("relay allocated", { mux: from.mux, port, peer: `${a.pa}:${a.pp}`, lifetime: life });
+        return {
+          type: MSG.RELAY_ALLOCATED,
+          id: m.id,
+          tlvs: [
+            { t: TLV.RELAY_PORT, v: be16(port) },
+            { t: TLV.LIFETIME, v: be32(life) },
+            { t: TLV.PEER_ADDR, v: peer },
+            { t: TLV.PEER_PORT, v: be16(pp) },
+          ],
+        };
+      }
+      ev.refusedAlloc.inc();
+      return error(m.id, ERR.NO_PORTS, "no relay port free on this server");
+    }
+
+    function refresh(from: Conn, m: ControlMessage): ControlMessage {
+      const port = u16(tlv(m, TLV.RELAY_PORT));
+      const a = port === undefined ? undefined : current(port);
+      if (port === undefined || a === undefined || a.mux !== from.mux)
+        return error(m.id, ERR.UNKNOWN, "no such allocation");
+      const life = lifetimeOf(m);
+      if (life === 0 || u32(tlv(m, TLV.LIFETIME)) === 0) {
+        ctx.sync.set(TABLE, String(port), null);
+        close(port);
+      } else {
+        const ep = from.endpoint ?? { address: a.ca, port: a.cp };
+        ctx.sync.set(TABLE, String(port), { ...a, ca: ep.address, cp: ep.port, exp: Date.now() + life * 1000 });
+      }
+      return {
+        type: MSG.RELAY_REFRESHED,
+        id: m.id,
+        tlvs: [
+          { t: TLV.RELAY_PORT, v: be16(port) },
+          { t: TLV.LIFETIME, v: be32(life) },
+        ],
+      };
+    }
+
+    return {
+      handle: () => NEXT,
+      control(from, m) {
+        if (m.type === MSG.RELAY_ALLOCATE) return allocate(from, m);
+        if (m.type === MSG.RELAY_REFRESH) return refresh(from, m);
+        return undefined;
+      },
+      stop() {
+        stopped = true;
+        off();
+        clearInterval(sweep);
+        for (const p of [...sockets.keys()]) close(p);
+      },
+      describe() {
+        return {
+          address: opts.address,
+          slice: [sliceStart, sliceStart + size - 1],
+          allocations: ctx.sync.entries(TABLE).map(([port, a]) => ({
+            port: Number(port),
+            ...(a as Allocation),
+            listening: sockets.has(Number(port)),
+            bytesHere: bytes.get(Number(port)) ?? 0,
+          })),
+        };
+      },
+    };
+  },
+});
