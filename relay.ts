@@ -8,6 +8,7 @@ import { addDemoClient } from "./src/demo.ts";
 import { parseArgs, usage } from "./src/flags.ts";
 import { Logger, parseLogTarget } from "./src/log.ts";
 import { startPeer } from "./src/peer.ts";
+import { startRelayClient } from "./src/relay-client.ts";
 import { Server, hostPortText } from "./src/server.ts";
 import { BUILTIN } from "./plugins/index.ts";
 
@@ -51,6 +52,24 @@ async function main(argv: string[]): Promise<number> {
     if (!log.enabled(1)) console.error(`cannot start: ${msg}`);
     return e instanceof ConfigError ? 2 : 1;
   };
+
+  if (cfg.mode === "relay-client") {
+    let rc;
+    try {
+      rc = await startRelayClient(cfg, log);
+    } catch (e) {
+      return fail(e);
+    }
+    return await new Promise<number>((done) => {
+      const stop = async (signal: string) => {
+        log.notice("stopping", { signal, ...rc.stats });
+        await rc.stop();
+        done(0);
+      };
+      process.once("SIGTERM", () => void stop("SIGTERM"));
+      process.once("SIGINT", () => void stop("SIGINT"));
+    });
+  }
 
   if (cfg.mode === "peer") {
     let peer;

@@ -84,7 +84,7 @@ export type PluginEntryConfig = v.InferOutput<typeof PluginEntry>;
 export const ConfigSchema = v.strictObject({
   // peer: anytun's point-to-point mode over a TUN/TAP device; server: many clients, routed
   // in userspace. Default: server when nothing but server keys (or nothing at all) is given.
-  mode: v.optional(v.picklist(["peer", "server"])),
+  mode: v.optional(v.picklist(["peer", "server", "relay-client"])),
   senderId: v.optional(u16, 0),
   // -i -p: local UDP address and port (peer; in server mode the default for `listen`).
   interface: v.optional(ipText),
@@ -116,6 +116,16 @@ export const ConfigSchema = v.strictObject({
   key: v.optional(hexKey),
   salt: v.optional(hexSalt),
   crypto: v.optional(CryptoSchema, {}),
+  // Relay client: ask the server (remoteHost) for a relay towards `peer` and forward the local
+  // UDP address `local` through it (datagrams from a local app go to the peer and back).
+  relayClient: v.optional(
+    v.strictObject({
+      peer: v.optional(hostPort),
+      local: v.optional(hostPort, "127.0.0.1:5000"),
+      lifetime: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(86400)), 300),
+    }),
+    {},
+  ),
   // Server: the client table.
   clients: v.optional(v.array(ClientSchema), []),
   // Server: the admin HTTP API (health, readiness, drain, metrics, state).
@@ -169,7 +179,7 @@ export const ConfigSchema = v.strictObject({
 });
 
 export type RawConfig = v.InferOutput<typeof ConfigSchema>;
-export type Config = RawConfig & { mode: "peer" | "server" };
+export type Config = RawConfig & { mode: "peer" | "server" | "relay-client" };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -201,11 +211,23 @@ export function validateConfig(raw: Record<string, unknown>): Config {
       }),
     );
   }
-  const mode = r.output.mode ?? (PEER_KEYS.some((k) => raw[k] !== undefined) ? "peer" : "server");
+  const mode =
+    r.output.mode ??
+    (r.output.relayClient.peer !== undefined
+      ? "relay-client"
+      : PEER_KEYS.some((k) => raw[k] !== undefined)
+        ? "peer"
+        : "server");
   const c: Config = { ...r.output, mode };
   const problems: string[] = [];
   if (c.ipv4Only && c.ipv6Only) problems.push("ipv4Only: cannot be combined with ipv6Only");
-  if (mode === "peer") {
+  if (mode === "relay-client") {
+    if (c.relayClient.peer === undefined)
+      problems.push("relayClient.peer: required in relay-client mode (host:port of the peer)");
+    if (c.remoteHost === undefined)
+      problems.push("remoteHost: required in relay-client mode (the server's anycast address)");
+  }
+  if (mode === "peer" || mode === "relay-client") {
     const suite = suiteFor(c.crypto, undefined);
     try {
       deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });

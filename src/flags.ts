@@ -191,6 +191,27 @@ export const FLAGS: readonly Flag[] = [
     help: "server: the other servers of the anycast group (default port 2323; [v6]:port)",
   },
   {
+    long: "relay-peer",
+    key: "relayClient.peer",
+    kind: "string",
+    arg: "HOST:PORT",
+    help: "relay client: the peer to reach through a server relay (sets --mode relay-client)",
+  },
+  {
+    long: "relay-local",
+    key: "relayClient.local",
+    kind: "string",
+    arg: "HOST:PORT",
+    help: "relay client: local UDP address forwarded through the relay (default 127.0.0.1:5000)",
+  },
+  {
+    long: "relay-lifetime",
+    key: "relayClient.lifetime",
+    kind: "number",
+    arg: "S",
+    help: "relay client: allocation lifetime asked for, refreshed at half (default 300)",
+  },
+  {
     long: "sync-key",
     key: "sync.key",
     kind: "string",

@@ -42,19 +42,33 @@ export interface Peer {
   stop(): void;
 }
 
-/** Opens the device and socket and starts forwarding. Throws Error with a clear message on setup failure. */
-export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
-  const { suite: raw, warnings } = normalizeSuite({
+/** The SATP context of a single connection (peer and relay-client roles) from the top-level keys. */
+export function connectionCrypto(cfg: Config, log: Logger): SatpCrypto {
+  const { suite, warnings } = normalizeSuite({
     cipher: cfg.crypto.cipher,
     auth: cfg.crypto.auth,
     tagLength: cfg.crypto.tagLength,
     kdPrf: cfg.crypto.kdPrf,
   });
   for (const w of warnings) log.warn(w);
-  const suite = raw;
-  const windowSize = cfg.crypto.window;
   const master = deriveMaster(suite.kdPrf, { passphrase: cfg.passphrase, keyHex: cfg.key, saltHex: cfg.salt });
-  const crypto = new SatpCrypto(suite, master, cfg.role);
+  return new SatpCrypto(suite, master, cfg.role);
+}
+
+/** remoteHost:remotePort resolved once (as anytun does), honouring -4/-6. */
+export async function resolveRemote(cfg: Config): Promise<Endpoint> {
+  const family = cfg.ipv4Only ? 4 : cfg.ipv6Only ? 6 : 0;
+  try {
+    return { address: (await lookup(cfg.remoteHost!, { family })).address, port: cfg.remotePort };
+  } catch (e) {
+    throw new Error(`remote-host ${cfg.remoteHost}: cannot resolve (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+}
+
+/** Opens the device and socket and starts forwarding. Throws Error with a clear message on setup failure. */
+export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
+  const crypto = connectionCrypto(cfg, log);
+  const windowSize = cfg.crypto.window;
   const tap = cfg.type === "tap";
   const mux = cfg.mux;
   const senderId = cfg.senderId;
@@ -64,17 +78,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
   for (const r of cfg.route) routes.set(parseCidr(r, true), true);
   if (windowSize === 0) log.info("replay window off (-w 0, anytun's default): duplicated packets are delivered");
 
-  let endpoint: Endpoint | null = null;
-  if (cfg.remoteHost !== undefined) {
-    const family = cfg.ipv4Only ? 4 : cfg.ipv6Only ? 6 : 0;
-    let address: string;
-    try {
-      address = (await lookup(cfg.remoteHost, { family })).address;
-    } catch (e) {
-      throw new Error(`remote-host ${cfg.remoteHost}: cannot resolve (${(e as NodeJS.ErrnoException).code ?? e})`);
-    }
-    endpoint = { address, port: cfg.remotePort };
-  }
+  let endpoint: Endpoint | null = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
 
   const tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap });
   let udp: UdpTransport | undefined;

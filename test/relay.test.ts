@@ -9,6 +9,7 @@ import { PT_CONTROL } from "../src/satp/codec.ts";
 import { be16, be32, decodeControl, encodeControl, ERR, MSG, TLV, tlv, u16, u32 } from "../src/satp/control.ts";
 import { Server } from "../src/server.ts";
 import { BUILTIN } from "../plugins/index.ts";
+import { startRelayClient } from "../src/relay-client.ts";
 import { Client, until } from "./lib/satp-client.ts";
 
 const quiet = new Logger([], "text");
@@ -145,4 +146,40 @@ test("release (lifetime 0) and expiry stop relaying", async () => {
   expect(atPeer.length).toBe(n);
   const unknown = await ask(MSG.RELAY_REFRESH, [{ t: TLV.RELAY_PORT, v: be16(port) }]);
   expect(u16(tlv(unknown, TLV.ERROR_CODE))).toBe(ERR.UNKNOWN);
+});
+
+test("the relay client role forwards a local UDP port through the relay and releases on stop", async () => {
+  const echo = await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { data: (s, b, p, a) => void s.send(b, p, a) },
+  });
+  const localPort = 45000 + (process.pid % 1000);
+  const cfg = validateConfig({
+    mode: "relay-client",
+    remoteHost: "127.0.0.1",
+    remotePort: s1.listeners[0]!.udp.port,
+    port: 0,
+    mux: 1,
+    role: "client",
+    passphrase: "pass",
+    relayClient: { peer: `127.0.0.1:${echo.port}`, local: `127.0.0.1:${localPort}` },
+  });
+  const rc = await startRelayClient(cfg, quiet);
+  const app = await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { data: (_s, b) => void got.push(b.toString()) },
+  });
+  const got: string[] = [];
+  for (let i = 0; i < 20; i++) app.send(Buffer.from(`datagram ${i}`), localPort, "127.0.0.1");
+  await until("echoes back through the relay", () => got.length === 20);
+  expect(new Set(got).size).toBe(20);
+  expect(rc.stats).toMatchObject({ toPeer: 20, fromPeer: 20, allocations: 1 });
+  const port = rc.relayPort();
+  expect(s1.store.get("relay", String(port))).toBeDefined();
+  await rc.stop();
+  await until("released", () => s1.store.get("relay", String(port)) === undefined);
+  app.close();
+  echo.close();
 });
