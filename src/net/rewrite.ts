@@ -8,6 +8,10 @@
 //   UDP    0 src port  2 dst port  6 checksum (0 = none)      (pseudo-header covers addresses)
 //   ICMP   0 type  2 checksum  4 identifier (echo 8 / echo reply 0; no pseudo-header)
 
+import { sum16 } from "./checksum.ts";
+
+export { sum16 };
+
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
@@ -119,15 +123,6 @@ export function rewrite(p: Uint8Array, f: Flow, which: 12 | 16, ip: number, port
   c = adjust(adjust(adjust(c, oldHi, newHi), oldLo, newLo), oldPort, port);
   if (f.proto === PROTO_UDP && c === 0) c = 0xffff; // RFC 768: a computed 0 is sent as all ones
   put16(p, ck, c);
-}
-
-/** Full internet checksum of p[from, to) (for tests and packets built from scratch). */
-export function sum16(p: Uint8Array, from: number, to: number, initial = 0): number {
-  let s = initial;
-  for (let i = from; i + 1 < to; i += 2) s += (p[i]! << 8) | p[i + 1]!;
-  if ((to - from) & 1) s += p[to - 1]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
 }
 
 /** True when the IPv4 header and the TCP/UDP/ICMP checksum of `p` verify. */

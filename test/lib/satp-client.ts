@@ -83,3 +83,14 @@ export function withDscp(p: Uint8Array, dscp: number): Uint8Array {
   p[1] = dscp << 2;
   return p;
 }
+
+/** Sends an inner IPv4 or IPv6 packet from `c`, with the payload type its version nibble says. */
+export function sendInner(c: Client, port: number, inner: Uint8Array): void {
+  const type = inner[0]! >>> 4 === 6 ? 0x86dd : PT_IPV4; // 0x86dd: PT_IPV6
+  const buf = new Uint8Array(2048);
+  buf[HEADER_LEN] = type >>> 8;
+  buf[HEADER_LEN + 1] = type & 255;
+  buf.set(inner, HEADER_LEN + 2);
+  const n = c.crypto.seal(c.seq++, 0, c.mux, buf, inner.length + 2);
+  c.sock.send(buf.subarray(0, n), port, "127.0.0.1");
+}

@@ -1,0 +1,28 @@
+// The internet checksum (RFC 1071): the one's-complement sum of big-endian 16-bit words, an odd
+// last byte padded with zero. Pure functions over Uint8Array; they never throw and read nothing
+// outside [from, to).
+//
+//   sum16(p, from, to, initial)     folded 16-bit sum of p[from, to) plus `initial` (any
+//                                   non-negative integer, e.g. a pseudo-header sum), not complemented
+//   checksum(p, from, to, initial)  ~sum16(...) & 0xffff: the value to store in a checksum field
+//                                   (that field must be zero while summing)
+//
+// A header or segment verifies when sum16 over it, checksum field included, is 0xffff.
+
+/** Folded one's-complement sum of p[from, to) added to `initial`; 0..0xffff. */
+export function sum16(p: Uint8Array, from: number, to: number, initial = 0): number {
+  let s = initial;
+  let i = from;
+  for (; i + 1 < to; i += 2) s += (p[i]! << 8) | p[i + 1]!;
+  if (i < to) s += p[i]! << 8;
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+  return s;
+}
+
+/** The checksum field value for p[from, to) (field zeroed) plus `initial`. */
+export function checksum(p: Uint8Array, from: number, to: number, initial = 0): number {
+  return ~sum16(p, from, to, initial) & 0xffff;
+}
+
+/** Alias of `checksum` under the name other modules may look for. */
+export const inetChecksum = checksum;

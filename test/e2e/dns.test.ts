@@ -1,0 +1,179 @@
+// DNS responder e2e (root, dig): servers S1 and S2 hold the anycast address 10.201.0.1 behind
+// router R and are synced; both run the `dns` plugin for service address 10.99.0.53 (no client
+// route covers it). Client A (this relay's client role, inner 10.99.0.1/24) asks with dig through
+// the tunnel: the configured answers come from S1, and after the route flips to S2, byte-identical
+// dig output comes from S2. NXDOMAIN, REFUSED and the TCP reset are checked on both.
+//
+//   A 10.203.11.1 ─ R ─ 10.203.1.1 S1 (+10.201.0.1)      S1 10.204.0.1 ── 10.204.0.2 S2 (sync link)
+//                   └─ 10.203.2.1 S2 (+10.201.0.1)
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { BUN, have, isRoot, Lab, relayClient, ROOT } from "./lib/netns.ts";
+
+const ready = isRoot && have("dig");
+if (!ready) console.warn("e2e dns: skipped (needs root and dig from the Debian package dnsutils)");
+
+const ANY = "10.201.0.1";
+const PORT = 4444;
+const DNS = "10.99.0.53";
+
+const ZONES = [
+  {
+    name: "example.test",
+    soa: { serial: 2024060101 },
+    ns: ["ns1"],
+    records: [
+      { name: "ns1", type: "A", value: DNS },
+      { name: "www", type: "A", value: "10.99.0.10" },
+      { name: "www", type: "A", value: "10.99.0.11" },
+      { name: "www", type: "AAAA", value: "fd00:99::10" },
+      { name: "web", type: "CNAME", value: "www" },
+      { name: "@", type: "TXT", value: "hello from the tunnel" },
+      { name: "@", type: "MX", preference: 10, exchange: "mail" },
+      { name: "mail", type: "A", value: "10.99.0.25", ttl: 60 },
+      { name: "_sip._udp", type: "SRV", priority: 10, weight: 5, port: 5060, target: "ns1" },
+    ],
+  },
+  { name: "0.99.10.in-addr.arpa", records: [{ name: "53", type: "PTR", value: "ns1.example.test." }] },
+];
+
+/** dig arguments of every query compared between S1 and S2. */
+const QUERIES = [
+  ["www.example.test", "A"],
+  ["www.example.test", "AAAA"],
+  ["web.example.test", "A"],
+  ["example.test", "TXT"],
+  ["example.test", "MX"],
+  ["example.test", "SOA"],
+  ["example.test", "NS"],
+  ["_sip._udp.example.test", "SRV"],
+  ["-x", DNS],
+  ["nope.example.test", "A"],
+  ["www.example.test", "MX"],
+];
+
+describe.skipIf(!ready)("dns: two synced anycast servers answer alike (namespaces, dig)", () => {
+  const lab = new Lab("dn");
+  const ns = { a: "", r: "", s1: "", s2: "" };
+  const dir = `/tmp/${lab.prefix}-logs`;
+
+  const route = (to: "s1" | "s2") =>
+    lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", to === "s1" ? "10.203.1.1" : "10.203.2.1"]);
+  const admin = (s: "s1" | "s2", path: string) =>
+    lab.exec(ns[s], [BUN, "-e", `process.stdout.write(await (await fetch("http://127.0.0.1:8080${path}")).text())`]);
+  /** Sum of the dns plugin's answer events (every rcode it sent) on one server. */
+  const answered = (s: "s1" | "s2") =>
+    admin(s, "/metrics")
+      .split("\n")
+      .filter((l) => /^relay_plugin_events_total\{plugin="dns",event="(answered|nodata|nxdomain|refused)"\}/.test(l))
+      .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+  const dig = (...args: string[]) => lab.exec(ns.a, ["dig", `@${DNS}`, "+time=2", "+tries=1", ...args], { ok: true });
+  /** Everything dig shows of the answer, authority and additional sections (no id, no timing). */
+  const sections = (args: string[]) => dig(...args, "+noall", "+answer", "+authority", "+additional");
+  const status = (args: string[]) => /status: ([A-Z]+)/.exec(dig(...args, "+noall", "+comments"))?.[1];
+
+  function startServer(s: "s1" | "s2") {
+    const id = s === "s1" ? 1 : 2;
+    const cfg = {
+      mode: "server",
+      senderId: id,
+      listen: [`${ANY}:${PORT}`],
+      clients: [{ name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] }],
+      plugins: [{ use: "dns", address: [DNS], zones: ZONES }, { use: "routes" }],
+      sync: {
+        listen: `10.204.0.${id}:2323`,
+        peers: [`10.204.0.${3 - id}:2323`],
+        key: "e2e dns fleet key",
+        heartbeatMs: 200,
+      },
+      log: ["stdout:4"],
+      drainSeconds: 0,
+    };
+    writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
+    lab.spawn(ns[s], [BUN, `${ROOT}relay.ts`, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+  }
+
+  beforeAll(async () => {
+    mkdirSync(dir, { recursive: true });
+    for (const k of ["a", "r", "s1", "s2"] as const) ns[k] = lab.ns(k);
+    lab.link(ns.a, "10.203.11.1/30", ns.r, "10.203.11.2/30");
+    lab.link(ns.s1, "10.203.1.1/30", ns.r, "10.203.1.2/30");
+    lab.link(ns.s2, "10.203.2.1/30", ns.r, "10.203.2.2/30");
+    lab.link(ns.s1, "10.204.0.1/30", ns.s2, "10.204.0.2/30");
+    lab.exec(ns.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    lab.exec(ns.a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
+    for (const [s, gw] of [
+      ["s1", "10.203.1.2"],
+      ["s2", "10.203.2.2"],
+    ] as const) {
+      lab.exec(ns[s], ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
+      lab.exec(ns[s], ["ip", "route", "add", "default", "via", gw, "src", ANY]);
+    }
+    route("s1");
+    startServer("s1");
+    startServer("s2");
+    await lab.until(
+      "S2 sync link up",
+      () => {
+        try {
+          return (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]?.state === "up";
+        } catch {
+          return false;
+        }
+      },
+      15000,
+    );
+    lab.spawn(ns.a, relayClient(ANY, PORT, 1, "secret of a", "10.99.0.1/24"), `${dir}/client.log`);
+    await lab.until("sat0 in A", () => lab.hasDevice(ns.a, "sat0"));
+    await lab.until(
+      "a first answer through the tunnel",
+      () => dig("www.example.test", "A", "+short").includes("10.99.0.10"),
+      15000,
+    );
+  }, 40000);
+
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  test("configured answers from S1; identical dig output from S2 after the route flip", async () => {
+    route("s1");
+    expect(dig("www.example.test", "A", "+short")).toBe("10.99.0.10\n10.99.0.11\n");
+    expect(dig("www.example.test", "AAAA", "+short")).toBe("fd00:99::10\n");
+    expect(dig("web.example.test", "A", "+short")).toBe("www.example.test.\n10.99.0.10\n10.99.0.11\n");
+    expect(dig("example.test", "TXT", "+short")).toBe('"hello from the tunnel"\n');
+    expect(dig("example.test", "MX", "+short")).toBe("10 mail.example.test.\n");
+    expect(dig("_sip._udp.example.test", "SRV", "+short")).toBe("10 5 5060 ns1.example.test.\n");
+    expect(dig("-x", DNS, "+short")).toBe("ns1.example.test.\n");
+    expect(dig("example.test", "SOA", "+short")).toBe(
+      "ns1.example.test. hostmaster.example.test. 2024060101 3600 600 604800 60\n",
+    );
+    const s1Before = answered("s1");
+    const s2Before = answered("s2");
+    const fromS1 = QUERIES.map((q) => sections(q));
+    expect(answered("s1")).toBe(s1Before + QUERIES.length);
+    expect(fromS1[0]).toContain("www.example.test.\t300\tIN\tA\t10.99.0.10");
+    expect(fromS1[9]).toContain("example.test.\t\t60\tIN\tSOA\tns1.example.test."); // NXDOMAIN's SOA
+
+    route("s2");
+    const fromS2 = QUERIES.map((q) => sections(q));
+    expect(answered("s2")).toBe(s2Before + QUERIES.length);
+    expect(answered("s1")).toBe(s1Before + QUERIES.length);
+    for (let i = 0; i < QUERIES.length; i++)
+      expect(`${QUERIES[i]!.join(" ")}\n${fromS2[i]}`).toBe(`${QUERIES[i]!.join(" ")}\n${fromS1[i]}`);
+  }, 60000);
+
+  for (const s of ["s1", "s2"] as const)
+    test(`NXDOMAIN in the zone, REFUSED outside it, TCP reset at once (${s})`, () => {
+      route(s);
+      const before = answered(s);
+      expect(status(["nope.example.test", "A"])).toBe("NXDOMAIN");
+      expect(status(["www.example.test", "MX"])).toBe("NOERROR"); // NODATA
+      expect(status(["www.example.com", "A"])).toBe("REFUSED");
+      expect(status(["version.bind", "TXT", "CH"])).toBe("REFUSED");
+      expect(answered(s)).toBe(before + 4);
+      const t0 = Date.now();
+      expect(dig("+tcp", "www.example.test", "A")).toContain("connection refused");
+      expect(Date.now() - t0).toBeLessThan(1500); // not a timeout
+    }, 30000);
+});
