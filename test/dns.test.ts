@@ -1,20 +1,23 @@
-// plugins/dns.ts and its codecs (src/net/dns.ts, src/net/ip.ts, src/net/checksum.ts), no root:
+// plugins/dns.ts, src/dns/ and the codecs (src/net/ip.ts, src/net/checksum.ts), no root:
 // golden bytes for the DNS codec, the plugin in-process behind a Server on loopback with SATP
 // clients (queries inside the tunnel, replies decrypted and checked field by field), config
 // errors, and a fuzz of the plugin's packet handler.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { validateConfig } from "../src/config.ts";
+import { Responder } from "../src/dns/answer.ts";
+import { newQuery, parseQuery, readName, TYPE } from "../src/dns/wire.ts";
+import { ANSWER, AUTHORITY, dnsName, DnsWriter } from "../src/dns/writer.ts";
+import { compileZones } from "../src/dns/zone.ts";
 import { Logger } from "../src/log.ts";
 import { formatIp, parseIp } from "../src/net/addr.ts";
 import { checksum, sum16 } from "../src/net/checksum.ts";
-import { ANSWER, AUTHORITY, dnsName, DnsWriter, newQuery, parseQuery, readName, TYPE } from "../src/net/dns.ts";
 import { buildTcpReset, buildUdp, checksumsOk, newL4, parseL4 } from "../src/net/ip.ts";
 import { checksumsOk as checksumsOkV4 } from "../src/net/rewrite.ts";
 import type { PluginContext, PluginInstance } from "../src/pipeline.ts";
 import { Server } from "../src/server.ts";
 import { BUILTIN } from "../plugins/index.ts";
-import dnsPlugin, { compileZones, Responder } from "../plugins/dns.ts";
+import dnsPlugin from "../plugins/dns.ts";
 import { Client, sendInner, until } from "./lib/satp-client.ts";
 import { Rng } from "./fuzz/lib.ts";
 
@@ -22,7 +25,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (...parts: (number | string)[]) =>
   new Uint8Array(parts.flatMap((p) => (typeof p === "number" ? [p] : [...new TextEncoder().encode(p)])));
 
-// ---- a test-side DNS encoder/decoder, written independently of src/net/dns.ts ------------------
+// ---- a test-side DNS encoder/decoder, written independently of src/dns/ -------------------------
 
 /** Wire form of a dotted name (no compression). */
 function wireName(name: string): number[] {
