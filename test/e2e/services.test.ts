@@ -85,11 +85,17 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
     lab.spawn(ns.w, [BUN, HELPER, "udp-echo", WORLD, "9999"], `${dir}/w-udp.log`);
     lab.spawn(ns.a, relayClient(ANY, 4444, 1, "secret of a", "10.99.0.1/24"), `${dir}/a.log`);
     await lab.until("client device", () => lab.hasDevice(ns.a, "sat0"));
+    // The client brings sat0 up itself; a route through a device that is not up yet is refused,
+    // so retry until the kernel takes it (else traffic would bypass the tunnel).
     for (const net of ["203.0.113.0/24", "192.168.50.0/24", "10.250.0.0/16"])
-      await lab.until(
-        `route ${net}`,
-        () => lab.exec(ns.a, ["ip", "route", "replace", net, "dev", "sat0"], { ok: true }) !== null,
-      );
+      await lab.until(`route ${net} via sat0`, () => {
+        try {
+          lab.exec(ns.a, ["ip", "route", "replace", net, "dev", "sat0"]);
+          return true;
+        } catch {
+          return false;
+        }
+      });
     await lab.until(
       "sync link up",
       () => {
@@ -123,6 +129,8 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
   test("nat: an HTTP download survives a route flip mid-transfer, intact", async () => {
     route("s1");
     const want = lab.exec(ns.a, [BUN, HELPER, "expect", "24"]).trim();
+    const created = () => metric("s1", /^relay_plugin_events_total\{plugin="nat",event="bindings-created"\}/);
+    const createdBefore = created();
     const p = lab.spawn(ns.a, [
       "sh",
       "-c",
@@ -138,6 +146,7 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
     );
     expect(got.bytes).toBe(24 * 1024 * 1024);
     expect(got.sha256).toBe(want);
+    expect(created()).toBe(createdBefore + 1); // the download went through the tunnel and S1's NAT
     expect(metric("s2", /^relay_plugin_events_total\{plugin="nat",event="in"\}/)).toBeGreaterThan(0); // S2 carried replies
     expect(await Bun.file(`${dir}/w-http.log`).text()).toBe(`GET from ${ANY}\n`); // W saw only the anycast address
   }, 60000);
