@@ -109,13 +109,27 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
   }
 
   /** Both servers know both clients' endpoints (B speaks first, then A reaches B). */
+  /**
+   * Until both servers know both clients' endpoints and A reaches B: each round, B and A send one
+   * ping each (a client's first packet teaches the servers where it is; a lost one is retried).
+   */
   async function warmUp() {
-    lab.exec(ns.b, ["ping", "-c", "2", "-i", "0.2", "-W", "1", `${net}.1`], { ok: true });
+    const muxes = net === "10.99.0" ? [1, 2] : [4, 5];
+    const known = () => {
+      const c = JSON.parse(admin("s2", "/v1/clients")) as { mux: number; endpoint: unknown }[];
+      return c.filter((x) => muxes.includes(x.mux)).every((x) => x.endpoint !== null);
+    };
     try {
       await lab.until(
-        "A reaches B",
-        () => lab.exec(ns.a, ["ping", "-c", "1", "-W", "1", `${net}.2`], { ok: true }).includes(" 0% packet loss"),
-        10000,
+        "both clients known and A reaches B",
+        () => {
+          lab.exec(ns.b, ["ping", "-c", "1", "-W", "1", `${net}.1`], { ok: true });
+          const ok = lab
+            .exec(ns.a, ["ping", "-c", "1", "-W", "1", `${net}.2`], { ok: true })
+            .includes(" 0% packet loss");
+          return ok && known();
+        },
+        15000,
       );
     } catch (e) {
       // what the servers saw, for the CI log
@@ -128,11 +142,6 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
         );
       throw e;
     }
-    await lab.until("S2 knows both endpoints", () => {
-      const c = JSON.parse(admin("s2", "/v1/clients")) as { mux: number; endpoint: unknown }[];
-      const muxes = net === "10.99.0" ? [1, 2] : [4, 5];
-      return c.filter((x) => muxes.includes(x.mux)).every((x) => x.endpoint !== null);
-    });
   }
 
   /** A pings B every 10 ms for `secs`; `during` runs after `at` seconds. */
