@@ -144,12 +144,32 @@ export class Chain {
 
 export type Builtins = Readonly<Record<string, PluginDefinition<any>>>;
 
+let sdkRegistered = false;
+
+/**
+ * Makes "anytun-relay/plugin" and "valibot" importable by plugin files loaded from a path, with
+ * the relay's own copies (a compiled binary has no node_modules to resolve them from).
+ */
+function registerPluginSdk(): void {
+  if (sdkRegistered) return;
+  sdkRegistered = true;
+  const sdk = { CONSUMED, definePlugin, drop, forward, NEXT };
+  Bun.plugin({
+    name: "anytun-relay plugin sdk",
+    setup(build) {
+      build.module("anytun-relay/plugin", () => ({ exports: sdk, loader: "object" }));
+      build.module("valibot", () => ({ exports: { ...v }, loader: "object" }));
+    },
+  });
+}
+
 async function loadDefinition(use: string, builtins: Builtins, configDir: string): Promise<PluginDefinition> {
   const builtin = builtins[use];
   if (builtin) return builtin;
   if (!/[\\/]|\.[cm]?[jt]s$/.test(use))
     throw new Error(`"${use}" is not a built-in plugin (${Object.keys(builtins).join(", ")}) nor a path to a file`);
   const path = isAbsolute(use) ? use : resolve(configDir, use);
+  registerPluginSdk();
   let mod: { default?: unknown };
   try {
     mod = (await import(path)) as { default?: unknown };

@@ -15,7 +15,7 @@
  *   ]
  */
 import * as v from "valibot";
-import { definePlugin, forward, NEXT, type Verdict } from "../../src/pipeline.ts";
+import { definePlugin, forward, NEXT, type Verdict } from "anytun-relay/plugin";
 
 const Rule = v.strictObject({
   dscp: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(63))),

@@ -6,7 +6,7 @@
 //   A 10.203.11.1 ─ R ─ 10.203.1.1 S (+10.201.0.1, nat)
 //                   └ 203.0.113.1 ── 203.0.113.10 W
 import { writeFileSync } from "node:fs";
-import { BUN, iperfMbps, Lab, relayClient, ROOT } from "../e2e/lib/netns.ts";
+import { iperfMbps, Lab, RELAY, relayClient } from "../e2e/lib/netns.ts";
 import { NatTable } from "../../src/nat/table.ts";
 import { PROTO_UDP } from "../../src/net/rewrite.ts";
 import { SyncStore } from "../../src/sync/store.ts";
@@ -45,7 +45,7 @@ try {
     drainSeconds: 0,
   };
   writeFileSync(`${dir}/s.json`, JSON.stringify(cfg));
-  lab.spawn(s, [BUN, `${ROOT}relay.ts`, "--config", `${dir}/s.json`], `${dir}/s.log`);
+  lab.spawn(s, [...RELAY, "--config", `${dir}/s.json`], `${dir}/s.log`);
   lab.spawn(w, ["iperf3", "-s", "-B", WORLD], `${dir}/iperf.log`);
   lab.spawn(a, relayClient(ANY, 4444, 1, "bench", "10.99.0.1/24", ["--mtu", "1400"]), `${dir}/a.log`);
   await lab.until("client", () => lab.hasDevice(a, "sat0"));

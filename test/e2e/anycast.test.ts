@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { anytunClient, BUN, configureTun, have, isRoot, Lab, relayClient, ROOT } from "./lib/netns.ts";
+import { anytunClient, BUN, configureTun, have, isRoot, Lab, RELAY, relayClient, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("ping");
 if (!ready) console.warn("e2e anycast: skipped (needs root, anytun, ping; CI installs them)");
@@ -76,11 +76,7 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
       drainSeconds: 0,
     };
     writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-    servers[s] = lab.spawn(
-      ns[s],
-      [BUN, `${ROOT}relay.ts`, "--config", `${dir}/${s}.json`],
-      `${dir}/${s}-${Date.now()}.log`,
-    );
+    servers[s] = lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}-${Date.now()}.log`);
   }
 
   let net = "10.99.0"; // inner network of the running clients

@@ -2,7 +2,7 @@
 // and aes-ctr-256 with a 20-byte tag, non-zero mux and sender ids. Ping and iperf3 TCP through
 // the tunnel, both ways. Topology: namespaces ours <-veth 192.0.2.0/24-> theirs, tunnel 198.51.100.0/24.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BUN, configureTun, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+import { BUN, configureTun, have, iperfMbps, isRoot, Lab, pingReceived, RELAY } from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e anytun-peer: skipped (needs root, anytun, iperf3, ping; CI installs them)");
@@ -81,8 +81,7 @@ describe.skipIf(!ready)("anytun 0.3.8 interop (namespaces)", () => {
         const ours = lab.spawn(
           nsOurs,
           [
-            BUN,
-            `${ROOT}relay.ts`,
+            ...RELAY,
             "-d",
             "sat0",
             "-n",

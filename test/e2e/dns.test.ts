@@ -8,7 +8,7 @@
 //                   └─ 10.203.2.1 S2 (+10.201.0.1)
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { BUN, have, isRoot, Lab, relayClient, ROOT } from "./lib/netns.ts";
+import { BUN, have, isRoot, Lab, RELAY, relayClient } from "./lib/netns.ts";
 
 const ready = isRoot && have("dig");
 if (!ready) console.warn("e2e dns: skipped (needs root and dig from the Debian package dnsutils)");
@@ -90,7 +90,7 @@ describe.skipIf(!ready)("dns: two synced anycast servers answer alike (namespace
       drainSeconds: 0,
     };
     writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-    lab.spawn(ns[s], [BUN, `${ROOT}relay.ts`, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+    lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
   }
 
   beforeAll(async () => {

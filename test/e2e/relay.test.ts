@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { BUN, have, isRoot, Lab, ROOT } from "./lib/netns.ts";
+import { BUN, have, isRoot, Lab, RELAY, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("socat");
 if (!ready) console.warn("e2e relay: skipped (needs root and socat; CI installs it)");
@@ -74,7 +74,7 @@ describe.skipIf(!ready)("relay mode through two synced anycast servers (namespac
         drainSeconds: 0,
       };
       writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      lab.spawn(ns[s], [BUN, `${ROOT}relay.ts`, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+      lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
     }
     lab.spawn(ns.p, ["socat", "-d", "-d", `UDP4-RECVFROM:7000,bind=${PEER},fork`, "EXEC:/bin/cat"], `${dir}/peer.log`);
     await lab.until(
@@ -91,8 +91,7 @@ describe.skipIf(!ready)("relay mode through two synced anycast servers (namespac
     client = lab.spawn(
       ns.a,
       [
-        BUN,
-        `${ROOT}relay.ts`,
+        ...RELAY,
         "--mode",
         "relay-client",
         "-r",

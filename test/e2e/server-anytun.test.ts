@@ -6,15 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import {
   anytunClient,
-  BUN,
   configureTun,
   have,
   iperfMbps,
   isRoot,
   Lab,
   pingReceived,
+  RELAY,
   relayClient,
-  ROOT,
 } from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
@@ -44,7 +43,7 @@ describe.skipIf(!ready)("server with anytun 0.3.8 clients (namespaces)", () => {
       log: ["stdout:4"],
     };
     writeFileSync(`${logDir}/server.json`, JSON.stringify(cfg));
-    lab.spawn(ns.s, [BUN, `${ROOT}relay.ts`, "--config", `${logDir}/server.json`], `${logDir}/server.log`);
+    lab.spawn(ns.s, [...RELAY, "--config", `${logDir}/server.json`], `${logDir}/server.log`);
     lab.spawn(ns.a, anytunClient("192.0.2.2", 4444, 1, "secret of a"), `${logDir}/anytun-1.log`);
     lab.spawn(ns.b, anytunClient("192.0.2.6", 4444, 2, "secret of b"), `${logDir}/anytun-2.log`);
     lab.spawn(ns.c, relayClient("192.0.2.10", 4444, 3, "secret of c", "10.99.0.3/24"), `${logDir}/client-c.log`);

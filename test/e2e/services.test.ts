@@ -9,7 +9,7 @@
 // address flips from S1 to S2 in the middle of an HTTP download and of a UDP exchange.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { BUN, have, isRoot, Lab, pingReceived, relayClient, ROOT } from "./lib/netns.ts";
+import { BUN, have, isRoot, Lab, pingReceived, RELAY, relayClient, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("ping");
 if (!ready) console.warn("e2e services: skipped (needs root and ping)");
@@ -79,7 +79,7 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
         drainSeconds: 0,
       };
       writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      lab.spawn(ns[s], [BUN, `${ROOT}relay.ts`, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+      lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
     }
     lab.spawn(ns.w, [BUN, HELPER, "http", WORLD, "8080", "24", "8"], `${dir}/w-http.log`);
     lab.spawn(ns.w, [BUN, HELPER, "udp-echo", WORLD, "9999"], `${dir}/w-udp.log`);

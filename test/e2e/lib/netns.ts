@@ -6,6 +6,8 @@ import { spawn, spawnSync, type Subprocess } from "bun";
 export const isRoot = process.getuid?.() === 0;
 export const BUN = process.execPath;
 export const ROOT = new URL("../../../", import.meta.url).pathname;
+/** How to run the relay: `bun relay.ts`, or the compiled single binary when RELAY_BIN is set. */
+export const RELAY: readonly string[] = process.env.RELAY_BIN ? [process.env.RELAY_BIN] : [BUN, `${ROOT}relay.ts`];
 
 export function have(cmd: string): boolean {
   return spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode === 0;
