@@ -1,0 +1,33 @@
+# anytun relay, one image per PoP; the config is mounted at /etc/anytun-relay/config.json.
+#
+#   docker build -t anytun-relay .
+#   # server routing between clients in userspace (no TUN): runs as the non-root user "bun"
+#   docker run -d --name relay -p 4444:4444/udp -v $PWD/server.json:/etc/anytun-relay/config.json:ro anytun-relay
+#   # with TUN devices (peer mode, local or nat plugins): root with CAP_NET_ADMIN and the tun device
+#   docker run -d --user root --cap-drop ALL --cap-add NET_ADMIN --device /dev/net/tun \
+#     --network host -v $PWD/server.json:/etc/anytun-relay/config.json:ro anytun-relay
+#
+# Reload: docker kill -s HUP relay. Stop: docker stop (SIGTERM: not ready at once, exit after
+# drainSeconds; keep drainSeconds below docker's stop timeout, 10 s by default).
+
+FROM oven/bun:1.4.5 AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN bun install --production --ignore-scripts
+COPY relay.ts tsconfig.json ./
+COPY src ./src
+COPY plugins ./plugins
+COPY scripts ./scripts
+
+FROM oven/bun:1.4.5-slim
+# iproute2: TUN addresses, kernel routes and NAT rules (only used by modes that need them)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app /app
+USER bun
+EXPOSE 4444/udp 2323/tcp
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["bun", "scripts/healthcheck.ts"]
+STOPSIGNAL SIGTERM
+CMD ["bun", "relay.ts", "--config", "/etc/anytun-relay/config.json"]
