@@ -12,8 +12,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test.skipIf(!have("systemd-analyze"))("the systemd unit verifies (and a broken one does not)", () => {
   const unit = readFileSync(`${ROOT}examples/ops/anytun-relay.service`, "utf8").replace(
-    "/usr/local/bin/anytun-relay",
-    process.execPath,
+    /^ExecStart=\S+/m,
+    `ExecStart=${process.execPath}`,
   );
   writeFileSync(`${dir}/anytun-relay.service`, unit);
   const ok = Bun.spawnSync(["systemd-analyze", "verify", `${dir}/anytun-relay.service`], { stderr: "pipe" });
