@@ -1,0 +1,162 @@
+// The README's config reference, generated from the valibot schema (src/config.ts) and the flag
+// table (src/flags.ts): key, flags, type, default, meaning. test/config-reference.test.ts fails
+// when the README's copy, the schema and MEANING below drift apart.
+//   bun scripts/config-reference.ts           print the table
+//   bun scripts/config-reference.ts --write   update README.md between the markers
+import { readFileSync, writeFileSync } from "node:fs";
+import { format } from "prettier";
+import { ConfigSchema } from "../src/config.ts";
+import { FLAGS } from "../src/flags.ts";
+
+/** One line per config key (dotted path; "[]" for list items). */
+export const MEANING: Record<string, string> = {
+  mode: "`peer` (anytun point-to-point over a TUN/TAP), `server` (many clients), `relay-client`; default from the keys given",
+  senderId: "this host's sender id, unique among the servers of one anycast address",
+  interface: "local address to bind and send from (the anycast address on a server)",
+  port: "local UDP port",
+  listen: "server UDP listeners, `host:port` / `[v6]:port` (default `[interface or ::]:port`)",
+  remoteHost: "peer / relay-client: the other end (name or address); without it the peer is learned",
+  remotePort: "UDP port of the other end",
+  ipv4Only: "resolve and bind IPv4 only",
+  ipv6Only: "resolve and bind IPv6 only",
+  dev: "peer: device name (default tunN / tapN)",
+  type: "peer: `tun` or `tap`",
+  ifconfig: "peer: device address `addr/len`; sets MTU and link up",
+  mtu: "peer: device MTU set with ifconfig",
+  postUpScript: "peer: run `SCRIPT DEVICE` once the device is up",
+  route: "peer: only these prefixes are sent to the peer (empty: everything)",
+  "route[]": "a prefix, any length",
+  mux: "peer / relay-client: connection id, the same at both ends",
+  role: "peer / relay-client: `left`/`alice`/`server` or `right`/`bob`/`client`",
+  passphrase: "peer / relay-client: master key and salt derived from it",
+  key: "master key in hex (length of the kd-prf)",
+  salt: "master salt in hex (14 bytes)",
+  crypto: "crypto defaults of every connection",
+  "crypto.cipher": "`null`, `aes-ctr` (128), `aes-ctr-128/192/256`",
+  "crypto.auth": "`null` or `sha1` (HMAC-SHA1)",
+  "crypto.tagLength": "tag bytes, clamped to 20 (0 with auth null)",
+  "crypto.kdPrf": "key derivation: `null`, `aes-ctr`, `aes-ctr-128/192/256`",
+  "crypto.window": "replay window per (mux, sender id); 0 = off (anytun's default)",
+  relayClient: "relay-client: the relay to ask for",
+  "relayClient.peer": "the peer to reach through the relay, `host:port`",
+  "relayClient.local": "local UDP address forwarded through the relay",
+  "relayClient.lifetime": "allocation lifetime asked for (refreshed at half)",
+  clients: "server: the client table",
+  "clients[].name": "label on metrics and views (default `mux-N`)",
+  "clients[].mux": "the client's connection id (unique)",
+  "clients[].passphrase": "the client's passphrase (or key + salt)",
+  "clients[].key": "master key in hex",
+  "clients[].salt": "master salt in hex",
+  "clients[].routes": "inner prefixes routed to this client",
+  "clients[].routes[]": "a prefix, any length, IPv4 or IPv6",
+  "clients[].role": "the server's role towards this client (anytun clients run `-e client`)",
+  "clients[].crypto": "overrides of `crypto` for this client",
+  "clients[].crypto.cipher": "as crypto.cipher",
+  "clients[].crypto.auth": "as crypto.auth",
+  "clients[].crypto.tagLength": "as crypto.tagLength",
+  "clients[].crypto.kdPrf": "as crypto.kdPrf",
+  "clients[].crypto.window": "as crypto.window",
+  admin: "server: admin HTTP API",
+  "admin.listen": "address of the admin API",
+  "admin.token": "bearer token; required when listen is not loopback",
+  "admin.openHealth": "/healthz and /readyz answer without the token",
+  "admin.enabled": "serve the admin API at all",
+  plugins:
+    'server: the plugin chain, in order: `{ "use": NAME or PATH, ...options }` (options: each plugin\'s header comment)',
+  "plugins[].use": "a built-in (dns, local, nat, relay, routes) or a path relative to the config file",
+  sync: "server: state sync between the servers of one anycast address",
+  "sync.listen": "address the sync mesh listens on (unicast)",
+  "sync.peers": "the other servers' sync addresses",
+  "sync.peers[]": "`host:port`",
+  "sync.key": "fleet key: 64 hex digits or a passphrase of 16+ characters",
+  "sync.heartbeatMs": "heartbeat; a peer silent for 3 heartbeats is dropped",
+  "sync.staleSeconds": "what a lost peer taught is dropped after this long",
+  "sync.hwmIntervalMs": "replay high-water marks published this often",
+  udpBuffers: "kernel buffers of every UDP socket",
+  "udpBuffers.receive": "SO_RCVBUF bytes (past rmem_max with CAP_NET_ADMIN)",
+  "udpBuffers.send": "SO_SNDBUF bytes",
+  drainSeconds: "seconds between SIGTERM (not ready at once) and exit",
+  log: "log targets `stdout|stderr|file|syslog:LEVEL[,path]`, levels 0..5",
+  "log[]": "one target",
+  logFormat: "`text` or `json`",
+  debug: "add the target stdout:5",
+  nodaemonize: "accepted for anytun compatibility; the relay always stays in the foreground",
+  writePid: "write the process id to this file",
+};
+
+interface Row {
+  key: string;
+  type: string;
+  def: string;
+}
+
+type S = { type: string; [k: string]: unknown };
+
+function describe(schema: S): string {
+  let s = schema;
+  const pipe = (s.pipe as S[] | undefined) ?? [];
+  const bits: string[] = [];
+  for (const a of pipe.slice(1)) {
+    if (a.type === "integer") bits.push("integer");
+    if (a.type === "min_value") bits.push(`>= ${a.requirement}`);
+    if (a.type === "max_value") bits.push(`<= ${a.requirement}`);
+  }
+  if (s.type === "picklist") return (s.options as string[]).map((o) => `\`${o}\``).join(" \\| ");
+  if (s.type === "array") return `list of ${describe(s.item as S)}`;
+  if (s.type === "strict_object" || s.type === "object" || s.type === "loose_object") return "object";
+  const base = s.type === "number" && bits[0] === "integer" ? "integer" : s.type;
+  const range = bits.filter((b) => b !== "integer").join(", ");
+  return range ? `${base} (${range})` : base;
+}
+
+function walk(entries: Record<string, S>, prefix: string, rows: Row[]): void {
+  for (const [name, raw] of Object.entries(entries)) {
+    const key = prefix + name;
+    const optional = raw.type === "optional";
+    const s = (optional ? raw.wrapped : raw) as S;
+    const d = optional ? raw.default : undefined;
+    const def = !optional ? "required" : d === undefined ? "" : `\`${JSON.stringify(d)}\``;
+    rows.push({ key, type: describe(s), def });
+    const inner = s.type === "array" ? (s.item as S) : s;
+    const innerKey = s.type === "array" ? `${key}[]` : key;
+    if (inner.entries) walk(inner.entries as Record<string, S>, `${innerKey}.`, rows);
+    else if (s.type === "array" && MEANING[innerKey] !== undefined)
+      rows.push({ key: innerKey, type: describe(inner), def: "" });
+  }
+}
+
+export function configRows(): Row[] {
+  const rows: Row[] = [];
+  walk((ConfigSchema as unknown as { entries: Record<string, S> }).entries, "", rows);
+  // plugins[] entries are loose objects: `use` plus the plugin's own options
+  return rows;
+}
+
+/** The table as prettier formats it (the README is prettier-checked). */
+export async function configReference(): Promise<string> {
+  const flags = new Map<string, string[]>();
+  for (const f of FLAGS) flags.set(f.key, [...(flags.get(f.key) ?? []), `${f.short ? `-${f.short} ` : ""}--${f.long}`]);
+  const out = ["| key | flags | type | default | meaning |", "|---|---|---|---|---|"];
+  for (const r of configRows()) {
+    const m = (MEANING[r.key] ?? "").replace(/\|/g, "\\|");
+    out.push(
+      `| \`${r.key}\` | ${(flags.get(r.key) ?? []).map((f) => `\`${f}\``).join(", ")} | ${r.type} | ${r.def} | ${m} |`,
+    );
+  }
+  return (await format(out.join("\n"), { parser: "markdown", printWidth: 120 })).trimEnd();
+}
+
+export const START = "<!-- config-reference:start (generated by scripts/config-reference.ts; do not edit) -->";
+export const END = "<!-- config-reference:end -->";
+
+if (import.meta.main) {
+  const table = await configReference();
+  if (process.argv.includes("--write")) {
+    const path = new URL("../README.md", import.meta.url).pathname;
+    const readme = readFileSync(path, "utf8");
+    const i = readme.indexOf(START);
+    const j = readme.indexOf(END);
+    if (i < 0 || j < i) throw new Error("README.md has no config-reference markers");
+    writeFileSync(path, `${readme.slice(0, i + START.length)}\n\n${table}\n\n${readme.slice(j)}`);
+  } else console.log(table);
+}
