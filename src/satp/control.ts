@@ -17,6 +17,8 @@
 //   6  KEEPALIVE_ACK    server → client    INTERVAL_MS
 //   7  ROUTE_ANNOUNCE   either             PREFIX (repeatable)
 //   8  REDIRECT         server → client    UNICAST_ADDR, UNICAST_PORT, TOKEN, LIFETIME
+//   9  INIT             client → server    (none: "where do I stream?") | TOKEN (on the unicast connection)
+//   10 INIT_OK          server → client    LIFETIME (the token was accepted)
 //   255 ERROR           server → client    ERROR_CODE, ERROR_TEXT
 //
 //   TLV types: 1 PEER_ADDR (4 or 16 bytes)  2 PEER_PORT (2)  3 LIFETIME seconds (4)  4 RELAY_PORT (2)
@@ -37,6 +39,8 @@ export const MSG = {
   KEEPALIVE_ACK: 6,
   ROUTE_ANNOUNCE: 7,
   REDIRECT: 8,
+  INIT: 9,
+  INIT_OK: 10,
   ERROR: 255,
 } as const;
 
