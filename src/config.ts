@@ -158,6 +158,17 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
+  // Server: SATP over TCP (anycast-initialised unicast TCP). Clients send INIT over `listen`
+  // (normally the anycast address' port) and are redirected to `advertise` (this server's own
+  // unicast address, also in `listen`) with a token valid `tokenSeconds`.
+  tcp: v.optional(
+    v.strictObject({
+      listen: v.optional(v.array(hostPort), []),
+      advertise: v.optional(hostPort),
+      tokenSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(5), v.maxValue(3600)), 60),
+    }),
+    {},
+  ),
   // Kernel UDP socket buffers per socket, bytes (0 = the kernel's default, about 208 KiB). Large
   // receive buffers ride out bursts instead of dropping (UdpRcvbufErrors); set with CAP_NET_ADMIN
   // past net.core.rmem_max, else capped by it.
@@ -252,6 +263,8 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     const sync = c.sync;
     if ((sync.listen !== undefined || sync.peers.length > 0) && sync.key === undefined)
       problems.push("sync.key: required when sync.listen or sync.peers is set (links are encrypted with it)");
+    if (c.tcp.listen.length > 0 && c.tcp.advertise === undefined)
+      problems.push("tcp.advertise: required with tcp.listen (this server's unicast host:port that INIT redirects to)");
     const adm = parseHostPort(c.admin.listen);
     if (c.admin.enabled && !isLoopback(adm.host) && c.admin.token === undefined)
       problems.push(`admin.token: required when admin.listen (${c.admin.listen}) is not a loopback address`);

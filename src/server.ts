@@ -30,6 +30,8 @@ import {
 } from "./pipeline.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { UdpTransport } from "./transport/udp.ts";
+import type { FramedConn } from "./transport/tcp.ts";
+import { TcpUnicast } from "./transport/tcp-unicast.ts";
 import { SyncMesh } from "./sync/mesh.ts";
 import { Replication } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
@@ -60,6 +62,9 @@ export class Server {
   readonly replication: Replication;
   mesh: SyncMesh | null = null;
   readonly routes: RouteIndex;
+  /** SATP over TCP (tcp-unicast): listeners, connections, INIT/redirect tokens. */
+  readonly tcp: TcpUnicast;
+  private readonly tcpScratch = new Uint8Array(2048);
   private readonly pkt: Packet;
   private pluginErrorLogged = 0;
 
@@ -81,6 +86,11 @@ export class Server {
     };
     this.replication = new Replication(this.store, this.conns, names, cfg.sync.hwmIntervalMs);
     this.routes = new RouteIndex(this.conns, this.store);
+    this.tcp = new TcpUnicast(
+      cfg.tcp,
+      (c, pkt) => this.receive(-1, pkt, c.remotePort, c.remoteAddress, c),
+      (why) => this.countPluginDrop(why),
+    );
     this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
   }
 
@@ -110,6 +120,12 @@ export class Server {
             bytes: udp.buffers.receive,
           });
       }
+    } catch (e) {
+      s.stop();
+      throw e;
+    }
+    try {
+      s.tcp.start();
     } catch (e) {
       s.stop();
       throw e;
@@ -167,7 +183,7 @@ export class Server {
     };
   }
 
-  private receive(li: number, buf: Uint8Array, port: number, address: string): void {
+  private receive(li: number, buf: Uint8Array, port: number, address: string, tcp?: FramedConn): void {
     const drops = this.drops;
     if (buf.length < HEADER_LEN) {
       drops.short++;
@@ -194,10 +210,17 @@ export class Server {
     conn.lastSeen = now;
     const ep = conn.endpoint;
     const me = this.cfg.senderId;
-    if (ep === null || ep.port !== port || ep.address !== address || ep.listener !== li || conn.servedBy !== me) {
+    if (
+      ep === null ||
+      ep.port !== port ||
+      ep.address !== address ||
+      ep.listener !== li ||
+      ep.tcp !== tcp ||
+      conn.servedBy !== me
+    ) {
       if (conn.servedBy !== me && conn.servedBy !== -1) conn.movedIn++; // routing moved it here
       const moved = ep === null || ep.port !== port || ep.address !== address;
-      conn.endpoint = { listener: li, address, port };
+      conn.endpoint = { listener: li, address, port, tcp };
       conn.servedBy = me;
       this.endpointChanges++;
       this.log.info(
@@ -205,7 +228,7 @@ export class Server {
         {
           mux,
           endpoint: `${address}:${port}`,
-          listener: this.listeners[li]?.name,
+          listener: tcp ? "tcp" : this.listeners[li]?.name,
         },
       );
       this.replication.endpointChanged(conn);
@@ -217,8 +240,12 @@ export class Server {
     const plain = conn.crypto.plain;
     const type = (plain[0]! << 8) | plain[1]!;
     if (type !== PT_IPV4 && type !== PT_IPV6) {
-      if (type === PT_CONTROL) this.control(conn, plain.subarray(TYPE_LEN));
+      if (type === PT_CONTROL) this.control(conn, plain.subarray(TYPE_LEN), tcp);
       else drops.type++;
+      return;
+    }
+    if (tcp !== undefined && !tcp.tokenOk) {
+      this.countPluginDrop("tcp-no-token"); // data on a TCP connection before INIT with a valid token
       return;
     }
     const p = this.pkt;
@@ -254,7 +281,7 @@ export class Server {
   }
 
   /** A control message from `conn` (not the hot path: allocations, keepalive requests). */
-  private control(conn: Conn, body: Uint8Array): void {
+  private control(conn: Conn, body: Uint8Array, tcp: FramedConn | undefined): void {
     const msg = decodeControl(body);
     if (msg === null) {
       this.countPluginDrop("control-malformed");
@@ -262,7 +289,7 @@ export class Server {
     }
     let answer: ControlMessage | null | undefined;
     try {
-      answer = this.chain.control(conn, msg);
+      answer = msg.type === MSG.INIT ? this.tcp.init(conn, msg, tcp) : this.chain.control(conn, msg);
     } catch (e) {
       this.log.error("plugin threw on a control message", { error: String(e) });
       answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.MALFORMED) }] };
@@ -272,7 +299,7 @@ export class Server {
     if (answer !== null) this.sendPayload(conn, PT_CONTROL, encodeControl(answer));
   }
 
-  private countPluginDrop(reason: string): void {
+  countPluginDrop(reason: string): void {
     this.pluginDrops.set(reason, (this.pluginDrops.get(reason) ?? 0) + 1);
   }
 
@@ -301,6 +328,21 @@ export class Server {
     if (to.seq >= SEQ_LIMIT) {
       drops.exhausted++;
       return false;
+    }
+    if (ep.tcp !== undefined) {
+      if (ep.tcp.closed) {
+        drops.noendpoint++;
+        return false;
+      }
+      const b = this.tcpScratch;
+      b[HEADER_LEN] = type >>> 8;
+      b[HEADER_LEN + 1] = type & 255;
+      b.set(inner, HEADER_LEN + TYPE_LEN);
+      const len = to.crypto.seal(to.seq++, this.cfg.senderId, to.mux, b, TYPE_LEN + inner.length);
+      if (!ep.tcp.send(b.subarray(0, len))) drops.udpsend++;
+      to.txPackets++;
+      to.txBytes += len;
+      return true;
     }
     const l = this.listeners[ep.listener];
     if (l === undefined) {
@@ -353,6 +395,7 @@ export class Server {
     this.mesh?.stop();
     this.replication.stop();
     this.chain?.stop();
+    this.tcp.stop();
     for (const l of this.listeners) l.udp.close();
     this.listeners.length = 0;
   }

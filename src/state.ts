@@ -7,12 +7,16 @@ import { parseCidr, type Prefix } from "./net/addr.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
 import { ReplayWindow } from "./satp/replay.ts";
 import { deriveMaster } from "./satp/suite.ts";
+import type { FramedConn } from "./transport/tcp.ts";
 
 /** Where a client was last heard from: which listener, and its address. */
 export interface Endpoint {
+  /** Index of the UDP listener; -1 for a TCP connection. */
   listener: number;
   address: string;
   port: number;
+  /** The client's TCP connection (tcp-unicast), when it is connected that way. */
+  tcp?: FramedConn | undefined;
 }
 
 export class Conn {

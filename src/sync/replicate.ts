@@ -43,8 +43,9 @@ export class Replication {
         return;
       }
       const r = value as EndpointRecord;
-      conn.endpoint = { listener: listeners.indexOf(r.l), address: r.a, port: r.p };
       conn.servedBy = r.s;
+      if (r.l === "tcp") return; // a TCP connection to another server: not reachable from here
+      conn.endpoint = { listener: listeners.indexOf(r.l), address: r.a, port: r.p };
     });
     store.onChange("hwm", (key, value, origin) => {
       if (origin !== "remote" || typeof value !== "number") return;
@@ -74,13 +75,18 @@ export class Replication {
   /** The receive path learned or confirmed where `conn` is (called only on a change). */
   endpointChanged(conn: Conn): void {
     const ep = conn.endpoint!;
-    const rec: EndpointRecord = { a: ep.address, p: ep.port, l: this.listeners.nameOf(ep.listener), s: conn.servedBy };
+    const rec: EndpointRecord = {
+      a: ep.address,
+      p: ep.port,
+      l: ep.tcp ? "tcp" : this.listeners.nameOf(ep.listener),
+      s: conn.servedBy,
+    };
     this.store.set("ep", String(conn.mux), rec);
   }
 
   private adoptEndpoint(c: Conn): void {
     const r = this.store.get("ep", String(c.mux)) as EndpointRecord | undefined;
-    if (r === undefined) return;
+    if (r === undefined || r.l === "tcp") return;
     c.endpoint = { listener: this.listeners.indexOf(r.l), address: r.a, port: r.p };
     c.servedBy = r.s;
   }

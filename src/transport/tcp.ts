@@ -1,0 +1,171 @@
+// SATP over TCP (framing.ts), both ends: one FramedConn per TCP connection. Packets written in
+// one event-loop turn go out in one socket write (BUN-NOTES: ~15× fewer syscalls); a peer that
+// stops reading is cut off once `maxBacklog` bytes are waiting. Received packets are handed to
+// `onPacket` as views valid only during the call.
+import type { Socket, TCPSocketListener } from "bun";
+import { frame, FrameReader } from "./framing.ts";
+
+export interface TcpStats {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+let nextId = 1;
+
+export class FramedConn {
+  readonly id = nextId++;
+  readonly stats: TcpStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  private readonly reader = new FrameReader();
+  private out: Uint8Array[] = [];
+  private pending: Uint8Array | null = null;
+  private armed = false;
+  closed = false;
+  /** Set by the server once the client presented a valid redirect token on this connection. */
+  tokenOk = false;
+
+  constructor(
+    private readonly sock: Socket<unknown>,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    private readonly onPacket: (c: FramedConn, pkt: Uint8Array) => void,
+    private readonly onClose: (c: FramedConn, why: string) => void,
+    private readonly maxBacklog = 4 << 20,
+  ) {}
+
+  onData(chunk: Uint8Array): void {
+    if (this.closed) return;
+    this.stats.bytesIn += chunk.length;
+    this.reader.push(chunk);
+    for (let p = this.reader.next(); p !== null; p = this.reader.next()) {
+      this.stats.framesIn++;
+      this.onPacket(this, p);
+      if (this.closed) return;
+    }
+    if (this.reader.error !== null) this.close(this.reader.error);
+  }
+
+  /** Queues one SATP packet (copied); false when the connection is closed or backed up. */
+  send(pkt: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.backlog() > this.maxBacklog) {
+      this.close("peer not reading (send backlog full)");
+      return false;
+    }
+    this.out.push(frame(pkt));
+    this.stats.framesOut++;
+    if (!this.armed) {
+      this.armed = true;
+      setImmediate(() => this.flush());
+    }
+    return true;
+  }
+
+  private backlog(): number {
+    let n = this.pending?.length ?? 0;
+    for (const b of this.out) n += b.length;
+    return n;
+  }
+
+  private flush(): void {
+    this.armed = false;
+    if (this.closed || this.out.length === 0 || this.pending !== null) return;
+    const parts = this.out;
+    this.out = [];
+    let n = 0;
+    for (const p of parts) n += p.length;
+    const all = new Uint8Array(n);
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    this.write(all);
+  }
+
+  private write(b: Uint8Array): void {
+    const n = this.sock.write(b);
+    this.stats.bytesOut += Math.max(0, n);
+    if (n < b.length) this.pending = b.subarray(Math.max(0, n));
+  }
+
+  onDrain(): void {
+    const p = this.pending;
+    if (p === null) return;
+    this.pending = null;
+    this.write(p);
+    if (this.pending === null && this.out.length) this.flush();
+  }
+
+  close(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.sock.end();
+    } catch {
+      // already gone
+    }
+    this.onClose(this, why);
+  }
+}
+
+type Data = { conn?: FramedConn };
+
+/** Listens for framed SATP on host:port. */
+export function listenFramed(
+  host: string,
+  port: number,
+  onPacket: (c: FramedConn, pkt: Uint8Array) => void,
+  onOpen: (c: FramedConn) => void,
+  onClose: (c: FramedConn, why: string) => void,
+): TCPSocketListener<Data> {
+  return Bun.listen<Data>({
+    hostname: host,
+    port,
+    socket: {
+      open(s) {
+        const c = new FramedConn(
+          s as Socket<unknown>,
+          s.remoteAddress,
+          (s as unknown as { remotePort?: number }).remotePort ?? 0,
+          onPacket,
+          onClose,
+        );
+        s.data = { conn: c };
+        onOpen(c);
+      },
+      data: (s, chunk) => s.data.conn?.onData(chunk),
+      drain: (s) => s.data.conn?.onDrain(),
+      close: (s) => s.data.conn?.close("connection closed"),
+      error: (s, e) => s.data.conn?.close(`socket error: ${e.message}`),
+    },
+  });
+}
+
+/** Dials host:port; resolves with the connection once open (rejects on failure). */
+export function dialFramed(
+  host: string,
+  port: number,
+  onPacket: (c: FramedConn, pkt: Uint8Array) => void,
+  onClose: (c: FramedConn, why: string) => void,
+): Promise<FramedConn> {
+  return new Promise((resolve, reject) => {
+    Bun.connect<Data>({
+      hostname: host,
+      port,
+      socket: {
+        open(s) {
+          const c = new FramedConn(s as Socket<unknown>, host, port, onPacket, onClose);
+          s.data = { conn: c };
+          resolve(c);
+        },
+        data: (s, chunk) => s.data.conn?.onData(chunk),
+        drain: (s) => s.data.conn?.onDrain(),
+        close: (s) => s.data.conn?.close("connection closed"),
+        error: (s, e) => s.data.conn?.close(`socket error: ${e.message}`),
+        connectError: (_s, e) => reject(e),
+      },
+    }).catch(reject);
+  });
+}

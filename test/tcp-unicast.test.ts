@@ -1,0 +1,128 @@
+// tcp-unicast, server side, in-process on loopback: INIT over TCP → REDIRECT with a token; the
+// token presented on the unicast connection → INIT_OK; then framed SATP both ways between a TCP
+// client and a UDP client. Data before a token, forged tokens and garbage framing are refused.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { validateConfig } from "../src/config.ts";
+import { Logger } from "../src/log.ts";
+import { HEADER_LEN, PT_CONTROL, PT_IPV4, TYPE_LEN } from "../src/satp/codec.ts";
+import { decodeControl, encodeControl, ERR, MSG, TLV, tlv, u16, type ControlMessage } from "../src/satp/control.ts";
+import { SatpCrypto } from "../src/satp/crypto.ts";
+import { deriveMaster } from "../src/satp/suite.ts";
+import { Server } from "../src/server.ts";
+import { dialFramed, type FramedConn } from "../src/transport/tcp.ts";
+import { BUILTIN } from "../plugins/index.ts";
+import { Client, ipv4, until } from "./lib/satp-client.ts";
+
+const PORT = 46000 + (process.pid % 1000);
+let server: Server;
+const b = new Client(2, "pass b");
+const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
+
+/** A client speaking framed SATP over TCP with mux 1. */
+class TcpClient {
+  crypto = new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: "pass a" }), "right");
+  seq = 0;
+  id = 0;
+  conn!: FramedConn;
+  data: Uint8Array[] = [];
+  control: ControlMessage[] = [];
+  closedWhy = "";
+  async dial(port: number) {
+    this.conn = await dialFramed(
+      "127.0.0.1",
+      port,
+      (_c, pkt) => {
+        const n = this.crypto.open(
+          pkt,
+          new DataView(pkt.buffer, pkt.byteOffset).getUint32(0),
+          (pkt[4]! << 8) | pkt[5]!,
+          (pkt[6]! << 8) | pkt[7]!,
+          null,
+        );
+        if (n <= 2) return;
+        const type = (this.crypto.plain[0]! << 8) | this.crypto.plain[1]!;
+        if (type === PT_CONTROL) this.control.push(decodeControl(this.crypto.plain.subarray(2))!);
+        else this.data.push(this.crypto.plain.slice(2));
+      },
+      (_c, why) => void (this.closedWhy = why),
+    );
+  }
+  send(type: number, body: Uint8Array) {
+    const buf = new Uint8Array(2048);
+    buf[HEADER_LEN] = type >>> 8;
+    buf[HEADER_LEN + 1] = type & 255;
+    buf.set(body, HEADER_LEN + TYPE_LEN);
+    this.conn.send(buf.subarray(0, this.crypto.seal(this.seq++, 0, 1, buf, TYPE_LEN + body.length)));
+  }
+  async ask(tlvs: ControlMessage["tlvs"]) {
+    const n = this.control.length;
+    this.send(PT_CONTROL, encodeControl({ type: MSG.INIT, id: ++this.id, tlvs }));
+    await until("answer", () => this.control.length > n);
+    return this.control.at(-1)!;
+  }
+}
+
+beforeAll(async () => {
+  const cfg = validateConfig({
+    mode: "server",
+    listen: ["127.0.0.1:0"],
+    admin: { enabled: false },
+    clients: [
+      { mux: 1, passphrase: "pass a", routes: ["10.99.0.1/32"] },
+      { mux: 2, passphrase: "pass b", routes: ["10.99.0.2/32"] },
+    ],
+    tcp: { listen: [`127.0.0.1:${PORT}`], advertise: `127.0.0.1:${PORT}` },
+  });
+  server = await Server.start(cfg, new Logger([], "text"), BUILTIN, process.cwd());
+  await b.open();
+  b.send(server.listeners[0]!.udp.port, ipv4("10.99.0.2", "10.99.0.9", "hello"));
+  await until("b known", () => server.conns.get(2)!.endpoint !== null);
+});
+afterAll(() => {
+  server.stop();
+  b.sock.close();
+});
+
+test("INIT → REDIRECT with a token → INIT_OK → data both ways over framed TCP", async () => {
+  const init = new TcpClient();
+  await init.dial(PORT);
+  const r = await init.ask([]);
+  expect(r.type).toBe(MSG.REDIRECT);
+  expect([...tlv(r, TLV.UNICAST_ADDR)!]).toEqual([127, 0, 0, 1]);
+  expect(u16(tlv(r, TLV.UNICAST_PORT))).toBe(PORT);
+  const token = tlv(r, TLV.TOKEN)!;
+  expect(token.length).toBe(16);
+  init.conn.close("done");
+
+  const a = new TcpClient();
+  await a.dial(PORT);
+  a.send(PT_IPV4, ipv4("10.99.0.1", "10.99.0.2", "too early"));
+  await until("refused before the token", () => (server.pluginDrops.get("tcp-no-token") ?? 0) === 1);
+  expect((await a.ask([{ t: TLV.TOKEN, v: token }])).type).toBe(MSG.INIT_OK);
+  a.send(PT_IPV4, ipv4("10.99.0.1", "10.99.0.2", "a over tcp"));
+  await until("b gets it", () => b.got.length === 1);
+  expect(new TextDecoder().decode(b.got[0]!.subarray(28))).toBe("a over tcp");
+  b.send(server.listeners[0]!.udp.port, ipv4("10.99.0.2", "10.99.0.1", "b to a"));
+  await until("a gets it over tcp", () => a.data.length === 1);
+  expect(new TextDecoder().decode(a.data[0]!.subarray(28))).toBe("b to a");
+  a.conn.close("done");
+});
+
+test("a forged token is refused; garbage framing closes the connection and is counted", async () => {
+  const c = new TcpClient();
+  await c.dial(PORT);
+  const forged = new Uint8Array(16);
+  new DataView(forged.buffer).setUint32(0, Math.floor(Date.now() / 1000) + 30);
+  const r = await c.ask([{ t: TLV.TOKEN, v: forged }]);
+  expect(r.type).toBe(MSG.ERROR);
+  expect(u16(tlv(r, TLV.ERROR_CODE))).toBe(ERR.REFUSED);
+  const raw = await dialFramed(
+    "127.0.0.1",
+    PORT,
+    () => {},
+    () => {},
+  );
+  (raw as unknown as { sock: { write(b: Uint8Array): number } }).sock.write(new Uint8Array([0xff, 0xff, 1, 2, 3]));
+  await until("framing error counted", () => (server.pluginDrops.get("tcp-framing") ?? 0) === 1);
+  c.conn.close("done");
+});
