@@ -94,6 +94,9 @@ export const ConfigSchema = v.strictObject({
   // -r -o: the peer; without -r it is learned from the first authenticated packet.
   remoteHost: v.optional(v.pipe(v.string(), v.nonEmpty("empty host name"))),
   remotePort: v.optional(u16, 4444),
+  // peer: how SATP travels: UDP datagrams (anytun's), or framed over TCP to a server found
+  // through the anycast address (tcp-unicast; the server needs `tcp`).
+  transport: v.optional(v.picklist(["udp", "tcp-unicast"]), "udp"),
   ipv4Only: v.optional(v.boolean(), false),
   ipv6Only: v.optional(v.boolean(), false),
   // -d -t -n -x: the peer's device.
@@ -238,6 +241,8 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     if (c.remoteHost === undefined)
       problems.push("remoteHost: required in relay-client mode (the server's anycast address)");
   }
+  if (c.transport !== "udp" && (mode !== "peer" || c.remoteHost === undefined))
+    problems.push(`transport: ${c.transport} needs the peer mode with remoteHost (the anycast address)`);
   if (mode === "peer" || mode === "relay-client") {
     const suite = suiteFor(c.crypto, undefined);
     try {

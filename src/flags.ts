@@ -39,6 +39,13 @@ export const FLAGS: readonly Flag[] = [
     arg: "PORT",
     help: "peer UDP port (default 4444)",
   },
+  {
+    long: "transport",
+    key: "transport",
+    kind: "string",
+    arg: "udp|tcp-unicast",
+    help: "peer: SATP over UDP (default) or framed over TCP via the anycast address",
+  },
   { short: "4", long: "ipv4-only", key: "ipv4Only", kind: "boolean", help: "resolve and bind IPv4 only" },
   { short: "6", long: "ipv6-only", key: "ipv6Only", kind: "boolean", help: "resolve and bind IPv6 only" },
   { short: "d", long: "dev", key: "dev", kind: "string", arg: "NAME", help: "device name (default tunN / tapN)" },

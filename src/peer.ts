@@ -12,12 +12,23 @@ import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
 import { parseCidr } from "./net/addr.ts";
 import { ipDestination, PrefixTable } from "./net/lpm.ts";
-import { HEADER_LEN, MAX_PACKET, OFF_MUX, OFF_SENDER, payloadTypeOf, TYPE_LEN, typeFitsDevice } from "./satp/codec.ts";
+import {
+  HEADER_LEN,
+  MAX_PACKET,
+  OFF_MUX,
+  OFF_SENDER,
+  payloadTypeOf,
+  PT_CONTROL,
+  TYPE_LEN,
+  typeFitsDevice,
+} from "./satp/codec.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SatpCrypto, SEQ_LIMIT } from "./satp/crypto.ts";
 import { ReplayWindow } from "./satp/replay.ts";
 import { deriveMaster, normalizeSuite } from "./satp/suite.ts";
 import { configureLink, openTun, type TunDevice } from "./tun.ts";
 import { UdpTransport, type UdpStats } from "./transport/udp.ts";
+import { TcpClientTransport } from "./transport/tcp-client.ts";
+import { decodeControl } from "./satp/control.ts";
 
 export interface Endpoint {
   address: string;
@@ -81,7 +92,8 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
   let endpoint: Endpoint | null = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
 
   const tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap });
-  let udp: UdpTransport | undefined;
+  let udp: UdpTransport | TcpClientTransport | undefined;
+  let tcpClient: TcpClientTransport | undefined;
   try {
     if (cfg.ifconfig !== undefined) configureLink(tun.name, { address: cfg.ifconfig, mtu: cfg.mtu, up: true });
     log.notice("device opened", { dev: tun.name, type: cfg.type, ifconfig: cfg.ifconfig });
@@ -128,6 +140,11 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
         return;
       }
       const plain = crypto.plain;
+      if (((plain[0]! << 8) | plain[1]!) === PT_CONTROL) {
+        const m = decodeControl(plain.subarray(TYPE_LEN));
+        if (m !== null) tcpClient?.onControl(m);
+        return;
+      }
       if (!typeFitsDevice((plain[0]! << 8) | plain[1]!, tap)) {
         drops.type++;
         return;
@@ -175,12 +192,27 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
 
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });
     const host = cfg.interface ?? (cfg.ipv4Only ? "0.0.0.0" : "::");
-    try {
-      udp = await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers);
-    } catch (e) {
-      if (cfg.interface !== undefined || cfg.ipv6Only) throw e;
-      udp = await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers); // no IPv6 on this host
-    }
+    if (cfg.transport === "tcp-unicast") {
+      const ctl = new Uint8Array(2048);
+      udp = tcpClient = new TcpClientTransport(
+        endpoint!,
+        onDatagram,
+        (body) => {
+          ctl[HEADER_LEN] = PT_CONTROL >>> 8;
+          ctl[HEADER_LEN + 1] = PT_CONTROL & 255;
+          ctl.set(body, HEADER_LEN + TYPE_LEN);
+          return ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, TYPE_LEN + body.length));
+        },
+        log,
+      );
+      tcpClient.start();
+    } else
+      try {
+        udp = await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers);
+      } catch (e) {
+        if (cfg.interface !== undefined || cfg.ipv6Only) throw e;
+        udp = await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers); // no IPv6 on this host
+      }
     log.notice("listening", {
       udp: `${udp.address}:${udp.port}`,
       remote: endpoint ? `${endpoint.address}:${endpoint.port}` : "learn",
