@@ -10,14 +10,24 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { anytunClient, BUN, configureTun, have, isRoot, Lab, RELAY, relayClient, ROOT } from "./lib/netns.ts";
+import {
+  AnycastPair,
+  anytunClient,
+  BUN,
+  configureTun,
+  have,
+  isRoot,
+  Lab,
+  RELAY,
+  relayClient,
+  ROOT,
+} from "./lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("ping");
 if (!ready) console.warn("e2e anycast: skipped (needs root, anytun, ping; CI installs them)");
 
-const ANY = "10.201.0.1";
+const ANY = AnycastPair.ANY;
 const PORT = 4444;
-const KEY = "e2e fleet key, not a secret";
 
 /** ping -D output → replies' timestamps (s), sent and received counts. */
 function pingTimes(out: string) {
@@ -37,17 +47,10 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
   let aDev = "";
   let rToA = "";
 
-  const route = (to: "s1" | "s2") =>
-    lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", to === "s1" ? "10.203.1.1" : "10.203.2.1"]);
-  /** Fetches a path from a server's admin API inside its namespace. */
-  const admin = (s: "s1" | "s2", path: string) =>
-    lab.exec(ns[s], [BUN, "-e", `process.stdout.write(await (await fetch("http://127.0.0.1:8080${path}")).text())`]);
-  const metric = (s: "s1" | "s2", re: RegExp) => {
-    const line = admin(s, "/metrics")
-      .split("\n")
-      .find((l) => re.test(l));
-    return line === undefined ? 0 : Number(line.split(" ").pop());
-  };
+  let pair: AnycastPair;
+  const route = (to: "s1" | "s2") => pair.route(to);
+  const admin = (s: "s1" | "s2", path: string) => pair.admin(s, path);
+  const metric = (s: "s1" | "s2", re: RegExp) => pair.metric(s, re);
 
   function startServer(s: "s1" | "s2") {
     const id = s === "s1" ? 1 : 2;
@@ -65,13 +68,7 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
         { name: "a2", mux: 4, passphrase: "secret of a2", routes: ["10.99.1.1/32"] },
         { name: "b2", mux: 5, passphrase: "secret of b2", routes: ["10.99.1.2/32"] },
       ],
-      sync: {
-        listen: `10.204.0.${id}:2323`,
-        peers: [`10.204.0.${3 - id}:2323`],
-        key: KEY,
-        heartbeatMs: 200,
-        hwmIntervalMs: 50,
-      },
+      sync: { ...pair.sync(id), hwmIntervalMs: 50 },
       log: ["stdout:4"],
       drainSeconds: 0,
     };
@@ -151,37 +148,14 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
   }
 
   beforeAll(async () => {
-    for (const k of ["a", "b", "r", "s1", "s2"] as const) ns[k] = lab.ns(k);
-    [aDev, rToA] = lab.link(ns.a, "10.203.11.1/30", ns.r, "10.203.11.2/30");
-    lab.link(ns.b, "10.203.12.1/30", ns.r, "10.203.12.2/30");
-    lab.link(ns.s1, "10.203.1.1/30", ns.r, "10.203.1.2/30");
-    lab.link(ns.s2, "10.203.2.1/30", ns.r, "10.203.2.2/30");
-    [syncDev] = lab.link(ns.s1, "10.204.0.1/30", ns.s2, "10.204.0.2/30");
-    lab.exec(ns.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.exec(ns.a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
-    lab.exec(ns.b, ["ip", "route", "add", "default", "via", "10.203.12.2"]);
-    for (const [s, gw] of [
-      ["s1", "10.203.1.2"],
-      ["s2", "10.203.2.2"],
-    ] as const) {
-      lab.exec(ns[s], ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
-      lab.exec(ns[s], ["ip", "route", "add", "default", "via", gw, "src", ANY]);
-    }
-    route("s1");
+    pair = new AnycastPair(lab, ["a", "b"]);
+    Object.assign(ns, { a: pair.clients.a, b: pair.clients.b, r: pair.r, s1: pair.s1, s2: pair.s2 });
+    [aDev, rToA] = pair.clientDevs.a!;
+    syncDev = pair.syncDev;
     lab.exec(ns.a, ["mkdir", "-p", dir]);
     startServer("s1");
     startServer("s2");
-    await lab.until(
-      "S2 sync link up",
-      () => {
-        try {
-          return (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]?.state === "up";
-        } catch {
-          return false;
-        }
-      },
-      15000,
-    );
+    await pair.waitSync();
   }, 30000);
 
   afterAll(async () => {

@@ -9,50 +9,38 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { BUN, have, isRoot, Lab, RELAY, ROOT } from "./lib/netns.ts";
+import { AnycastPair, BUN, have, isRoot, Lab, RELAY, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("socat");
 if (!ready) console.warn("e2e relay: skipped (needs root and socat; CI installs it)");
 
-const ANY = "10.201.0.1";
+const ANY = AnycastPair.ANY;
 const PEER = "203.0.113.10";
 const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
 
 describe.skipIf(!ready)("relay mode through two synced anycast servers (namespaces)", () => {
   const lab = new Lab("rl");
-  const ns = { a: "", r: "", s1: "", s2: "", p: "", t: "" };
+  const ns = { a: "", p: "", t: "" };
   const dir = `/tmp/${lab.prefix}-logs`;
   let client: Subprocess;
   let relayPort = 0;
-  const route = (to: "s1" | "s2") =>
-    lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", to === "s1" ? "10.203.1.1" : "10.203.2.1"]);
-  const admin = (s: "s1" | "s2", path: string) =>
-    lab.exec(ns[s], [BUN, "-e", `process.stdout.write(await (await fetch("http://127.0.0.1:8080${path}")).text())`]);
+  let pair: AnycastPair;
+  const route = (to: "s1" | "s2") => pair.route(to);
+  const admin = (s: "s1" | "s2", path: string) => pair.admin(s, path);
   const event = (s: "s1" | "s2", name: string) => {
     const re = new RegExp(`^relay_plugin_events_total\\{plugin="relay",event="${name}"\\} (\\d+)`, "m");
     return Number(re.exec(admin(s, "/metrics"))?.[1] ?? 0);
   };
 
   beforeAll(async () => {
-    for (const k of ["a", "r", "s1", "s2", "p", "t"] as const) ns[k] = lab.ns(k);
-    lab.link(ns.a, "10.203.11.1/30", ns.r, "10.203.11.2/30");
-    lab.link(ns.s1, "10.203.1.1/30", ns.r, "10.203.1.2/30");
-    lab.link(ns.s2, "10.203.2.1/30", ns.r, "10.203.2.2/30");
-    lab.link(ns.p, `${PEER}/24`, ns.r, "203.0.113.1/24");
-    lab.link(ns.t, "198.51.100.20/24", ns.r, "198.51.100.1/24");
-    lab.link(ns.s1, "10.204.0.1/30", ns.s2, "10.204.0.2/30");
-    lab.exec(ns.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.exec(ns.a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
+    pair = new AnycastPair(lab, ["a"]);
+    ns.a = pair.clients.a!;
+    ns.p = lab.ns("p");
+    ns.t = lab.ns("t");
+    lab.link(ns.p, `${PEER}/24`, pair.r, "203.0.113.1/24");
+    lab.link(ns.t, "198.51.100.20/24", pair.r, "198.51.100.1/24");
     lab.exec(ns.p, ["ip", "route", "add", "default", "via", "203.0.113.1"]);
     lab.exec(ns.t, ["ip", "route", "add", "default", "via", "198.51.100.1"]);
-    for (const [s, gw] of [
-      ["s1", "10.203.1.2"],
-      ["s2", "10.203.2.2"],
-    ] as const) {
-      lab.exec(ns[s], ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
-      lab.exec(ns[s], ["ip", "route", "add", "default", "via", gw, "src", ANY]);
-    }
-    route("s1");
     lab.exec(ns.a, ["mkdir", "-p", dir]);
     for (const [s, id] of [
       ["s1", 1],
@@ -64,30 +52,15 @@ describe.skipIf(!ready)("relay mode through two synced anycast servers (namespac
         listen: [`${ANY}:4444`],
         clients: [{ name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] }],
         plugins: [{ use: "relay", address: ANY, ports: "40000-40255" }],
-        sync: {
-          listen: `10.204.0.${id}:2323`,
-          peers: [`10.204.0.${3 - id}:2323`],
-          key: "e2e fleet key, not a secret",
-          heartbeatMs: 200,
-        },
+        sync: pair.sync(id),
         log: ["stdout:4"],
         drainSeconds: 0,
       };
       writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+      lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
     }
     lab.spawn(ns.p, ["socat", "-d", "-d", `UDP4-RECVFROM:7000,bind=${PEER},fork`, "EXEC:/bin/cat"], `${dir}/peer.log`);
-    await lab.until(
-      "sync link up",
-      () => {
-        try {
-          return (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]?.state === "up";
-        } catch {
-          return false;
-        }
-      },
-      15000,
-    );
+    await pair.waitSync();
     client = lab.spawn(
       ns.a,
       [

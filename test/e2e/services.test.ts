@@ -9,51 +9,32 @@
 // address flips from S1 to S2 in the middle of an HTTP download and of a UDP exchange.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { BUN, have, isRoot, Lab, pingReceived, RELAY, relayClient, ROOT } from "./lib/netns.ts";
+import { AnycastPair, BUN, have, isRoot, Lab, pingReceived, RELAY, relayClient, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("ping");
 if (!ready) console.warn("e2e services: skipped (needs root and ping)");
 
-const ANY = "10.201.0.1";
+const ANY = AnycastPair.ANY;
 const WORLD = "203.0.113.10";
 const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
 
 describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () => {
   const lab = new Lab("sx");
-  const ns = { a: "", r: "", s1: "", s2: "", w: "", l: "" };
+  const ns = { a: "", w: "", l: "" };
   const dir = `/tmp/${lab.prefix}-logs`;
-  const route = (to: "s1" | "s2") =>
-    lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", to === "s1" ? "10.203.1.1" : "10.203.2.1"]);
-  const admin = (s: "s1" | "s2", path: string) =>
-    lab.exec(ns[s], [BUN, "-e", `process.stdout.write(await (await fetch("http://127.0.0.1:8080${path}")).text())`]);
-  const metric = (s: "s1" | "s2", re: RegExp) => {
-    const line = admin(s, "/metrics")
-      .split("\n")
-      .find((l) => re.test(l));
-    return line === undefined ? 0 : Number(line.split(" ").pop());
-  };
+  let pair: AnycastPair;
+  const route = (to: "s1" | "s2") => pair.route(to);
+  const metric = (s: "s1" | "s2", re: RegExp) => pair.metric(s, re);
 
   beforeAll(async () => {
-    for (const k of ["a", "r", "s1", "s2", "w", "l"] as const) ns[k] = lab.ns(k);
-    lab.link(ns.a, "10.203.11.1/30", ns.r, "10.203.11.2/30");
-    lab.link(ns.s1, "10.203.1.1/30", ns.r, "10.203.1.2/30");
-    lab.link(ns.s2, "10.203.2.1/30", ns.r, "10.203.2.2/30");
-    lab.link(ns.w, `${WORLD}/24`, ns.r, "203.0.113.1/24");
-    lab.link(ns.s1, "192.168.50.1/24", ns.l, "192.168.50.2/24");
-    lab.link(ns.s1, "10.204.0.1/30", ns.s2, "10.204.0.2/30");
-    lab.exec(ns.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.exec(ns.a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
+    pair = new AnycastPair(lab, ["a"]);
+    ns.a = pair.clients.a!;
+    ns.w = lab.ns("w");
+    ns.l = lab.ns("l");
+    lab.link(ns.w, `${WORLD}/24`, pair.r, "203.0.113.1/24");
+    lab.link(pair.s1, "192.168.50.1/24", ns.l, "192.168.50.2/24");
     lab.exec(ns.w, ["ip", "route", "add", "default", "via", "203.0.113.1"]);
     lab.exec(ns.l, ["ip", "route", "add", "10.99.0.0/24", "via", "192.168.50.1"]);
-    for (const [s, gw] of [
-      ["s1", "10.203.1.2"],
-      ["s2", "10.203.2.2"],
-    ] as const) {
-      lab.exec(ns[s], ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
-      lab.exec(ns[s], ["ip", "route", "add", "default", "via", gw, "src", ANY]);
-      lab.exec(ns[s], ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    }
-    route("s1");
     lab.exec(ns.a, ["mkdir", "-p", dir]);
     for (const [s, id] of [
       ["s1", 1],
@@ -69,17 +50,12 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
           { use: "routes" },
           { use: "nat", address: ANY },
         ],
-        sync: {
-          listen: `10.204.0.${id}:2323`,
-          peers: [`10.204.0.${3 - id}:2323`],
-          key: "e2e fleet key, not a secret",
-          heartbeatMs: 200,
-        },
+        sync: pair.sync(id),
         log: ["stdout:4"],
         drainSeconds: 0,
       };
       writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+      lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
     }
     lab.spawn(ns.w, [BUN, HELPER, "http", WORLD, "8080", "24", "8"], `${dir}/w-http.log`);
     lab.spawn(ns.w, [BUN, HELPER, "udp-echo", WORLD, "9999"], `${dir}/w-udp.log`);
@@ -96,17 +72,7 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
           return false;
         }
       });
-    await lab.until(
-      "sync link up",
-      () => {
-        try {
-          return (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]?.state === "up";
-        } catch {
-          return false;
-        }
-      },
-      15000,
-    );
+    await pair.waitSync();
   }, 40000);
 
   afterAll(async () => {

@@ -9,39 +9,32 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { BUN, have, iperfMbps, isRoot, Lab, pingReceived, RELAY, ROOT } from "./lib/netns.ts";
+import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, RELAY, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e tcp-unicast: skipped (needs root, iperf3, ping)");
 
-const ANY = "10.201.0.1";
+const ANY = AnycastPair.ANY;
 const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
 
 describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (namespaces)", () => {
   const lab = new Lab("tu");
-  const ns = { a: "", b: "", r: "", s1: "", s2: "" };
+  const ns = { a: "", b: "" };
   const dir = `/tmp/${lab.prefix}-logs`;
   const servers: Record<"s1" | "s2", Subprocess | null> = { s1: null, s2: null };
-  const route = (to: "s1" | "s2") =>
-    lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", to === "s1" ? "10.203.1.1" : "10.203.2.1"]);
+  let pair: AnycastPair;
+  const route = (to: "s1" | "s2") => pair.route(to);
 
   beforeAll(async () => {
-    for (const k of ["a", "b", "r", "s1", "s2"] as const) ns[k] = lab.ns(k);
-    lab.link(ns.a, "10.203.11.1/30", ns.r, "10.203.11.2/30");
-    lab.link(ns.b, "10.203.12.1/30", ns.r, "10.203.12.2/30");
-    lab.link(ns.s1, "10.203.1.1/30", ns.r, "10.203.1.2/30");
-    lab.link(ns.s2, "10.203.2.1/30", ns.r, "10.203.2.2/30");
-    lab.link(ns.s1, "10.204.0.1/30", ns.s2, "10.204.0.2/30");
-    lab.exec(ns.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.exec(ns.r, ["ip", "rule", "add", "pref", "10", "to", ANY, "ipproto", "udp", "blackhole"]);
-    lab.exec(ns.a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
-    lab.exec(ns.b, ["ip", "route", "add", "default", "via", "10.203.12.2"]);
-    for (const [s, gw, id] of [
-      ["s1", "10.203.1.2", 1],
-      ["s2", "10.203.2.2", 2],
+    pair = new AnycastPair(lab, ["a", "b"]);
+    ns.a = pair.clients.a!;
+    ns.b = pair.clients.b!;
+    lab.exec(pair.r, ["ip", "rule", "add", "pref", "10", "to", ANY, "ipproto", "udp", "blackhole"]);
+    lab.exec(ns.a, ["mkdir", "-p", dir]);
+    for (const [s, id] of [
+      ["s1", 1],
+      ["s2", 2],
     ] as const) {
-      lab.exec(ns[s], ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
-      lab.exec(ns[s], ["ip", "route", "add", "default", "via", gw, "src", ANY]);
       const cfg = {
         mode: "server",
         senderId: id,
@@ -51,18 +44,12 @@ describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (n
           { name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] },
           { name: "b", mux: 2, passphrase: "secret of b", routes: ["10.99.0.2/32"] },
         ],
-        sync: {
-          listen: `10.204.0.${id}:2323`,
-          peers: [`10.204.0.${3 - id}:2323`],
-          key: "e2e fleet key, not a secret",
-          heartbeatMs: 200,
-        },
+        sync: pair.sync(id),
         log: ["stdout:4"],
         drainSeconds: 0,
       };
-      lab.exec(ns.a, ["mkdir", "-p", dir]);
       writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      servers[s] = lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+      servers[s] = lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
     }
     route("s1");
     await Bun.sleep(500);
@@ -119,7 +106,7 @@ describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (n
     await lab.stop(srv);
     console.log(`  tcp-unicast: iperf3 TCP A → B ${mbps.toFixed(0)} Mbit/s`);
     expect(mbps).toBeGreaterThan(1);
-    const udpDrops = lab.exec(ns.r, ["ip", "-s", "rule", "show", "pref", "10"], { ok: true });
+    const udpDrops = lab.exec(pair.r, ["ip", "-s", "rule", "show", "pref", "10"], { ok: true });
     expect(udpDrops).toContain("blackhole");
   }, 30000);
 

@@ -181,3 +181,105 @@ export function configureTun(lab: Lab, ns: string, dev: string, cidr: string): v
   lab.exec(ns, ["ip", "addr", "replace", cidr, "dev", dev]);
   lab.exec(ns, ["ip", "link", "set", dev, "mtu", "1400", "up"]);
 }
+
+/**
+ * Two servers S1 and S2 that both hold the anycast address ANY, behind router R, with a direct
+ * sync link (10.204.0.1/30 – .2); clients hang off R (client i: 10.203.(11+i).1/30, default
+ * route via R). Servers: 10.203.1.1 / 10.203.2.1, default route via R with source ANY, IP
+ * forwarding on. R routes ANY to S1 until `route("s2")`.
+ */
+export class AnycastPair {
+  static readonly ANY = "10.201.0.1";
+  readonly r: string;
+  readonly s1: string;
+  readonly s2: string;
+  readonly clients: Record<string, string> = {};
+  /** Device names: S1's end of the sync link, and per client [client end, R end]. */
+  readonly syncDev: string;
+  readonly clientDevs: Record<string, [string, string]> = {};
+
+  constructor(
+    readonly lab: Lab,
+    clientNames: readonly string[],
+  ) {
+    this.r = lab.ns("r");
+    this.s1 = lab.ns("s1");
+    this.s2 = lab.ns("s2");
+    clientNames.forEach((name, i) => {
+      const ns = (this.clients[name] = lab.ns(name));
+      this.clientDevs[name] = lab.link(ns, `10.203.${11 + i}.1/30`, this.r, `10.203.${11 + i}.2/30`);
+      lab.exec(ns, ["ip", "route", "add", "default", "via", `10.203.${11 + i}.2`]);
+    });
+    lab.link(this.s1, "10.203.1.1/30", this.r, "10.203.1.2/30");
+    lab.link(this.s2, "10.203.2.1/30", this.r, "10.203.2.2/30");
+    [this.syncDev] = lab.link(this.s1, "10.204.0.1/30", this.s2, "10.204.0.2/30");
+    lab.exec(this.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    for (const [s, gw] of [
+      [this.s1, "10.203.1.2"],
+      [this.s2, "10.203.2.2"],
+    ] as const) {
+      lab.exec(s, ["ip", "addr", "add", `${AnycastPair.ANY}/32`, "dev", "lo"]);
+      lab.exec(s, ["ip", "route", "add", "default", "via", gw, "src", AnycastPair.ANY]);
+      lab.exec(s, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    }
+    this.route("s1");
+  }
+
+  server(s: "s1" | "s2"): string {
+    return s === "s1" ? this.s1 : this.s2;
+  }
+
+  /** Points R's route for the anycast address at S1 or S2. */
+  route(to: "s1" | "s2"): void {
+    this.lab.exec(this.r, [
+      "ip",
+      "route",
+      "replace",
+      `${AnycastPair.ANY}/32`,
+      "via",
+      to === "s1" ? "10.203.1.1" : "10.203.2.1",
+    ]);
+  }
+
+  /** The sync part of a server config (each lists the other; fast heartbeats for tests). */
+  sync(id: 1 | 2): Record<string, unknown> {
+    return {
+      listen: `10.204.0.${id}:2323`,
+      peers: [`10.204.0.${3 - id}:2323`],
+      key: "e2e fleet key, not a secret",
+      heartbeatMs: 200,
+    };
+  }
+
+  /** A GET on a server's admin API (127.0.0.1:8080 inside its namespace); the body text. */
+  admin(s: "s1" | "s2", path: string): string {
+    return this.lab.exec(this.server(s), [
+      BUN,
+      "-e",
+      `process.stdout.write(await (await fetch("http://127.0.0.1:8080${path}")).text())`,
+    ]);
+  }
+
+  /** The value of the first /metrics line matching `re` (0 when none). */
+  metric(s: "s1" | "s2", re: RegExp): number {
+    const line = this.admin(s, "/metrics")
+      .split("\n")
+      .find((l) => re.test(l));
+    return line === undefined ? 0 : Number(line.split(" ").pop());
+  }
+
+  /** Resolves once S2 reports its sync link to S1 up. */
+  async waitSync(ms = 15000): Promise<void> {
+    await this.lab.until(
+      "S2's sync link up",
+      () => {
+        try {
+          return (JSON.parse(this.admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]?.state === "up";
+        } catch {
+          return false;
+        }
+      },
+      ms,
+    );
+  }
+}
