@@ -8,12 +8,12 @@
 //                   └─ 10.203.2.1 S2 (+10.201.0.1)
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { BUN, have, isRoot, Lab, RELAY, relayClient } from "./lib/netns.ts";
+import { AnycastPair, have, isRoot, Lab, RELAY, relayClient } from "./lib/netns.ts";
 
 const ready = isRoot && have("dig");
 if (!ready) console.warn("e2e dns: skipped (needs root and dig from the Debian package dnsutils)");
 
-const ANY = "10.201.0.1";
+const ANY = AnycastPair.ANY;
 const PORT = 4444;
 const DNS = "10.99.0.53";
 
@@ -57,10 +57,9 @@ describe.skipIf(!ready)("dns: two synced anycast servers answer alike (namespace
   const ns = { a: "", r: "", s1: "", s2: "" };
   const dir = `/tmp/${lab.prefix}-logs`;
 
-  const route = (to: "s1" | "s2") =>
-    lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", to === "s1" ? "10.203.1.1" : "10.203.2.1"]);
-  const admin = (s: "s1" | "s2", path: string) =>
-    lab.exec(ns[s], [BUN, "-e", `process.stdout.write(await (await fetch("http://127.0.0.1:8080${path}")).text())`]);
+  let pair: AnycastPair;
+  const route = (to: "s1" | "s2") => pair.route(to);
+  const admin = (s: "s1" | "s2", path: string) => pair.admin(s, path);
   /** Sum of the dns plugin's answer events (every rcode it sent) on one server. */
   const answered = (s: "s1" | "s2") =>
     admin(s, "/metrics")
@@ -80,49 +79,21 @@ describe.skipIf(!ready)("dns: two synced anycast servers answer alike (namespace
       listen: [`${ANY}:${PORT}`],
       clients: [{ name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] }],
       plugins: [{ use: "dns", address: [DNS], zones: ZONES }, { use: "routes" }],
-      sync: {
-        listen: `10.204.0.${id}:2323`,
-        peers: [`10.204.0.${3 - id}:2323`],
-        key: "e2e dns fleet key",
-        heartbeatMs: 200,
-      },
+      sync: pair.sync(id),
       log: ["stdout:4"],
       drainSeconds: 0,
     };
     writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-    lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+    lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
   }
 
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true });
-    for (const k of ["a", "r", "s1", "s2"] as const) ns[k] = lab.ns(k);
-    lab.link(ns.a, "10.203.11.1/30", ns.r, "10.203.11.2/30");
-    lab.link(ns.s1, "10.203.1.1/30", ns.r, "10.203.1.2/30");
-    lab.link(ns.s2, "10.203.2.1/30", ns.r, "10.203.2.2/30");
-    lab.link(ns.s1, "10.204.0.1/30", ns.s2, "10.204.0.2/30");
-    lab.exec(ns.r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    lab.exec(ns.a, ["ip", "route", "add", "default", "via", "10.203.11.2"]);
-    for (const [s, gw] of [
-      ["s1", "10.203.1.2"],
-      ["s2", "10.203.2.2"],
-    ] as const) {
-      lab.exec(ns[s], ["ip", "addr", "add", `${ANY}/32`, "dev", "lo"]);
-      lab.exec(ns[s], ["ip", "route", "add", "default", "via", gw, "src", ANY]);
-    }
-    route("s1");
+    pair = new AnycastPair(lab, ["a"]);
+    Object.assign(ns, { a: pair.clients.a, r: pair.r, s1: pair.s1, s2: pair.s2 });
     startServer("s1");
     startServer("s2");
-    await lab.until(
-      "S2 sync link up",
-      () => {
-        try {
-          return (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]?.state === "up";
-        } catch {
-          return false;
-        }
-      },
-      15000,
-    );
+    await pair.waitSync();
     lab.spawn(ns.a, relayClient(ANY, PORT, 1, "secret of a", "10.99.0.1/24"), `${dir}/client.log`);
     await lab.until("sat0 in A", () => lab.hasDevice(ns.a, "sat0"));
     await lab.until(
