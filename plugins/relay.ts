@@ -29,6 +29,7 @@ import { definePlugin, NEXT } from "../src/pipeline.ts";
 import { be16, be32, ERR, MSG, TLV, tlv, u16, u32, type ControlMessage } from "../src/satp/control.ts";
 import type { Conn } from "../src/state.ts";
 import { REFUSED } from "./nat.ts";
+import { SendBatch } from "../src/transport/batch.ts";
 
 interface Allocation {
   mux: number;
@@ -125,24 +126,23 @@ export default definePlugin({
       return isAllocation(a) ? a : undefined;
     };
 
+    const batches = new Map<number, SendBatch>(); // relay port → batched sends on its socket
     const onDatagram =
-      (port: number) => (sock: Bun.udp.Socket<"buffer">, buf: Buffer, rport: number, raddr: string) => {
+      (port: number) => (_sock: Bun.udp.Socket<"buffer">, buf: Buffer, rport: number, raddr: string) => {
         const a = current(port);
         const addr = raddr.startsWith("::ffff:") ? raddr.slice(7) : raddr;
         if (a === undefined || a.exp < Date.now()) return ev.expired.inc();
         const used = (bytes.get(port) ?? 0) + buf.length;
         if (opts.maxBytesPerAllocation > 0 && used > opts.maxBytesPerAllocation) return ev.quota.inc();
-        try {
-          if (addr === a.ca && rport === a.cp) {
-            sock.send(buf, a.pp, a.pa);
-            ev.toPeer.inc();
-          } else if (addr === a.pa && rport === a.pp) {
-            sock.send(buf, a.cp, a.ca);
-            ev.toClient.inc();
-          } else return ev.refused.inc();
-        } catch {
-          return; // ECONNREFUSED from an earlier ICMP error
-        }
+        const out = batches.get(port);
+        if (out === undefined) return;
+        if (addr === a.ca && rport === a.cp) {
+          out.queue(buf, a.pp, a.pa);
+          ev.toPeer.inc();
+        } else if (addr === a.pa && rport === a.pp) {
+          out.queue(buf, a.cp, a.ca);
+          ev.toClient.inc();
+        } else return ev.refused.inc();
         bytes.set(port, used);
         ev.bytes.inc(buf.length);
       };
@@ -154,7 +154,10 @@ export default definePlugin({
         (s) => {
           opening.delete(port);
           if (stopped || current(port) === undefined) s.close();
-          else sockets.set(port, s);
+          else {
+            sockets.set(port, s);
+            batches.set(port, new SendBatch(s));
+          }
         },
         (e: Error) => {
           opening.delete(port);
@@ -163,6 +166,8 @@ export default definePlugin({
       );
     };
     const close = (port: number) => {
+      batches.get(port)?.flush();
+      batches.delete(port);
       sockets.get(port)?.close();
       sockets.delete(port);
       bytes.delete(port);

@@ -23,6 +23,7 @@ import {
   type ControlMessage,
 } from "./satp/control.ts";
 import { connectionCrypto, resolveRemote } from "./peer.ts";
+import { SendBatch } from "./transport/batch.ts";
 
 export interface RelayClient {
   /** Relay port on the server once allocated (0 before). */
@@ -56,11 +57,7 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
         if (port === relayPort && relayPort !== 0) {
           if (app === null) return void stats.dropped++;
           stats.fromPeer++;
-          try {
-            appSock.send(d, app.port, app.address);
-          } catch {
-            stats.dropped++;
-          }
+          toApp.queue(d, app.port, app.address);
           return;
         }
         if (port !== server.port || d.length < HEADER_LEN) return void stats.dropped++;
@@ -81,15 +78,14 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
         app = { address: addr, port };
         if (relayPort === 0) return void stats.dropped++;
         stats.toPeer++;
-        try {
-          satp.send(d, relayPort, server.address);
-        } catch {
-          stats.dropped++;
-        }
+        toRelay.queue(d, relayPort, server.address);
       },
       error() {},
     },
   });
+
+  const toApp = new SendBatch(appSock);
+  const toRelay = new SendBatch(satp);
 
   /** Sends a control message and waits for its answer, retrying every second (at most `tries`). */
   async function ask(type: number, tlvs: ControlMessage["tlvs"], tries = 5): Promise<ControlMessage> {
