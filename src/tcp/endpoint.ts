@@ -383,7 +383,7 @@ export class TcpEndpoint {
         this.backoff = 0;
         this.rtoAt = 0;
         this.hooks.onEstablished?.();
-        if (this.state === "CLOSED") return;
+        if (this.closedNow()) return; // the hook may have aborted
       } else return; // an unacceptable ACK: RFC says RST; a relay never resets, it drops
     }
     if (!this.processAck(seg, now)) return;
@@ -628,6 +628,11 @@ export class TcpEndpoint {
 
   private lastNow = 0;
 
+  /** State read through a call so the compiler does not narrow it across hooks and timers. */
+  private closedNow(): boolean {
+    return this.state === "CLOSED";
+  }
+
   private enterTimeWait(now: number): void {
     this.state = "TIME-WAIT";
     this.timeWaitUntil = now + this.timeWaitMs;
@@ -677,7 +682,7 @@ export class TcpEndpoint {
     }
     if (this.state === "CLOSED") return this.drain();
     if (this.rtoAt !== 0 && now >= this.rtoAt) this.onTimeout(now);
-    if (this.state === "CLOSED") return this.drain();
+    if (this.closedNow()) return this.drain();
     if (this.state === "SYN-SENT") {
       if (this.sndNxt === this.iss) {
         this.emit({
