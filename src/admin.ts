@@ -84,6 +84,14 @@ export function adminApp(s: Server): Hono {
     const r = s.chain.entries.find((e) => e.name === "relay");
     return r ? c.json(r.instance.describe?.() ?? {}) : c.json({ error: "relay plugin not configured" }, 404);
   });
+  app.get("/v1/tcp", (c) =>
+    c.json({
+      capture: s.cfg.tcp.capture,
+      stats: s.tcpAnycast.stats,
+      flows: s.tcpAnycast.describe(),
+      unicast: [...s.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
+    }),
+  );
   app.get("/v1/peers", (c) =>
     c.json({
       node: s.cfg.senderId,

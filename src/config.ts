@@ -95,8 +95,14 @@ export const ConfigSchema = v.strictObject({
   remoteHost: v.optional(v.pipe(v.string(), v.nonEmpty("empty host name"))),
   remotePort: v.optional(u16, 4444),
   // peer: how SATP travels: UDP datagrams (anytun's), or framed over TCP to a server found
-  // through the anycast address (tcp-unicast; the server needs `tcp`).
-  transport: v.optional(v.picklist(["udp", "tcp-unicast"]), "udp"),
+  // through the anycast address (tcp-unicast; the server needs `tcp.listen`), or framed over one
+  // TCP connection to the anycast address itself that survives route changes (tcp-anycast; the
+  // servers need `tcp.capture`).
+  transport: v.optional(v.picklist(["udp", "tcp-unicast", "tcp-anycast"]), "udp"),
+  // peer over TCP: keep-alive interval asked of the server (KEEPALIVE_REQ); the server's answer
+  // is used. A SATP keepalive goes out whenever nothing else was sent for that long, keeping NAT
+  // routers open and letting another server take a tcp-anycast flow over within one interval.
+  tcpKeepaliveMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(600000)), 10000),
   ipv4Only: v.optional(v.boolean(), false),
   ipv6Only: v.optional(v.boolean(), false),
   // -d -t -n -x: the peer's device.
@@ -169,6 +175,28 @@ export const ConfigSchema = v.strictObject({
       listen: v.optional(v.array(hostPort), []),
       advertise: v.optional(hostPort),
       tokenSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(5), v.maxValue(3600)), 60),
+      // Full anycast TCP: these anycast host:port are terminated by this relay's own TCP stack
+      // (src/tcp/) behind the capture TUN `captureDev`, so a flow can move between servers.
+      // Kernel setup (policy rule pref `capturePref` → table `captureTable`) is applied and
+      // undone by the relay with captureSetup "auto", or only checked with "check". IPv4 only.
+      capture: v.optional(v.array(hostPort), []),
+      captureDev: v.optional(
+        v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "1..15 chars of [A-Za-z0-9_.-]")),
+        "relay-tcp",
+      ),
+      captureSetup: v.optional(v.picklist(["auto", "check"]), "auto"),
+      captureTable: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(0xfffffff0)), 160),
+      capturePref: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32000)), 60),
+      // Our MSS (advertised in the SYN-ACK), send and receive buffer per flow, minimum RTO.
+      mss: v.optional(v.pipe(v.number(), v.integer(), v.minValue(536), v.maxValue(9000)), 1460),
+      buffer: v.optional(v.pipe(v.number(), v.integer(), v.minValue(65536), v.maxValue(64 << 20)), 4 << 20),
+      minRtoMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(1000)), 200),
+      // Keep-alive intervals a client may ask for (KEEPALIVE_REQ is clamped into [min, max]).
+      keepaliveMinMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(600000)), 1000),
+      keepaliveMaxMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(600000)), 60000),
+      // Flows at most; a flow with no segment for idleSeconds is dropped silently (no RST).
+      maxFlows: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000000)), 10000),
+      idleSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(86400)), 600),
     }),
     {},
   ),
@@ -270,6 +298,12 @@ export function validateConfig(raw: Record<string, unknown>): Config {
       problems.push("sync.key: required when sync.listen or sync.peers is set (links are encrypted with it)");
     if (c.tcp.listen.length > 0 && c.tcp.advertise === undefined)
       problems.push("tcp.advertise: required with tcp.listen (this server's unicast host:port that INIT redirects to)");
+    c.tcp.capture.forEach((hp, i) => {
+      if (parseIp(parseHostPort(hp).host)?.length !== 4)
+        problems.push(`tcp.capture.${i}: ${hp}: an IPv4 address and port (IPv6 capture is not supported yet)`);
+    });
+    if (c.tcp.keepaliveMinMs > c.tcp.keepaliveMaxMs)
+      problems.push("tcp.keepaliveMinMs: larger than tcp.keepaliveMaxMs");
     const adm = parseHostPort(c.admin.listen);
     if (c.admin.enabled && !isLoopback(adm.host) && c.admin.token === undefined)
       problems.push(`admin.token: required when admin.listen (${c.admin.listen}) is not a loopback address`);

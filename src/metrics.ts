@@ -85,6 +85,18 @@ export function renderMetrics(s: Server): string {
   );
   for (const c of s.conns.all()) o.sample("relay_client_moved_total", { mux: c.mux, client: c.name }, c.movedIn);
 
+  if (s.tcpAnycast.enabled) {
+    const t = s.tcpAnycast.stats;
+    o.family("relay_tcp_anycast_flows", "gauge", "Captured anycast TCP flows held here.");
+    o.sample("relay_tcp_anycast_flows", {}, s.tcpAnycast.flows.size);
+    o.family(
+      "relay_tcp_anycast_events_total",
+      "counter",
+      "Anycast TCP events (segments, flows, takeovers, resets, resyncs...).",
+    );
+    for (const [event, n] of Object.entries(t)) o.sample("relay_tcp_anycast_events_total", { event }, n);
+  }
+
   const st = s.store;
   o.family("relay_sync_records_total", "counter", "Sync records sent (local writes), received and applied (won).");
   o.sample("relay_sync_records_total", { direction: "out" }, st.recordsOut);

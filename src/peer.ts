@@ -104,14 +104,14 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     let exhaustedLogged = false;
     const overhead = crypto.overhead + TYPE_LEN;
 
-    const onDatagram = (buf: Uint8Array, port: number, address: string): void => {
+    const onDatagram = (buf: Uint8Array, port: number, address: string): boolean => {
       if (buf.length < HEADER_LEN) {
         drops.short++;
-        return;
+        return false;
       }
       if (((buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]!) !== mux) {
         drops.mux++;
-        return;
+        return false;
       }
       const pseq = ((buf[0]! << 24) | (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) >>> 0;
       const sid = (buf[OFF_SENDER]! << 8) | buf[OFF_SENDER + 1]!;
@@ -125,7 +125,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
         if (n === OPEN_AUTH) drops.auth++;
         else if (n === OPEN_REPLAY) drops.replay++;
         else if (n === OPEN_SHORT) drops.short++;
-        return;
+        return n === OPEN_REPLAY;
       }
       if (endpoint === null || endpoint.port !== port || endpoint.address !== address) {
         log.notice(endpoint === null ? "peer endpoint learned" : "peer endpoint changed", {
@@ -137,19 +137,20 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       }
       if (n === 0) {
         keepalivesIn++;
-        return;
+        return true;
       }
       const plain = crypto.plain;
       if (((plain[0]! << 8) | plain[1]!) === PT_CONTROL) {
         const m = decodeControl(plain.subarray(TYPE_LEN));
         if (m !== null) tcpClient?.onControl(m);
-        return;
+        return true;
       }
       if (!typeFitsDevice((plain[0]! << 8) | plain[1]!, tap)) {
         drops.type++;
-        return;
+        return true;
       }
       if (!tun.write(plain.subarray(TYPE_LEN))) drops.tunwrite++;
+      return true;
     };
 
     const onTunPacket = (pkt: Uint8Array): void => {
@@ -192,7 +193,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
 
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });
     const host = cfg.interface ?? (cfg.ipv4Only ? "0.0.0.0" : "::");
-    if (cfg.transport === "tcp-unicast") {
+    if (cfg.transport !== "udp") {
       const ctl = new Uint8Array(2048);
       udp = tcpClient = new TcpClientTransport(
         endpoint!,
@@ -204,6 +205,9 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
           return ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, TYPE_LEN + body.length));
         },
         log,
+        cfg.transport,
+        () => ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, 0)),
+        cfg.tcpKeepaliveMs,
       );
       tcpClient.start();
     } else

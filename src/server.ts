@@ -17,7 +17,18 @@ import {
   TYPE_LEN,
   PT_CONTROL,
 } from "./satp/codec.ts";
-import { be16, decodeControl, encodeControl, ERR, MSG, TLV, type ControlMessage } from "./satp/control.ts";
+import {
+  be16,
+  be32,
+  decodeControl,
+  encodeControl,
+  ERR,
+  MSG,
+  TLV,
+  tlv,
+  u32,
+  type ControlMessage,
+} from "./satp/control.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT } from "./satp/crypto.ts";
 import {
   buildChain,
@@ -30,8 +41,9 @@ import {
 } from "./pipeline.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { UdpTransport } from "./transport/udp.ts";
-import type { FramedConn } from "./transport/tcp.ts";
+import type { StreamConn } from "./transport/tcp.ts";
 import { TcpUnicast } from "./transport/tcp-unicast.ts";
+import { AnycastFlow, TcpAnycast } from "./transport/tcp-anycast.ts";
 import { SyncMesh } from "./sync/mesh.ts";
 import { Replication } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
@@ -64,6 +76,8 @@ export class Server {
   readonly routes: RouteIndex;
   /** SATP over TCP (tcp-unicast): listeners, connections, INIT/redirect tokens. */
   readonly tcp: TcpUnicast;
+  /** Full anycast TCP: the capture TUN and the userspace TCP flows. */
+  readonly tcpAnycast: TcpAnycast;
   private readonly tcpScratch = new Uint8Array(2048);
   private readonly pkt: Packet;
   private pluginErrorLogged = 0;
@@ -90,6 +104,13 @@ export class Server {
       cfg.tcp,
       (c, pkt) => this.receive(-1, pkt, c.remotePort, c.remoteAddress, c),
       (why) => this.countPluginDrop(why),
+    );
+    this.tcpAnycast = new TcpAnycast(
+      cfg.tcp,
+      cfg.senderId,
+      this.store,
+      (flow, pkt) => this.receive(-1, pkt, flow.remotePort, flow.remoteAddress, flow),
+      log.child("tcp-anycast"),
     );
     this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
   }
@@ -126,6 +147,7 @@ export class Server {
     }
     try {
       s.tcp.start();
+      s.tcpAnycast.start();
     } catch (e) {
       s.stop();
       throw e;
@@ -183,17 +205,18 @@ export class Server {
     };
   }
 
-  private receive(li: number, buf: Uint8Array, port: number, address: string, tcp?: FramedConn): void {
+  /** One SATP packet; false when it did not authenticate (a TCP stream's reader resyncs on that). */
+  private receive(li: number, buf: Uint8Array, port: number, address: string, tcp?: StreamConn): boolean {
     const drops = this.drops;
     if (buf.length < HEADER_LEN) {
       drops.short++;
-      return;
+      return false;
     }
     const mux = (buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]!;
     const conn = this.conns.get(mux);
     if (conn === undefined) {
       drops.mux++;
-      return;
+      return false;
     }
     const seq = ((buf[0]! << 24) | (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) >>> 0;
     const sid = (buf[OFF_SENDER]! << 8) | buf[OFF_SENDER + 1]!;
@@ -202,7 +225,7 @@ export class Server {
       if (n === OPEN_AUTH) drops.auth++;
       else if (n === OPEN_REPLAY) drops.replay++;
       else if (n === OPEN_SHORT) drops.short++;
-      return;
+      return n === OPEN_REPLAY;
     }
     conn.rxPackets++;
     conn.rxBytes += buf.length;
@@ -222,6 +245,7 @@ export class Server {
       const moved = ep === null || ep.port !== port || ep.address !== address;
       conn.endpoint = { listener: li, address, port, tcp };
       conn.servedBy = me;
+      if (tcp instanceof AnycastFlow) this.tcpAnycast.bound(tcp, mux);
       this.endpointChanges++;
       this.log.info(
         ep === null ? "client endpoint learned" : moved ? "client endpoint changed" : "client now served here",
@@ -235,18 +259,18 @@ export class Server {
     }
     if (n === 0) {
       this.keepalivesIn++;
-      return;
+      return true;
     }
     const plain = conn.crypto.plain;
     const type = (plain[0]! << 8) | plain[1]!;
     if (type !== PT_IPV4 && type !== PT_IPV6) {
       if (type === PT_CONTROL) this.control(conn, plain.subarray(TYPE_LEN), tcp);
       else drops.type++;
-      return;
+      return true;
     }
     if (tcp !== undefined && !tcp.tokenOk) {
       this.countPluginDrop("tcp-no-token"); // data on a TCP connection before INIT with a valid token
-      return;
+      return true;
     }
     const p = this.pkt;
     p.from = conn;
@@ -260,28 +284,28 @@ export class Server {
     } catch (e) {
       this.countPluginDrop("plugin-error");
       if (this.pluginErrorLogged++ < 10) this.log.error("plugin threw (packet dropped)", { error: String(e) });
-      return;
+      return true;
     }
     switch (v.kind) {
       case "forward": {
         const to = v.to;
         for (let i = 0; i < to.length; i++) this.send(to[i]!, p.data);
-        return;
+        return true;
       }
       case "reply":
         this.send(conn, v.data);
-        return;
+        return true;
       case "drop":
         if (v.reason === "noroute") drops.noroute++;
         else this.countPluginDrop(v.reason);
-        return;
+        return true;
       default:
-        return;
+        return true;
     }
   }
 
   /** A control message from `conn` (not the hot path: allocations, keepalive requests). */
-  private control(conn: Conn, body: Uint8Array, tcp: FramedConn | undefined): void {
+  private control(conn: Conn, body: Uint8Array, tcp: StreamConn | undefined): void {
     const msg = decodeControl(body);
     if (msg === null) {
       this.countPluginDrop("control-malformed");
@@ -289,7 +313,13 @@ export class Server {
     }
     let answer: ControlMessage | null | undefined;
     try {
-      answer = msg.type === MSG.INIT ? this.tcp.init(conn, msg, tcp) : this.chain.control(conn, msg);
+      if (msg.type === MSG.INIT) answer = this.tcp.init(conn, msg, tcp);
+      else if (msg.type === MSG.KEEPALIVE_REQ) {
+        // The client's keep-alive interval (TCP transports), clamped to tcp.keepaliveMinMs..MaxMs.
+        const asked = u32(tlv(msg, TLV.INTERVAL_MS)) ?? this.cfg.tcp.keepaliveMaxMs;
+        const ms = this.tcpAnycast.agreeKeepalive(tcp, asked);
+        answer = { type: MSG.KEEPALIVE_ACK, id: msg.id, tlvs: [{ t: TLV.INTERVAL_MS, v: be32(ms) }] };
+      } else answer = this.chain.control(conn, msg);
     } catch (e) {
       this.log.error("plugin threw on a control message", { error: String(e) });
       answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.MALFORMED) }] };
@@ -396,6 +426,7 @@ export class Server {
     this.replication.stop();
     this.chain?.stop();
     this.tcp.stop();
+    this.tcpAnycast.stop();
     for (const l of this.listeners) l.udp.close();
     this.listeners.length = 0;
   }

@@ -7,7 +7,7 @@ import { parseCidr, type Prefix } from "./net/addr.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
 import { ReplayWindow } from "./satp/replay.ts";
 import { deriveMaster } from "./satp/suite.ts";
-import type { FramedConn } from "./transport/tcp.ts";
+import type { StreamConn } from "./transport/tcp.ts";
 
 /** Where a client was last heard from: which listener, and its address. */
 export interface Endpoint {
@@ -15,8 +15,8 @@ export interface Endpoint {
   listener: number;
   address: string;
   port: number;
-  /** The client's TCP connection (tcp-unicast), when it is connected that way. */
-  tcp?: FramedConn | undefined;
+  /** The client's TCP stream (tcp-unicast connection or tcp-anycast flow), when it is connected that way. */
+  tcp?: StreamConn | undefined;
 }
 
 export class Conn {

@@ -69,9 +69,14 @@ afterAll(() => {
 });
 
 test("a control message no plugin takes is answered ERROR/UNKNOWN; garbage is counted", async () => {
+  c.control.length = 0;
   c.send(
     port,
-    encodeControl({ type: MSG.KEEPALIVE_REQ, id: 77, tlvs: [{ t: TLV.INTERVAL_MS, v: be32(5000) }] }),
+    encodeControl({
+      type: MSG.ROUTE_ANNOUNCE,
+      id: 77,
+      tlvs: [{ t: TLV.PREFIX, v: new Uint8Array([24, 10, 9, 8, 0]) }],
+    }),
     1,
     PT_CONTROL,
   );
@@ -82,4 +87,25 @@ test("a control message no plugin takes is answered ERROR/UNKNOWN; garbage is co
   expect(u16(tlv(a, TLV.ERROR_CODE))).toBe(ERR.UNKNOWN);
   c.send(port, new Uint8Array([9, 9, 9, 9, 9, 9, 9]), 1, PT_CONTROL);
   await until("counted", () => server.pluginDrops.get("control-malformed") === 1);
+});
+
+test("KEEPALIVE_REQ is answered KEEPALIVE_ACK with the interval clamped to tcp.keepaliveMinMs..MaxMs", async () => {
+  for (const [asked, agreed] of [
+    [5000, 5000],
+    [10, 1000],
+    [3_600_000, 60000],
+  ] as const) {
+    c.control.length = 0;
+    c.send(
+      port,
+      encodeControl({ type: MSG.KEEPALIVE_REQ, id: 78, tlvs: [{ t: TLV.INTERVAL_MS, v: be32(asked) }] }),
+      1,
+      PT_CONTROL,
+    );
+    await until("answer", () => c.control.length === 1);
+    const a = decodeControl(c.control[0]!)!;
+    expect(a.type).toBe(MSG.KEEPALIVE_ACK);
+    expect(a.id).toBe(78);
+    expect(u32(tlv(a, TLV.INTERVAL_MS))).toBe(agreed);
+  }
 });

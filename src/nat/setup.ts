@@ -9,6 +9,9 @@
 //   ip rule add pref 100 lookup local; ip rule del pref 0 lookup local   ...which needs the local table after them
 //   ip route replace default dev DEV table 150
 //
+// The TCP capture of full anycast TCP (src/transport/tcp-anycast.ts) uses the same setup with
+// protos ["tcp"] and one port: SYNs and segments to ADDR:PORT reach its TUN, not the kernel.
+//
 // mode "auto" applies what is missing and undoes it on stop; "check" applies nothing and reports
 // what is missing (the plugin then refuses to start with that list).
 import { spawnSync } from "bun";
@@ -20,7 +23,11 @@ export interface NatSetup {
   icmp: boolean;
   table: number;
   pref: number;
+  /** Which protocols are steered to the TUN (default both). */
+  protos?: ("tcp" | "udp")[];
 }
+
+const portText = (s: NatSetup) => (s.ports[0] === s.ports[1] ? `${s.ports[0]}` : `${s.ports[0]}-${s.ports[1]}`);
 
 function run(args: string[]): { ok: boolean; out: string; err: string } {
   const r = spawnSync(args, { stdout: "pipe", stderr: "pipe" });
@@ -31,9 +38,9 @@ const sysctlRead = (k: string) => run(["sysctl", "-n", k]).out.trim();
 
 function rules(s: NatSetup): { proto: string; args: string[] }[] {
   const base = ["to", s.address];
-  const out = ["tcp", "udp"].map((proto) => ({
+  const out: { proto: string; args: string[] }[] = (s.protos ?? ["tcp", "udp"]).map((proto) => ({
     proto,
-    args: [...base, "ipproto", proto, "dport", `${s.ports[0]}-${s.ports[1]}`],
+    args: [...base, "ipproto", proto, "dport", portText(s)],
   }));
   if (s.icmp) out.push({ proto: "icmp", args: [...base, "ipproto", "icmp"] });
   return out;
@@ -49,7 +56,7 @@ export function checkNatSetup(s: NatSetup): string[] {
     missing.push(`sysctl -w net.ipv4.conf.${s.dev}.rp_filter=0`);
   const ruleText = run(["ip", "-4", "rule", "show"]).out;
   for (const r of rules(s)) {
-    const shown = `to ${s.address} ipproto ${r.proto}${r.proto === "icmp" ? "" : ` dport ${s.ports[0]}-${s.ports[1]}`} lookup ${s.table}`;
+    const shown = `to ${s.address} ipproto ${r.proto}${r.proto === "icmp" ? "" : ` dport ${portText(s)}`} lookup ${s.table}`;
     if (!ruleText.includes(shown)) missing.push(`ip rule add pref ${s.pref} ${r.args.join(" ")} lookup ${s.table}`);
   }
   const localPref = /^(\d+):\s+from all lookup local/m.exec(ruleText)?.[1];

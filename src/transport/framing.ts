@@ -4,8 +4,13 @@
 //   0      2     n = packet length, u16 BE, 1..MAX_PACKET (anytun's 1600-byte limit)
 //   2      n     one SATP packet (header, ciphertext, tag), as in a UDP datagram
 //
-// A zero or over-long length means the stream is not (or no longer) framed SATP: the reader
-// reports an error and the connection is closed (and counted); there is no resynchronisation.
+// Strict reader (tcp-unicast: a kernel TCP stream end to end): a zero or over-long length means
+// the stream is not framed SATP; the reader reports an error and the connection is closed (and
+// counted). Lenient reader (tcp-anycast: a stream that may have moved between servers mid-frame,
+// see src/tcp/endpoint.ts on takeover): a bad length, or a frame the consumer rejects because it
+// does not authenticate, starts a resynchronisation: the reader moves one byte past the start of
+// the bad frame and tries again, until a frame authenticates. Skipped bytes and resyncs are
+// counted; a forged frame cannot stop it (it must authenticate to be accepted).
 import { MAX_PACKET } from "../satp/codec.ts";
 
 export const FRAME_HEADER = 2;
@@ -23,10 +28,18 @@ export function frame(pkt: Uint8Array): Uint8Array {
 export class FrameReader {
   private buf = new Uint8Array(0);
   private off = 0;
+  private last = -1; // offset of the frame next() returned last, until the next push
+  private scanning = false;
   error: string | null = null;
+  /** Lenient mode: bytes skipped while resynchronising, and how often that started. */
+  skipped = 0;
+  resyncs = 0;
+
+  constructor(private readonly lenient = false) {}
 
   push(chunk: Uint8Array): void {
     if (this.error !== null) return;
+    this.last = -1;
     const rest = this.buf.length - this.off;
     const b = new Uint8Array(rest + chunk.length);
     b.set(this.buf.subarray(this.off));
@@ -38,16 +51,41 @@ export class FrameReader {
   /** The next whole packet (a view valid until the next push), null when more bytes are needed. */
   next(): Uint8Array | null {
     if (this.error !== null) return null;
-    const avail = this.buf.length - this.off;
-    if (avail < FRAME_HEADER) return null;
-    const n = (this.buf[this.off]! << 8) | this.buf[this.off + 1]!;
-    if (n === 0 || n > MAX_PACKET) {
-      this.error = `frame length ${n} not in 1..${MAX_PACKET}`;
-      return null;
+    if (this.last >= 0) this.scanning = false; // the previous frame was not rejected
+    for (;;) {
+      const avail = this.buf.length - this.off;
+      if (avail < FRAME_HEADER) return null;
+      const n = (this.buf[this.off]! << 8) | this.buf[this.off + 1]!;
+      if (n === 0 || n > MAX_PACKET) {
+        if (!this.lenient) {
+          this.error = `frame length ${n} not in 1..${MAX_PACKET}`;
+          return null;
+        }
+        this.skip();
+        continue;
+      }
+      if (avail < FRAME_HEADER + n) return null;
+      const pkt = this.buf.subarray(this.off + FRAME_HEADER, this.off + FRAME_HEADER + n);
+      this.last = this.off;
+      this.off += FRAME_HEADER + n;
+      return pkt;
     }
-    if (avail < FRAME_HEADER + n) return null;
-    const pkt = this.buf.subarray(this.off + FRAME_HEADER, this.off + FRAME_HEADER + n);
-    this.off += FRAME_HEADER + n;
-    return pkt;
+  }
+
+  /** Lenient mode: the frame next() just returned did not authenticate; resynchronise. */
+  reject(): void {
+    if (!this.lenient || this.last < 0) return;
+    this.off = this.last;
+    this.last = -1;
+    this.skip();
+  }
+
+  private skip(): void {
+    if (!this.scanning) {
+      this.scanning = true;
+      this.resyncs++;
+    }
+    this.off++;
+    this.skipped++;
   }
 }

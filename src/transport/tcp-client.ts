@@ -1,14 +1,23 @@
-// Client side of the anycast-initialised unicast TCP transport (`--transport tcp-unicast`):
+// Client side of the TCP transports.
+// `--transport tcp-unicast` (anycast-initialised unicast TCP):
 //   1. TCP to the anycast address (remoteHost:remotePort), INIT → REDIRECT (unicast address,
 //      port, token), close;
 //   2. TCP to that unicast address, INIT with the token → INIT_OK; framed SATP both ways;
 //   3. when that connection ends (server died or drained), back to 1 through the anycast
 //      address, so routing picks a live server; the gap is logged.
+// `--transport tcp-anycast` (full anycast TCP): one ordinary kernel TCP connection to the
+//   anycast address, framed SATP both ways. When routing moves it to another server, that server
+//   takes the flow over (src/transport/tcp-anycast.ts) and this socket never notices, except that
+//   the byte stream may resume mid-frame: the reader is lenient and resyncs on the next frame
+//   that authenticates (framing.ts). Only a closed connection makes it reconnect (logged).
+// Both: KEEPALIVE_REQ asks the server for `keepaliveMs`; whenever nothing was sent for the
+// agreed interval a SATP keepalive goes out (NAT routers stay open; a server that now gets the
+// flow takes it over within one interval).
 // It has the shape the peer role sends through (slot/queue) and hands every received packet
 // to the peer's datagram handler; the peer passes control answers back with onControl().
 import type { Logger } from "../log.ts";
 import { formatIp } from "../net/addr.ts";
-import { encodeControl, MSG, TLV, tlv, u16, type ControlMessage } from "../satp/control.ts";
+import { be32, encodeControl, MSG, TLV, tlv, u16, u32, type ControlMessage } from "../satp/control.ts";
 import { dialFramed, type FramedConn } from "./tcp.ts";
 import type { OnDatagram, UdpStats } from "./udp.ts";
 
@@ -24,6 +33,10 @@ export class TcpClientTransport {
   private everUp = false;
   reconnects = 0;
   server = "";
+  /** Keep-alive interval agreed with the server (ms). */
+  keepaliveMs: number;
+  private lastSent = 0;
+  private kaTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly anycast: { address: string; port: number },
@@ -31,7 +44,18 @@ export class TcpClientTransport {
     /** Seals a control message body (payload type 0x88B5) with the peer's keys and next seq. */
     private readonly sealControl: (body: Uint8Array) => Uint8Array,
     private readonly log: Logger,
-  ) {}
+    private readonly mode: "tcp-unicast" | "tcp-anycast" = "tcp-unicast",
+    /** Seals a SATP keepalive (no payload) with the peer's keys and next seq. */
+    private readonly sealKeepalive: (() => Uint8Array) | null = null,
+    askKeepaliveMs = 10000,
+  ) {
+    this.keepaliveMs = askKeepaliveMs;
+  }
+
+  /** Lenient-reader counters of the current connection (tcp-anycast). */
+  get resync(): { skipped: number; resyncs: number } {
+    return this.conn?.resync ?? { skipped: 0, resyncs: 0 };
+  }
 
   get address(): string {
     return this.anycast.address;
@@ -53,6 +77,7 @@ export class TcpClientTransport {
       this.stats.txErrors++;
       return;
     }
+    this.lastSent = performance.now();
     this.stats.txPackets++;
     this.stats.txBytes += len;
   }
@@ -64,6 +89,7 @@ export class TcpClientTransport {
 
   close(): void {
     this.stopped = true;
+    if (this.kaTimer) clearInterval(this.kaTimer);
     this.conn?.close("stopping");
   }
 
@@ -74,7 +100,7 @@ export class TcpClientTransport {
       (c, pkt) => {
         this.stats.rxPackets++;
         this.stats.rxBytes += pkt.length;
-        this.onDatagram(pkt, c.remotePort, c.remoteAddress);
+        return this.onDatagram(pkt, c.remotePort, c.remoteAddress);
       },
       (c) => {
         if (c === this.conn) {
@@ -82,10 +108,31 @@ export class TcpClientTransport {
           this.conn = null;
         }
       },
+      this.mode === "tcp-anycast",
     );
   }
 
-  private ask(c: FramedConn, tlvs: ControlMessage["tlvs"]): Promise<ControlMessage | null> {
+  /** Asks for the keep-alive interval and keeps the connection from going quiet for longer. */
+  private async keepalive(c: FramedConn): Promise<void> {
+    const r = await this.ask(c, [{ t: TLV.INTERVAL_MS, v: be32(this.keepaliveMs) }], MSG.KEEPALIVE_REQ);
+    const ms = r?.type === MSG.KEEPALIVE_ACK ? u32(tlv(r, TLV.INTERVAL_MS)) : undefined;
+    if (ms !== undefined && ms > 0) this.keepaliveMs = ms;
+    this.log.info("keep-alive interval agreed", { ms: this.keepaliveMs, answered: r !== null });
+    if (this.kaTimer) clearInterval(this.kaTimer);
+    const seal = this.sealKeepalive;
+    if (seal === null) return;
+    this.kaTimer = setInterval(
+      () => {
+        const conn = this.conn;
+        if (!this.up || conn === null || performance.now() - this.lastSent < this.keepaliveMs) return;
+        if (conn.send(seal())) this.lastSent = performance.now();
+      },
+      Math.max(50, Math.floor(this.keepaliveMs / 4)),
+    );
+    (this.kaTimer as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private ask(c: FramedConn, tlvs: ControlMessage["tlvs"], type: number = MSG.INIT): Promise<ControlMessage | null> {
     const id = this.nextId++ & 0xffff;
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(null), 2000);
@@ -97,13 +144,21 @@ export class TcpClientTransport {
           resolve(m);
         },
       };
-      c.send(this.sealControl(encodeControl({ type: MSG.INIT, id, tlvs })));
+      c.send(this.sealControl(encodeControl({ type, id, tlvs })));
     });
   }
 
   private async loop(): Promise<void> {
     let delay = 100;
     while (!this.stopped) {
+      if (this.mode === "tcp-anycast") {
+        if (!(await this.anycastOnce())) {
+          this.log.info("tcp-anycast: retrying", { inMs: delay });
+          await Bun.sleep(delay);
+          delay = Math.min(2000, delay * 2);
+        } else delay = 100;
+        continue;
+      }
       try {
         const init = await this.dial(this.anycast.address, this.anycast.port);
         const r = await this.ask(init, []);
@@ -132,6 +187,7 @@ export class TcpClientTransport {
         } else this.log.notice("streaming over TCP", { server: this.server });
         this.everUp = true;
         delay = 100;
+        void this.keepalive(c);
         await new Promise<void>((resolve) => {
           const check = setInterval(() => {
             if (!this.up || this.stopped) {
@@ -150,5 +206,34 @@ export class TcpClientTransport {
         delay = Math.min(2000, delay * 2);
       }
     }
+  }
+
+  /** One tcp-anycast connection, start to end; false when it could not be opened. */
+  private async anycastOnce(): Promise<boolean> {
+    let c: FramedConn;
+    try {
+      c = await this.dial(this.anycast.address, this.anycast.port);
+    } catch (e) {
+      if (this.everUp && this.downSince === 0) this.downSince = performance.now();
+      this.log.info("tcp-anycast: connect failed", { error: (e as Error).message });
+      return false;
+    }
+    this.conn = c;
+    this.up = true;
+    this.server = `${this.anycast.address}:${this.anycast.port}`;
+    if (this.everUp) {
+      this.reconnects++;
+      this.log.notice("reconnected to the anycast address", {
+        server: this.server,
+        gapMs: Math.round(performance.now() - this.downSince),
+      });
+    } else this.log.notice("streaming over TCP to the anycast address", { server: this.server });
+    this.everUp = true;
+    void this.keepalive(c);
+    while (this.up && !this.stopped) await Bun.sleep(20);
+    if (this.stopped) return true;
+    this.downSince = performance.now();
+    this.log.warn("TCP connection lost; reconnecting to the anycast address", { server: this.server });
+    return true;
   }
 }

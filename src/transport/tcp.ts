@@ -14,10 +14,24 @@ export interface TcpStats {
 
 let nextId = 1;
 
-export class FramedConn {
+/** A framed SATP byte stream to one client, as the server's send path sees it. */
+export interface StreamConn {
+  readonly closed: boolean;
+  /** tcp-unicast: the client presented a valid redirect token (data is refused before). */
+  tokenOk: boolean;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Queues one SATP packet (copied); false when closed or backed up. */
+  send(pkt: Uint8Array): boolean;
+}
+
+/** Receives one SATP packet; returns false when it did not authenticate (lenient readers resync). */
+export type OnStreamPacket<C> = (c: C, pkt: Uint8Array) => boolean | void;
+
+export class FramedConn implements StreamConn {
   readonly id = nextId++;
   readonly stats: TcpStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
-  private readonly reader = new FrameReader();
+  private readonly reader: FrameReader;
   private out: Uint8Array[] = [];
   private pending: Uint8Array | null = null;
   private armed = false;
@@ -29,10 +43,18 @@ export class FramedConn {
     private readonly sock: Socket<unknown>,
     readonly remoteAddress: string,
     readonly remotePort: number,
-    private readonly onPacket: (c: FramedConn, pkt: Uint8Array) => void,
+    private readonly onPacket: OnStreamPacket<FramedConn>,
     private readonly onClose: (c: FramedConn, why: string) => void,
+    lenient = false,
     private readonly maxBacklog = 4 << 20,
-  ) {}
+  ) {
+    this.reader = new FrameReader(lenient);
+  }
+
+  /** Lenient readers: bytes skipped and resyncs (a stream that moved between servers). */
+  get resync(): { skipped: number; resyncs: number } {
+    return { skipped: this.reader.skipped, resyncs: this.reader.resyncs };
+  }
 
   onData(chunk: Uint8Array): void {
     if (this.closed) return;
@@ -40,7 +62,7 @@ export class FramedConn {
     this.reader.push(chunk);
     for (let p = this.reader.next(); p !== null; p = this.reader.next()) {
       this.stats.framesIn++;
-      this.onPacket(this, p);
+      if (this.onPacket(this, p) === false) this.reader.reject();
       if (this.closed) return;
     }
     if (this.reader.error !== null) this.close(this.reader.error);
@@ -116,7 +138,7 @@ type Data = { conn?: FramedConn };
 export function listenFramed(
   host: string,
   port: number,
-  onPacket: (c: FramedConn, pkt: Uint8Array) => void,
+  onPacket: OnStreamPacket<FramedConn>,
   onOpen: (c: FramedConn) => void,
   onClose: (c: FramedConn, why: string) => void,
 ): TCPSocketListener<Data> {
@@ -147,8 +169,9 @@ export function listenFramed(
 export function dialFramed(
   host: string,
   port: number,
-  onPacket: (c: FramedConn, pkt: Uint8Array) => void,
+  onPacket: OnStreamPacket<FramedConn>,
   onClose: (c: FramedConn, why: string) => void,
+  lenient = false,
 ): Promise<FramedConn> {
   return new Promise((resolve, reject) => {
     Bun.connect<Data>({
@@ -156,7 +179,7 @@ export function dialFramed(
       port,
       socket: {
         open(s) {
-          const c = new FramedConn(s as Socket<unknown>, host, port, onPacket, onClose);
+          const c = new FramedConn(s as Socket<unknown>, host, port, onPacket, onClose, lenient);
           s.data = { conn: c };
           resolve(c);
         },

@@ -17,7 +17,8 @@ export interface UdpStats {
   txErrors: number;
 }
 
-export type OnDatagram = (buf: Uint8Array, port: number, address: string) => void;
+/** One datagram (or framed packet); may return false when it did not authenticate (TCP readers resync). */
+export type OnDatagram = (buf: Uint8Array, port: number, address: string) => boolean | void;
 
 export class UdpTransport {
   readonly stats: UdpStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0 };

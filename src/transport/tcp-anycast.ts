@@ -1,0 +1,499 @@
+// Server side of full anycast TCP: clients open an ordinary TCP connection to the anycast
+// address; every server captures that address' TCP port through a TUN (policy rule, see
+// src/nat/setup.ts) and terminates the connection with the userspace endpoint of src/tcp/, so
+// the connection's state is ours to sync and any server can carry it on.
+//
+// Per flow (key "clientIP|clientPort|anycastIP|port"):
+//   - a SYN starts a flow here (SYN-RECEIVED); its state is published in the sync table "tcp"
+//     once ESTABLISHED, refreshed every `syncMs` while it moves, and deleted when it closes;
+//   - a non-SYN segment of a flow this server does not have, whose record is in the table,
+//     takes the flow over (TcpEndpoint.adopt: RCV.NXT from the segment, SND from its ACK) and
+//     republishes the record with this server as owner; the old owner, seeing that, forgets the
+//     flow silently. A segment matching no record gets a RST (RFC 9293 3.10.7.1); a segment of a
+//     synced flow that fails the plausibility check is dropped, never answered with RST;
+//   - bytes are framed SATP (framing.ts) read leniently: after a takeover the stream may resume
+//     mid-frame and the reader resyncs on the first frame that authenticates;
+//   - stopping the relay forgets flows without FIN or RST: another server takes them over.
+//
+// Record "tcp" value: { o: owner sender id, m: mux (-1 before the first authenticated packet),
+//   is, ir: ISNs, ms: MSS, ss/rs: window shifts, sn/rn: SND.NXT/RCV.NXT when published, k: keep-alive ms }
+import { randomBytes } from "node:crypto";
+import type { Config } from "../config.ts";
+import { parseHostPort } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { formatIp } from "../net/addr.ts";
+import { applyNatSetup, checkNatSetup } from "../nat/setup.ts";
+import type { SyncStore } from "../sync/store.ts";
+import { TcpEndpoint, type FlowState, type TcpOptions } from "../tcp/endpoint.ts";
+import { ACK, buildPacket, packetRoom, parsePacket, RST, SYN, type Segment } from "../tcp/segment.ts";
+import { configureLink, openTun, type TunDevice } from "../tun.ts";
+import { frame, FrameReader } from "./framing.ts";
+import type { StreamConn } from "./tcp.ts";
+
+export interface FlowRecord {
+  o: number;
+  m: number;
+  is: number;
+  ir: number;
+  ms: number;
+  ss: number;
+  rs: number;
+  sn: number;
+  rn: number;
+  k: number;
+}
+
+export interface TcpAnycastStats {
+  segmentsIn: number;
+  segmentsOut: number;
+  flowsOpened: number;
+  flowsClosed: number;
+  takeovers: number;
+  movedAway: number;
+  resets: number;
+  badSegments: number;
+  notCaptured: number;
+  refused: number;
+  full: number;
+  tunWriteErrors: number;
+  resyncs: number;
+  skippedBytes: number;
+}
+
+const SYNC_MS = 500;
+const TICK_MS = 10;
+const diff = (a: number, b: number) => (a - b) | 0;
+
+/** One captured TCP connection; the server sends SATP packets to its client through it. */
+export class AnycastFlow implements StreamConn {
+  readonly reader = new FrameReader(true);
+  ep!: TcpEndpoint;
+  closed = false;
+  tokenOk = true; // the client reached the anycast address itself: nothing to redirect
+  mux = -1;
+  keepaliveMs: number;
+  lastSegment = 0;
+  published = { sn: -1, rn: -1, at: 0 };
+  private resyncSeen = 0;
+
+  constructor(
+    private readonly host: TcpAnycast,
+    readonly key: string,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    readonly addrs: { local: Uint8Array; remote: Uint8Array },
+    keepaliveMs: number,
+  ) {
+    this.keepaliveMs = keepaliveMs;
+  }
+
+  send(pkt: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (!this.ep.write(frame(pkt))) return false;
+    this.host.dirty(this);
+    return true;
+  }
+
+  onData(d: Uint8Array): void {
+    const r = this.reader;
+    r.push(d);
+    for (let p = r.next(); p !== null; p = r.next()) {
+      if (this.host.deliver(this, p) === false) r.reject();
+      if (this.closed) return;
+    }
+    if (r.resyncs !== this.resyncSeen) {
+      this.host.stats.resyncs += r.resyncs - this.resyncSeen;
+      this.resyncSeen = r.resyncs;
+    }
+  }
+}
+
+export class TcpAnycast {
+  readonly flows = new Map<string, AnycastFlow>();
+  readonly stats: TcpAnycastStats = {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    flowsOpened: 0,
+    flowsClosed: 0,
+    takeovers: 0,
+    movedAway: 0,
+    resets: 0,
+    badSegments: 0,
+    notCaptured: 0,
+    refused: 0,
+    full: 0,
+    tunWriteErrors: 0,
+    resyncs: 0,
+    skippedBytes: 0,
+  };
+  private readonly captured = new Set<string>();
+  private tun: TunDevice | null = null;
+  private undo: (() => void) | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly pending = new Set<AnycastFlow>();
+  private armed = false;
+  private readonly out = new Uint8Array(packetRoom(65535));
+  private readonly flush = () => this.flushNow();
+
+  constructor(
+    private cfg: Config["tcp"],
+    private readonly node: number,
+    private readonly store: SyncStore,
+    /** Hands one SATP packet of `flow` to the server; false when it did not authenticate. */
+    readonly deliver: (flow: AnycastFlow, pkt: Uint8Array) => boolean,
+    private readonly log: Logger,
+  ) {
+    for (const hp of cfg.capture) {
+      const { host, port } = parseHostPort(hp);
+      this.captured.add(`${host}|${port}`);
+    }
+    store.onChange("tcp", (key, value, origin) => {
+      if (origin === "local") return;
+      const f = this.flows.get(key);
+      if (f === undefined) return;
+      const rec = value as FlowRecord | null;
+      if (rec !== null && rec.o === this.node) return;
+      // Another server took the flow over (or closed it): forget it, no FIN, no RST.
+      this.stats.movedAway++;
+      this.log.info("tcp flow moved to another server", { flow: key, to: rec?.o ?? "closed" });
+      this.drop(f);
+    });
+  }
+
+  get enabled(): boolean {
+    return this.captured.size > 0;
+  }
+
+  /** Opens the capture TUN and applies (or checks) the kernel setup; throws naming what is missing. */
+  start(): void {
+    if (!this.enabled) return;
+    const c = this.cfg;
+    const tun = openTun({ name: c.captureDev });
+    try {
+      configureLink(tun.name, { mtu: 1500, up: true });
+      for (const hp of c.capture) {
+        const { host, port } = parseHostPort(hp);
+        const plan = {
+          dev: tun.name,
+          address: host,
+          ports: [port, port] as [number, number],
+          icmp: false,
+          table: c.captureTable,
+          pref: c.capturePref,
+          protos: ["tcp" as const],
+        };
+        if (c.captureSetup === "auto") {
+          const u = applyNatSetup(plan);
+          const prev = this.undo;
+          this.undo = () => {
+            u();
+            prev?.();
+          };
+        }
+        const missing = checkNatSetup(plan);
+        if (missing.length)
+          throw new Error(`tcp.capture ${hp}: kernel setup incomplete; run:\n  ${missing.join("\n  ")}`);
+      }
+    } catch (e) {
+      this.undo?.();
+      this.undo = null;
+      tun.close();
+      throw e;
+    }
+    this.tun = tun;
+    tun.start((pkt) => this.onPacket(pkt));
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.log.notice("tcp-anycast: capturing", { capture: c.capture.join(","), dev: tun.name });
+  }
+
+  /** Forgets every flow without FIN or RST (another server takes them over) and undoes the setup. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const f of [...this.flows.values()]) {
+      f.ep.forget();
+      f.closed = true;
+    }
+    this.flows.clear();
+    this.tun?.close();
+    this.tun = null;
+    this.undo?.();
+    this.undo = null;
+  }
+
+  /** Settings that a reload may change (buffers, keep-alive bounds) for new flows. */
+  reconfigure(cfg: Config["tcp"]): void {
+    this.cfg = cfg;
+  }
+
+  /** Keep-alive interval a client asked for, clamped; remembered for the flow's record. */
+  agreeKeepalive(flow: StreamConn | undefined, askedMs: number): number {
+    const ms = Math.max(this.cfg.keepaliveMinMs, Math.min(this.cfg.keepaliveMaxMs, askedMs));
+    if (flow instanceof AnycastFlow) {
+      flow.keepaliveMs = ms;
+      this.publish(flow, true);
+    }
+    return ms;
+  }
+
+  /** The server learned the flow's client (first authenticated packet). */
+  bound(flow: AnycastFlow, mux: number): void {
+    if (flow.mux === mux) return;
+    flow.mux = mux;
+    this.publish(flow, true);
+  }
+
+  dirty(f: AnycastFlow): void {
+    this.pending.add(f);
+    if (!this.armed) {
+      this.armed = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private options(remotePort: number, localPort: number): TcpOptions {
+    return {
+      localPort,
+      remotePort,
+      iss: randomBytes(4).readUInt32BE(0),
+      mss: this.cfg.mss,
+      receiveBuffer: this.cfg.buffer,
+      sendBuffer: this.cfg.buffer,
+      minRtoMs: this.cfg.minRtoMs,
+      timeWaitMs: 2000, // a captured port has one listener; a reused client port gets a new SYN anyway
+    };
+  }
+
+  private onPacket(pkt: Uint8Array): void {
+    this.stats.segmentsIn++;
+    const p = parsePacket(pkt);
+    if (p === null) {
+      this.stats.badSegments++;
+      return;
+    }
+    const seg = p.seg;
+    const local = formatIp(p.dst);
+    if (!this.captured.has(`${local}|${seg.dstPort}`)) {
+      this.stats.notCaptured++;
+      return;
+    }
+    const remote = formatIp(p.src);
+    const key = `${remote}|${seg.srcPort}|${local}|${seg.dstPort}`;
+    const now = performance.now();
+    let f = this.flows.get(key);
+    if (f !== undefined && seg.flags & SYN && !(seg.flags & ACK) && f.ep.state === "TIME-WAIT") {
+      this.drop(f); // a new connection on the same ports (RFC 9293 3.10.7.4 TIME-WAIT SYN)
+      f = undefined;
+    }
+    if (f === undefined) {
+      if (seg.flags & RST) return;
+      if (seg.flags & SYN && !(seg.flags & ACK)) f = this.open(key, remote, p, now);
+      else f = this.takeOver(key, remote, p, now);
+      if (f === undefined) return;
+    } else f.ep.input(seg, now);
+    f.lastSegment = now;
+    this.dirty(f);
+  }
+
+  private newFlow(key: string, remote: string, p: { src: Uint8Array; dst: Uint8Array; seg: Segment }): AnycastFlow {
+    return new AnycastFlow(
+      this,
+      key,
+      remote,
+      p.seg.srcPort,
+      { local: p.dst.slice(), remote: p.src.slice() },
+      this.cfg.keepaliveMaxMs,
+    );
+  }
+
+  private hooks(f: AnycastFlow) {
+    return {
+      onData: (d: Uint8Array) => f.onData(d),
+      onEstablished: () => this.publish(f, true),
+      onPeerClosed: () => f.ep.close(performance.now()),
+      onClosed: (why: string) => this.closed(f, why),
+    };
+  }
+
+  private open(
+    key: string,
+    remote: string,
+    p: { src: Uint8Array; dst: Uint8Array; seg: Segment },
+    now: number,
+  ): AnycastFlow | undefined {
+    if (this.flows.size >= this.cfg.maxFlows) {
+      this.stats.full++;
+      return undefined;
+    }
+    const f = this.newFlow(key, remote, p);
+    f.ep = TcpEndpoint.accept(this.options(p.seg.srcPort, p.seg.dstPort), p.seg, now, this.hooks(f));
+    this.flows.set(key, f);
+    this.stats.flowsOpened++;
+    return f;
+  }
+
+  private takeOver(
+    key: string,
+    remote: string,
+    p: { src: Uint8Array; dst: Uint8Array; seg: Segment },
+    now: number,
+  ): AnycastFlow | undefined {
+    const seg = p.seg;
+    const rec = this.store.get("tcp", key) as FlowRecord | undefined;
+    if (rec === undefined || rec === null) {
+      // No such connection anywhere (RFC 9293 3.10.7.1): RST, shaped by the segment's ACK bit.
+      this.stats.resets++;
+      const rst: Segment =
+        seg.flags & ACK
+          ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: RST, wnd: 0, payload: EMPTY }
+          : {
+              srcPort: seg.dstPort,
+              dstPort: seg.srcPort,
+              seq: 0,
+              ack: (seg.seq + seg.payload.length + (seg.flags & 1)) >>> 0,
+              flags: RST | ACK,
+              wnd: 0,
+              payload: EMPTY,
+            };
+      this.write({ src: p.dst, dst: p.src }, rst);
+      return undefined;
+    }
+    // Plausibility: the segment must sit near the published positions (a blind guess of the
+    // 4-tuple is not enough to move a flow; the bytes must still authenticate as SATP).
+    const near = (a: number, b: number) => Math.abs(diff(a, b)) < 1 << 30;
+    if (
+      !(seg.flags & ACK) ||
+      !near(seg.seq, rec.rn) ||
+      !near(seg.ack, rec.sn) ||
+      this.flows.size >= this.cfg.maxFlows
+    ) {
+      this.stats.refused++;
+      return undefined;
+    }
+    const st: FlowState = {
+      iss: rec.is,
+      irs: rec.ir,
+      mss: rec.ms,
+      sndShift: rec.ss,
+      rcvShift: rec.rs,
+      sndNxt: rec.sn,
+      rcvNxt: rec.rn,
+    };
+    const f = this.newFlow(key, remote, p);
+    f.mux = rec.m;
+    f.keepaliveMs = rec.k;
+    f.ep = TcpEndpoint.adopt(this.options(seg.srcPort, seg.dstPort), st, seg, now, this.hooks(f));
+    this.flows.set(key, f);
+    this.stats.takeovers++;
+    this.log.info("tcp flow taken over", { flow: key, from: rec.o, mux: rec.m });
+    this.publish(f, true);
+    f.ep.input(seg, now); // its data (if any) and ACK, now in ESTABLISHED
+    return f;
+  }
+
+  private publish(f: AnycastFlow, force: boolean): void {
+    const e = f.ep;
+    if (e.state !== "ESTABLISHED" && e.state !== "CLOSE-WAIT") return;
+    const now = performance.now();
+    if (!force && (now - f.published.at < SYNC_MS || (f.published.sn === e.sndNxt && f.published.rn === e.rcvNxt)))
+      return;
+    f.published = { sn: e.sndNxt, rn: e.rcvNxt, at: now };
+    const rec: FlowRecord = {
+      o: this.node,
+      m: f.mux,
+      is: e.iss,
+      ir: e.irs,
+      ms: e.mss,
+      ss: e.sndShift,
+      rs: e.rcvShift,
+      sn: e.sndNxt,
+      rn: e.rcvNxt,
+      k: f.keepaliveMs,
+    };
+    this.store.set("tcp", f.key, rec);
+  }
+
+  private closed(f: AnycastFlow, why: string): void {
+    if (f.closed) return;
+    f.closed = true;
+    this.stats.flowsClosed++;
+    if (why !== "forgotten") {
+      this.log.info("tcp flow closed", { flow: f.key, why });
+      const rec = this.store.get("tcp", f.key) as FlowRecord | null | undefined;
+      if (rec !== undefined && rec !== null && rec.o === this.node) this.store.delete("tcp", f.key);
+    }
+    // Removed from the map after the final segments (RST, last ACK) are flushed.
+    this.dirty(f);
+  }
+
+  /** Removes a flow without sending anything. */
+  private drop(f: AnycastFlow): void {
+    if (!f.closed) f.ep.forget();
+    f.closed = true;
+    this.flows.delete(f.key);
+    this.pending.delete(f);
+  }
+
+  private flushNow(): void {
+    this.armed = false;
+    const now = performance.now();
+    for (const f of this.pending) {
+      const segs = f.ep.poll(now);
+      const a = { src: f.addrs.local, dst: f.addrs.remote };
+      for (let i = 0; i < segs.length; i++) this.write(a, segs[i]!);
+      this.publish(f, false);
+      if (f.ep.state === "CLOSED") {
+        f.closed = true;
+        if (this.flows.get(f.key) === f) this.flows.delete(f.key);
+      }
+    }
+    this.pending.clear();
+  }
+
+  private write(a: { src: Uint8Array; dst: Uint8Array }, seg: Segment): void {
+    const n = buildPacket(this.out, a, seg);
+    this.stats.segmentsOut++;
+    if (!this.tun?.write(this.out.subarray(0, n))) this.stats.tunWriteErrors++;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const idle = this.cfg.idleSeconds * 1000;
+    let skipped = 0;
+    for (const f of this.flows.values()) {
+      skipped += f.reader.skipped;
+      if (now - f.lastSegment > idle) {
+        this.log.info("tcp flow idle: forgotten", { flow: f.key });
+        this.drop(f);
+        const rec = this.store.get("tcp", f.key) as FlowRecord | null | undefined;
+        if (rec && rec.o === this.node) this.store.delete("tcp", f.key);
+        continue;
+      }
+      if (f.ep.nextDeadline() <= now) this.pending.add(f);
+      else if (now - f.published.at >= SYNC_MS) this.publish(f, false);
+    }
+    this.stats.skippedBytes = skipped;
+    if (this.pending.size > 0) this.flushNow();
+  }
+
+  /** For /v1/tcp and metrics. */
+  describe(): object[] {
+    return [...this.flows.values()].map((f) => ({
+      flow: f.key,
+      mux: f.mux,
+      state: f.ep.state,
+      keepaliveMs: f.keepaliveMs,
+      sndNxt: f.ep.sndNxt,
+      rcvNxt: f.ep.rcvNxt,
+      srttMs: Math.round(f.ep.srtt),
+      rtoMs: Math.round(f.ep.rto),
+      cwnd: f.ep.cwnd,
+      buffered: f.ep.buffered,
+      counters: f.ep.counters,
+      resyncs: f.reader.resyncs,
+      skippedBytes: f.reader.skipped,
+    }));
+  }
+}
+
+const EMPTY = new Uint8Array(0);
