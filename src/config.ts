@@ -103,6 +103,10 @@ export const ConfigSchema = v.strictObject({
   // is used. A SATP keepalive goes out whenever nothing else was sent for that long, keeping NAT
   // routers open and letting another server take a tcp-anycast flow over within one interval.
   tcpKeepaliveMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000), v.maxValue(600000)), 10000),
+  // peer over tcp-anycast: when packets stop arriving after traffic, a keepalive probe goes out
+  // after this many ms (and up to 5 times, spaced by it), so a server that now has the route but
+  // not yet the flow sees a segment and takes the flow over (0 = off).
+  tcpProbeMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10000)), 150),
   ipv4Only: v.optional(v.boolean(), false),
   ipv6Only: v.optional(v.boolean(), false),
   // -d -t -n -x: the peer's device.

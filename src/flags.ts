@@ -53,6 +53,13 @@ export const FLAGS: readonly Flag[] = [
     arg: "MS",
     help: "peer over TCP: keep-alive interval asked of the server (default 10000)",
   },
+  {
+    long: "tcp-probe",
+    key: "tcpProbeMs",
+    kind: "number",
+    arg: "MS",
+    help: "peer over tcp-anycast: probe after this much inbound silence following traffic (default 150, 0 = off)",
+  },
   { short: "4", long: "ipv4-only", key: "ipv4Only", kind: "boolean", help: "resolve and bind IPv4 only" },
   { short: "6", long: "ipv6-only", key: "ipv6Only", kind: "boolean", help: "resolve and bind IPv6 only" },
   { short: "d", long: "dev", key: "dev", kind: "string", arg: "NAME", help: "device name (default tunN / tapN)" },

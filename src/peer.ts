@@ -208,6 +208,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
         cfg.transport,
         () => ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, 0)),
         cfg.tcpKeepaliveMs,
+        cfg.tcpProbeMs,
       );
       tcpClient.start();
     } else

@@ -69,6 +69,7 @@ describe("anytun flags", () => {
       "sync-key": "0123456789abcdef0123",
       transport: "udp",
       "tcp-keepalive": "5000",
+      "tcp-probe": "100",
       "relay-peer": "203.0.113.1:7000",
       "relay-local": "127.0.0.1:5000",
       "relay-lifetime": "60",

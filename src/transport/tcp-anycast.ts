@@ -203,7 +203,7 @@ export class TcpAnycast {
     this.tun = tun;
     tun.start((pkt) => this.onPacket(pkt));
     this.timer = setInterval(() => this.tick(), TICK_MS);
-    this.log.notice("tcp-anycast: capturing", { capture: c.capture.join(","), dev: tun.name });
+    this.log.notice("capturing", { capture: c.capture.join(","), dev: tun.name });
   }
 
   /** Forgets every flow without FIN or RST (another server takes them over) and undoes the setup. */

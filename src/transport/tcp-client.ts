@@ -12,7 +12,10 @@
 //   that authenticates (framing.ts). Only a closed connection makes it reconnect (logged).
 // Both: KEEPALIVE_REQ asks the server for `keepaliveMs`; whenever nothing was sent for the
 // agreed interval a SATP keepalive goes out (NAT routers stay open; a server that now gets the
-// flow takes it over within one interval).
+// flow takes it over within one interval). tcp-anycast also probes a stall: when packets stop
+// arriving after traffic, a keepalive goes out after `probeMs` (up to 5, spaced by it), because
+// a server that now has the route cannot send down a flow it has not taken over yet, and it
+// takes it over on the client's next segment.
 // It has the shape the peer role sends through (slot/queue) and hands every received packet
 // to the peer's datagram handler; the peer passes control answers back with onControl().
 import type { Logger } from "../log.ts";
@@ -48,9 +51,13 @@ export class TcpClientTransport {
     /** Seals a SATP keepalive (no payload) with the peer's keys and next seq. */
     private readonly sealKeepalive: (() => Uint8Array) | null = null,
     askKeepaliveMs = 10000,
+    private readonly probeMs = 0,
   ) {
     this.keepaliveMs = askKeepaliveMs;
   }
+
+  private lastRecv = 0;
+  private probes = 0;
 
   /** Lenient-reader counters of the current connection (tcp-anycast). */
   get resync(): { skipped: number; resyncs: number } {
@@ -100,6 +107,8 @@ export class TcpClientTransport {
       (c, pkt) => {
         this.stats.rxPackets++;
         this.stats.rxBytes += pkt.length;
+        this.lastRecv = performance.now();
+        this.probes = 0;
         return this.onDatagram(pkt, c.remotePort, c.remoteAddress);
       },
       (c) => {
@@ -121,13 +130,18 @@ export class TcpClientTransport {
     if (this.kaTimer) clearInterval(this.kaTimer);
     const seal = this.sealKeepalive;
     if (seal === null) return;
+    const probe = this.mode === "tcp-anycast" ? this.probeMs : 0;
     this.kaTimer = setInterval(
       () => {
         const conn = this.conn;
-        if (!this.up || conn === null || performance.now() - this.lastSent < this.keepaliveMs) return;
-        if (conn.send(seal())) this.lastSent = performance.now();
+        if (!this.up || conn === null) return;
+        const now = performance.now();
+        const stalled = probe > 0 && this.probes < 5 && now - this.lastRecv > probe * (this.probes + 1);
+        if (!stalled && now - this.lastSent < this.keepaliveMs) return;
+        if (stalled) this.probes++;
+        if (conn.send(seal())) this.lastSent = now;
       },
-      Math.max(50, Math.floor(this.keepaliveMs / 4)),
+      probe > 0 ? Math.max(20, Math.floor(probe / 3)) : Math.max(50, Math.floor(this.keepaliveMs / 4)),
     );
     (this.kaTimer as unknown as { unref?: () => void }).unref?.();
   }

@@ -2,7 +2,8 @@
 //   bun world.ts http HOST PORT MB MS   serve GET /data: MB MiB of deterministic bytes in 64 KiB
 //                                       chunks, one chunk every MS milliseconds
 //   bun world.ts udp-echo HOST PORT      echo every datagram back to its sender
-//   bun world.ts fetch URL               fetch URL; print {"bytes":N,"sha256":"…"}
+//   bun world.ts fetch URL               fetch URL; print {"bytes":N,"sha256":"…","ms":T,"maxGapMs":G}
+//                                       (G: the longest wait between two body chunks)
 //   bun world.ts udp-burst HOST PORT N MS   send N numbered datagrams every MS ms; print {"sent":N,"echoed":K}
 //   bun world.ts expect MB               print the sha256 of what `http` serves for MB
 import { createHash } from "node:crypto";
@@ -49,12 +50,19 @@ if (cmd === "http") {
 } else if (cmd === "fetch") {
   const h = createHash("sha256");
   let bytes = 0;
+  const t0 = performance.now();
+  let last = t0;
+  let maxGapMs = 0;
   const r = await fetch(a[0]!);
   for await (const c of r.body!) {
+    const now = performance.now();
+    if (bytes > 0) maxGapMs = Math.max(maxGapMs, now - last);
+    last = now;
     h.update(c);
     bytes += c.length;
   }
-  console.log(JSON.stringify({ bytes, sha256: h.digest("hex") }));
+  const ms = performance.now() - t0;
+  console.log(JSON.stringify({ bytes, sha256: h.digest("hex"), ms: Math.round(ms), maxGapMs: Math.round(maxGapMs) }));
 } else if (cmd === "udp-burst") {
   const [host, port, n, ms] = [a[0]!, Number(a[1]), Number(a[2]), Number(a[3])];
   const seen = new Set<number>();

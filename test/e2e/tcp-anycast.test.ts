@@ -1,0 +1,205 @@
+// tcp-anycast e2e (root): UDP to the anycast address is blocked at the router; both clients (this
+// relay's client role, --transport tcp-anycast) hold one ordinary kernel TCP connection to the
+// anycast address, which S1 and S2 both capture (tcp.capture) and terminate in userspace. Ping
+// and iperf3 TCP pass; then R's route flips from S1 to S2 in the middle of a download: S2 takes
+// both flows over, the clients' sockets are the same before and after (no RST, no reconnect in
+// their logs), the download completes intact and its longest stall is reported.
+//
+//   A 10.203.11.1 ─ R ─ 10.203.1.1 S1 (+10.201.0.1)      S1 10.204.0.1 ── 10.204.0.2 S2 (sync)
+//   B 10.203.12.1 ─┘ └─ 10.203.2.1 S2 (+10.201.0.1)      R: UDP to 10.201.0.1 blackholed
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, RELAY, ROOT } from "./lib/netns.ts";
+
+const ready = isRoot && have("iperf3") && have("ping") && have("ss");
+if (!ready) console.warn("e2e tcp-anycast: skipped (needs root, iperf3, ping, ss)");
+
+const ANY = AnycastPair.ANY;
+const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
+
+describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (namespaces)", () => {
+  const lab = new Lab("ta");
+  const ns = { a: "", b: "" };
+  const dir = `/tmp/${lab.prefix}-logs`;
+  const servers: Record<"s1" | "s2", Subprocess | null> = { s1: null, s2: null };
+  let pair: AnycastPair;
+  /** The client's TCP connection to the anycast address as `ss` shows it ("local -> peer"), or "". */
+  const socketOf = (k: "a" | "b") =>
+    lab
+      .exec(ns[k], ["ss", "-Htn", "state", "established", "dst", `${ANY}:4444`], { ok: true })
+      .trim()
+      .split(/\s+/)
+      .slice(-2)
+      .join(" -> ");
+  const flows = (s: "s1" | "s2") =>
+    JSON.parse(pair.admin(s, "/v1/tcp")) as {
+      stats: Record<string, number>;
+      flows: { flow: string; mux: number; state: string }[];
+    };
+
+  beforeAll(async () => {
+    pair = new AnycastPair(lab, ["a", "b"]);
+    ns.a = pair.clients.a!;
+    ns.b = pair.clients.b!;
+    lab.exec(pair.r, ["ip", "rule", "add", "pref", "10", "to", ANY, "ipproto", "udp", "blackhole"]);
+    lab.exec(ns.a, ["mkdir", "-p", dir]);
+    for (const [s, id] of [
+      ["s1", 1],
+      ["s2", 2],
+    ] as const) {
+      const cfg = {
+        mode: "server",
+        senderId: id,
+        listen: [`${ANY}:4444`],
+        tcp: { capture: [`${ANY}:4444`] },
+        clients: [
+          { name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] },
+          { name: "b", mux: 2, passphrase: "secret of b", routes: ["10.99.0.2/32"] },
+        ],
+        sync: pair.sync(id),
+        log: ["stdout:5"],
+        drainSeconds: 0,
+      };
+      writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
+      servers[s] = lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+    }
+    const capturing = (s: "s1" | "s2") => {
+      try {
+        return (JSON.parse(pair.admin(s, "/v1/tcp")) as { capture: string[] }).capture.length === 1;
+      } catch {
+        return false; // not listening yet
+      }
+    };
+    await lab.until("both servers capture", () => capturing("s1") && capturing("s2"), 10000);
+    for (const [k, mux, inner] of [
+      ["a", 1, "10.99.0.1/24"],
+      ["b", 2, "10.99.0.2/24"],
+    ] as const)
+      lab.spawn(
+        ns[k],
+        [
+          ...RELAY,
+          "--transport",
+          "tcp-anycast",
+          "--tcp-keepalive",
+          "2000",
+          "-r",
+          ANY,
+          "-o",
+          "4444",
+          "-m",
+          String(mux),
+          "-e",
+          "client",
+          "-E",
+          `secret of ${k}`,
+          "-d",
+          "sat0",
+          "-n",
+          inner,
+          "-L",
+          "stdout:5",
+        ],
+        `${dir}/${k}.log`,
+      );
+    await lab.until(
+      "A reaches B over tcp-anycast",
+      () => {
+        lab.exec(ns.b, ["ping", "-c", "1", "-W", "1", "10.99.0.1"], { ok: true });
+        return lab.exec(ns.a, ["ping", "-c", "1", "-W", "1", "10.99.0.2"], { ok: true }).includes(" 0% packet loss");
+      },
+      20000,
+    );
+  }, 40000);
+
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  test("ping and iperf3 TCP through the tunnel over anycast TCP (UDP to the anycast address is blocked)", async () => {
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+      10,
+    );
+    const srv = lab.spawn(ns.b, ["iperf3", "-s", "-B", "10.99.0.2", "-p", "5201"]);
+    await Bun.sleep(300);
+    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.2", "-p", "5201", "-t", "3", "-J"], { ok: true }));
+    await lab.stop(srv);
+    console.log(`  tcp-anycast: iperf3 TCP A → B ${mbps.toFixed(0)} Mbit/s`);
+    expect(mbps).toBeGreaterThan(1);
+    const f = flows("s1");
+    expect(f.flows.map((x) => x.mux).sort()).toEqual([1, 2]);
+    expect(f.flows.every((x) => x.state === "ESTABLISHED")).toBe(true);
+    expect(flows("s2").flows).toEqual([]);
+  }, 30000);
+
+  test("route flips S1 → S2 mid-download: S2 takes the flows over, same client sockets, download intact", async () => {
+    const before = { a: socketOf("a"), b: socketOf("b") };
+    expect(before.a).toContain(`${ANY}:4444`);
+    lab.spawn(ns.b, [BUN, HELPER, "http", "10.99.0.2", "8080", "16", "4"], `${dir}/http.log`);
+    await Bun.sleep(300);
+    const want = lab.exec(ns.a, [BUN, HELPER, "expect", "16"]).trim();
+    const p = lab.spawn(ns.a, [
+      "sh",
+      "-c",
+      `${BUN} ${HELPER} fetch http://10.99.0.2:8080/data > ${dir}/fetch.json 2>&1`,
+    ]);
+    await Bun.sleep(700);
+    pair.route("s2");
+    await p.exited;
+    const got = JSON.parse(await Bun.file(`${dir}/fetch.json`).text()) as {
+      bytes: number;
+      sha256: string;
+      ms: number;
+      maxGapMs: number;
+    };
+    const s2 = flows("s2");
+    const logs = (await Bun.file(`${dir}/a.log`).text()) + (await Bun.file(`${dir}/b.log`).text());
+    console.log(
+      `  tcp-anycast flip: ${got.bytes} bytes in ${got.ms} ms, sha256 ${got.sha256 === want ? "matches" : "DIFFERS"}; longest stall ${got.maxGapMs} ms; S2 took over ${s2.stats.takeovers} flows, resyncs ${s2.stats.resyncs}`,
+    );
+    expect(got.bytes).toBe(16 * 1024 * 1024);
+    expect(got.sha256).toBe(want);
+    expect(s2.stats.takeovers).toBe(2);
+    expect(s2.flows.map((x) => x.mux).sort()).toEqual([1, 2]);
+    await lab.until("S1 forgot the flows", () => flows("s1").flows.length === 0, 5000);
+    expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
+    expect(logs).not.toContain("TCP connection lost");
+    expect(logs).not.toContain("reconnected");
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "5", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+      5,
+    );
+  }, 60000);
+
+  test("route back to S1 mid-download, then S1 killed (-9) with the route on S2: flows move twice, download intact", async () => {
+    const before = { a: socketOf("a"), b: socketOf("b") };
+    const want = lab.exec(ns.a, [BUN, HELPER, "expect", "16"]).trim();
+    const p = lab.spawn(ns.a, [
+      "sh",
+      "-c",
+      `${BUN} ${HELPER} fetch http://10.99.0.2:8080/data > ${dir}/fetch2.json 2>&1`,
+    ]);
+    await Bun.sleep(400);
+    pair.route("s1");
+    await Bun.sleep(400);
+    servers.s1!.kill("SIGKILL");
+    pair.route("s2");
+    await p.exited;
+    const got = JSON.parse(await Bun.file(`${dir}/fetch2.json`).text()) as {
+      bytes: number;
+      sha256: string;
+      ms: number;
+      maxGapMs: number;
+    };
+    const s2 = flows("s2");
+    const logs = (await Bun.file(`${dir}/a.log`).text()) + (await Bun.file(`${dir}/b.log`).text());
+    console.log(
+      `  tcp-anycast flip back + kill -9: ${got.bytes} bytes in ${got.ms} ms, sha256 ${got.sha256 === want ? "matches" : "DIFFERS"}; longest stall ${got.maxGapMs} ms; S2 takeovers ${s2.stats.takeovers}, resyncs ${s2.stats.resyncs}`,
+    );
+    expect(got.bytes).toBe(16 * 1024 * 1024);
+    expect(got.sha256).toBe(want);
+    expect(s2.stats.takeovers).toBe(4);
+    expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
+    expect(logs).not.toContain("TCP connection lost");
+  }, 60000);
+});
