@@ -209,6 +209,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
         () => ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, 0)),
         cfg.tcpKeepaliveMs,
         cfg.tcpProbeMs,
+        (b, at) => ((b[at + OFF_MUX]! << 8) | b[at + OFF_MUX + 1]!) === mux,
       );
       tcpClient.start();
     } else

@@ -111,6 +111,7 @@ export class Server {
       this.store,
       (flow, pkt) => this.receive(-1, pkt, flow.remotePort, flow.remoteAddress, flow),
       log.child("tcp-anycast"),
+      (mux) => this.conns.get(mux) !== undefined,
     );
     this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
   }

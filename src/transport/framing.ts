@@ -10,10 +10,14 @@
 // see src/tcp/endpoint.ts on takeover): a bad length, or a frame the consumer rejects because it
 // does not authenticate, starts a resynchronisation: the reader moves one byte past the start of
 // the bad frame and tries again, until a frame authenticates. Skipped bytes and resyncs are
-// counted; a forged frame cannot stop it (it must authenticate to be accepted).
+// counted; a forged frame cannot stop it (it must authenticate to be accepted). While scanning,
+// a candidate must also pass `plausible` on its first bytes (the SATP header: our mux), so a
+// random length in the skipped bytes rarely makes the reader wait for a frame that is not there.
 import { MAX_PACKET } from "../satp/codec.ts";
 
 export const FRAME_HEADER = 2;
+/** Bytes of a candidate frame the `plausible` check may read (the SATP header). */
+export const PLAUSIBLE_BYTES = 8;
 
 /** Prepends the length; returns a new buffer (the caller's stays untouched). */
 export function frame(pkt: Uint8Array): Uint8Array {
@@ -35,7 +39,11 @@ export class FrameReader {
   skipped = 0;
   resyncs = 0;
 
-  constructor(private readonly lenient = false) {}
+  constructor(
+    private readonly lenient = false,
+    /** Scanning only: a cheap check of a candidate's first PLAUSIBLE_BYTES bytes at `at`. */
+    private readonly plausible: ((b: Uint8Array, at: number) => boolean) | null = null,
+  ) {}
 
   push(chunk: Uint8Array): void {
     if (this.error !== null) return;
@@ -63,6 +71,13 @@ export class FrameReader {
         }
         this.skip();
         continue;
+      }
+      if (this.scanning && this.plausible !== null) {
+        if (avail < FRAME_HEADER + PLAUSIBLE_BYTES) return null;
+        if (n < PLAUSIBLE_BYTES || !this.plausible(this.buf, this.off + FRAME_HEADER)) {
+          this.skip();
+          continue;
+        }
       }
       if (avail < FRAME_HEADER + n) return null;
       const pkt = this.buf.subarray(this.off + FRAME_HEADER, this.off + FRAME_HEADER + n);

@@ -27,6 +27,7 @@ import type { SyncStore } from "../sync/store.ts";
 import { TcpEndpoint, type FlowState, type TcpOptions } from "../tcp/endpoint.ts";
 import { ACK, buildPacket, packetRoom, parsePacket, RST, SYN, type Segment } from "../tcp/segment.ts";
 import { configureLink, openTun, type TunDevice } from "../tun.ts";
+import { OFF_MUX } from "../satp/codec.ts";
 import { frame, FrameReader } from "./framing.ts";
 import type { StreamConn } from "./tcp.ts";
 
@@ -66,7 +67,10 @@ const diff = (a: number, b: number) => (a - b) | 0;
 
 /** One captured TCP connection; the server sends SATP packets to its client through it. */
 export class AnycastFlow implements StreamConn {
-  readonly reader = new FrameReader(true);
+  readonly reader = new FrameReader(true, (b, at) => {
+    const mux = (b[at + OFF_MUX]! << 8) | b[at + OFF_MUX + 1]!;
+    return this.mux >= 0 ? mux === this.mux : this.host.knownMux(mux);
+  });
   ep!: TcpEndpoint;
   closed = false;
   tokenOk = true; // the client reached the anycast address itself: nothing to redirect
@@ -142,6 +146,8 @@ export class TcpAnycast {
     /** Hands one SATP packet of `flow` to the server; false when it did not authenticate. */
     readonly deliver: (flow: AnycastFlow, pkt: Uint8Array) => boolean,
     private readonly log: Logger,
+    /** Is a client with this mux configured (resync plausibility before a flow knows its client)? */
+    readonly knownMux: (mux: number) => boolean = () => true,
   ) {
     for (const hp of cfg.capture) {
       const { host, port } = parseHostPort(hp);

@@ -52,6 +52,8 @@ export class TcpClientTransport {
     private readonly sealKeepalive: (() => Uint8Array) | null = null,
     askKeepaliveMs = 10000,
     private readonly probeMs = 0,
+    /** Resync: does a candidate SATP header (at `at`) carry our mux? */
+    private readonly plausible: ((b: Uint8Array, at: number) => boolean) | null = null,
   ) {
     this.keepaliveMs = askKeepaliveMs;
   }
@@ -118,6 +120,7 @@ export class TcpClientTransport {
         }
       },
       this.mode === "tcp-anycast",
+      this.plausible,
     );
   }
 

@@ -46,9 +46,10 @@ export class FramedConn implements StreamConn {
     private readonly onPacket: OnStreamPacket<FramedConn>,
     private readonly onClose: (c: FramedConn, why: string) => void,
     lenient = false,
+    plausible: ((b: Uint8Array, at: number) => boolean) | null = null,
     private readonly maxBacklog = 4 << 20,
   ) {
-    this.reader = new FrameReader(lenient);
+    this.reader = new FrameReader(lenient, plausible);
   }
 
   /** Lenient readers: bytes skipped and resyncs (a stream that moved between servers). */
@@ -172,6 +173,7 @@ export function dialFramed(
   onPacket: OnStreamPacket<FramedConn>,
   onClose: (c: FramedConn, why: string) => void,
   lenient = false,
+  plausible: ((b: Uint8Array, at: number) => boolean) | null = null,
 ): Promise<FramedConn> {
   return new Promise((resolve, reject) => {
     Bun.connect<Data>({
@@ -179,7 +181,7 @@ export function dialFramed(
       port,
       socket: {
         open(s) {
-          const c = new FramedConn(s as Socket<unknown>, host, port, onPacket, onClose, lenient);
+          const c = new FramedConn(s as Socket<unknown>, host, port, onPacket, onClose, lenient, plausible);
           s.data = { conn: c };
           resolve(c);
         },
