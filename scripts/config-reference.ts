@@ -19,8 +19,10 @@ export const MEANING: Record<string, string> = {
   remotePort: "UDP port of the other end",
   transport:
     "peer: `udp` (anytun's), `tcp-unicast` (framed over TCP to a server found through the anycast address) or `tcp-anycast` (one TCP connection to the anycast address, carried on by whichever server gets it)",
-  tcpKeepaliveMs: "peer over TCP: keep-alive interval asked of the server; a SATP keepalive when nothing was sent that long",
-  tcpProbeMs: "peer over tcp-anycast: a keepalive probe after this much inbound silence following traffic (up to 5; 0 = off)",
+  tcpKeepaliveMs:
+    "peer over TCP: keep-alive interval asked of the server; a SATP keepalive when nothing was sent that long",
+  tcpProbeMs:
+    "peer over tcp-anycast: a keepalive probe after this much inbound silence following traffic (up to 5; 0 = off)",
   ipv4Only: "resolve and bind IPv4 only",
   ipv6Only: "resolve and bind IPv6 only",
   dev: "peer: device name (default tunN / tapN)",
@@ -81,10 +83,12 @@ export const MEANING: Record<string, string> = {
   "tcp.listen[]": "`host:port`",
   "tcp.advertise": "the unicast `host:port` INIT redirects clients to (required with listen)",
   "tcp.tokenSeconds": "validity of a redirect token",
-  "tcp.capture": "full anycast TCP: anycast `ip:port` terminated by this relay's own TCP stack behind a capture TUN (IPv4)",
+  "tcp.capture":
+    "full anycast TCP: anycast `ip:port` terminated by this relay's own TCP stack behind a capture TUN (IPv4)",
   "tcp.capture[]": "`ip:port`",
   "tcp.captureDev": "capture TUN device name",
-  "tcp.captureSetup": "`auto`: apply and undo the policy rule, route and sysctls; `check`: refuse to start listing what is missing",
+  "tcp.captureSetup":
+    "`auto`: apply and undo the policy rule, route and sysctls; `check`: refuse to start listing what is missing",
   "tcp.captureTable": "routing table of the capture route (`default dev captureDev`)",
   "tcp.capturePref": "priority of the capture rule (`to ip ipproto tcp dport port`); the local rule moves after it",
   "tcp.mss": "MSS offered to captured clients",
