@@ -98,6 +98,8 @@ export const MEANING: Record<string, string> = {
   "tcp.keepaliveMaxMs": "longest keep-alive interval a client may ask for (and the default)",
   "tcp.maxFlows": "captured flows at most (SYNs beyond are dropped, counted `full`)",
   "tcp.idleSeconds": "a captured flow without any segment this long is forgotten (no RST)",
+  "tcp.holdMs": "packets for a client whose captured flow is not here yet wait this long for its takeover (0 = drop)",
+  "tcp.holdBytes": "bytes held that way at most, all clients together",
   udpBuffers: "kernel buffers of every UDP socket",
   "udpBuffers.receive": "SO_RCVBUF bytes (past rmem_max with CAP_NET_ADMIN)",
   "udpBuffers.send": "SO_SNDBUF bytes",

@@ -87,7 +87,7 @@ export function adminApp(s: Server): Hono {
   app.get("/v1/tcp", (c) =>
     c.json({
       capture: s.cfg.tcp.capture,
-      stats: s.tcpAnycast.stats,
+      stats: { ...s.tcpAnycast.stats, heldDelivered: s.heldDelivered, heldExpired: s.heldExpired },
       flows: s.tcpAnycast.describe(),
       unicast: [...s.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
     }),

@@ -106,7 +106,7 @@ export const ConfigSchema = v.strictObject({
   // peer over tcp-anycast: when packets stop arriving after traffic, a keepalive probe goes out
   // after this many ms (and up to 5 times, spaced by it), so a server that now has the route but
   // not yet the flow sees a segment and takes the flow over (0 = off).
-  tcpProbeMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10000)), 150),
+  tcpProbeMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10000)), 50),
   ipv4Only: v.optional(v.boolean(), false),
   ipv6Only: v.optional(v.boolean(), false),
   // -d -t -n -x: the peer's device.
@@ -201,6 +201,11 @@ export const ConfigSchema = v.strictObject({
       // Flows at most; a flow with no segment for idleSeconds is dropped silently (no RST).
       maxFlows: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000000)), 10000),
       idleSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(86400)), 600),
+      // Packets for a client whose tcp-anycast flow is not (or no longer) here wait this long for
+      // the client's next segment to bring the flow over, instead of being dropped (0 = drop);
+      // at most holdBytes in all.
+      holdMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000)), 500),
+      holdBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 16 << 20),
     }),
     {},
   ),

@@ -58,7 +58,7 @@ export const FLAGS: readonly Flag[] = [
     key: "tcpProbeMs",
     kind: "number",
     arg: "MS",
-    help: "peer over tcp-anycast: probe after this much inbound silence following traffic (default 150, 0 = off)",
+    help: "peer over tcp-anycast: probe after this much inbound silence following traffic (default 50, 0 = off)",
   },
   { short: "4", long: "ipv4-only", key: "ipv4Only", kind: "boolean", help: "resolve and bind IPv4 only" },
   { short: "6", long: "ipv6-only", key: "ipv6Only", kind: "boolean", help: "resolve and bind IPv6 only" },

@@ -40,6 +40,8 @@ export class Conn {
   servedBy = -1;
   /** Packets that arrived here while another server had served the client last (a route moved it). */
   movedIn = 0;
+  /** Packets waiting for this client's TCP flow to be taken over here (tcp.holdMs), oldest first. */
+  held: { type: number; data: Uint8Array; at: number }[] = [];
 
   constructor(c: ClientConfig, defaults: CryptoConfig) {
     this.mux = c.mux;

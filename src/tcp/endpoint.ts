@@ -316,7 +316,7 @@ export class TcpEndpoint {
   abort(): void {
     if (this.state === "CLOSED") return;
     if (this.state !== "SYN-SENT" && this.state !== "TIME-WAIT")
-      this.emit({ seq: this.sndNxt, ack: 0, flags: RST, wnd: 0, payload: EMPTY });
+      this.emit({ seq: this.highestSent, ack: 0, flags: RST, wnd: 0, payload: EMPTY });
     this.toClosed("aborted");
   }
 
@@ -354,7 +354,7 @@ export class TcpEndpoint {
         this.sndNxt = this.iss;
         return;
       }
-      if (lt(add(seg.seq, len), this.rcvNxt) || seg.seq === this.rcvNxt) this.counters.duplicates++;
+      if (le(add(seg.seq, len), this.rcvNxt) || seg.seq === this.rcvNxt) this.counters.duplicates++;
       else this.counters.outOfWindow++;
       if (!(seg.flags & RST)) this.ackNow = true;
       return;
@@ -440,7 +440,14 @@ export class TcpEndpoint {
     const ack = seg.ack;
     // After go-back-N (SND.NXT moved back to SND.UNA) an ACK may cover bytes sent before: the
     // limit is the highest sequence ever sent (BSD's snd_max), not SND.NXT.
-    if (lt(this.sndNxt, ack) && le(ack, this.highestSent)) this.sndNxt = ack;
+    if (lt(this.sndNxt, ack) && le(ack, this.highestSent)) {
+      this.sndNxt = ack;
+      // It may cover our FIN too (sent before the timeout cleared finSent): beyond all the data.
+      if (this.closeRequested && !this.finSent && diff(ack, this.sndUna) > this.tail - this.head) {
+        this.finSent = true;
+        this.finSeq = add(ack, -1);
+      }
+    }
     if (lt(this.sndNxt, ack)) {
       if (now < this.adoptedUntil && diff(ack, this.sndNxt) <= 1 << 30) {
         // Taken over: the previous server sent these bytes; they are gone from the stream.
@@ -642,7 +649,7 @@ export class TcpEndpoint {
   private toClosed(why: string): void {
     if (this.state === "CLOSED") return;
     this.state = "CLOSED";
-    this.rtoAt = 0;
+    this.rtoAt = this.persistAt = this.timeWaitUntil = this.adoptedUntil = 0;
     this.held = [];
     this.heldBytes = 0;
     this.hooks.onClosed?.(why);
@@ -773,6 +780,7 @@ export class TcpEndpoint {
         if (this.persistAt === 0) this.persistAt = now + this.rto;
         if (now < this.persistAt) return;
         room = 1;
+        this.persistAt = 0; // the probe goes now; the retransmission timer repeats it
       }
       const n = Math.min(unsent, Math.max(0, room), this.mss);
       // Sender silly-window avoidance (RFC 9293 3.8.6.2.1): a short segment only when it is all
@@ -793,7 +801,10 @@ export class TcpEndpoint {
         this.finSent = true;
         this.finSeq = add(this.sndNxt, -1);
       }
-      if (this.rtoAt === 0) this.armRto(now);
+      if (this.rtoAt === 0) {
+        this.armRto(now);
+        this.lastProgress = now; // nothing was outstanding: idle time is no lack of progress
+      }
       if (fin || room === 1) return;
     }
   }
@@ -813,7 +824,9 @@ export class TcpEndpoint {
 
   private emitAck(): void {
     this.emit({
-      seq: this.sndNxt,
+      // The highest sequence sent (BSD's snd_max): after a go-back-N, SND.NXT may lie below the
+      // peer's RCV.NXT, which would make the ACK unacceptable there (RFC 9293 3.10.7.4).
+      seq: this.highestSent,
       ack: this.rcvNxt,
       flags: ACK,
       wnd: this.rcvWindow() >>> this.rcvShift,
