@@ -357,6 +357,9 @@ export class TcpEndpoint {
       if (le(add(seg.seq, len), this.rcvNxt) || seg.seq === this.rcvNxt) this.counters.duplicates++;
       else this.counters.outOfWindow++;
       if (!(seg.flags & RST)) this.ackNow = true;
+      // The peer's FIN again in TIME-WAIT (our ACK was lost): ACK it and restart the 2 MSL timer.
+      if (this.state === "TIME-WAIT" && seg.flags & FIN && add(seg.seq, len) === this.rcvNxt)
+        this.timeWaitUntil = now + this.timeWaitMs;
       return;
     }
     // Second: RST (RFC 5961 3.2: exact → reset, in window → challenge ACK).
