@@ -6,9 +6,7 @@
 // up), then the same with S1 killed (-9); the stall is the longest wait between two body chunks
 // at the downloader (the helper serves 64 KiB every 4 ms, so ~4 ms is "no stall").
 //   bun test/bench/transports.ts [iperf-seconds=5]
-import { writeFileSync } from "node:fs";
-import type { Subprocess } from "bun";
-import { AnycastPair, anytunClient, BUN, configureTun, have, iperfMbps, Lab, RELAY, ROOT } from "../e2e/lib/netns.ts";
+import { AnycastPair, anytunClient, BUN, configureTun, have, iperfMbps, Lab, ROOT } from "../e2e/lib/netns.ts";
 
 const secs = Number(process.argv[2] ?? 5);
 if (process.getuid?.() !== 0 || !have("iperf3")) {
@@ -37,38 +35,19 @@ async function once(name: string, transport: "udp" | "tcp-unicast" | "tcp-anycas
     if (transport !== "udp")
       lab.exec(pair.r, ["ip", "rule", "add", "pref", "10", "to", ANY, "ipproto", "udp", "blackhole"]);
     lab.exec(ns.a, ["mkdir", "-p", dir]);
-    const servers: Record<string, Subprocess> = {};
-    for (const [s, id] of [
-      ["s1", 1],
-      ["s2", 2],
-    ] as const) {
-      const cfg = {
-        mode: "server",
-        senderId: id,
-        listen: [`${ANY}:4444`],
-        tcp:
-          transport === "tcp-unicast"
-            ? { listen: [`${ANY}:4444`, `10.203.${id}.1:4444`], advertise: `10.203.${id}.1:4444` }
-            : transport === "tcp-anycast"
-              ? { capture: [`${ANY}:4444`] }
-              : {},
-        clients: [
-          { name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] },
-          { name: "b", mux: 2, passphrase: "secret of b", routes: ["10.99.0.2/32"] },
-        ],
-        sync: pair.sync(id),
-        log: ["stdout:4"],
-        drainSeconds: 0,
-      };
-      writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      servers[s] = lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
-    }
+    const servers = pair.spawnServers(dir, (id) =>
+      transport === "tcp-unicast"
+        ? { listen: [`${ANY}:4444`, `10.203.${id}.1:4444`], advertise: `10.203.${id}.1:4444` }
+        : transport === "tcp-anycast"
+          ? { capture: [`${ANY}:4444`] }
+          : {},
+    );
     await Bun.sleep(800);
-    for (const [k, mux, inner] of [
-      ["a", 1, "10.99.0.1/24"],
-      ["b", 2, "10.99.0.2/24"],
-    ] as const) {
-      if (anytun) {
+    if (anytun)
+      for (const [k, mux, inner] of [
+        ["a", 1, "10.99.0.1/24"],
+        ["b", 2, "10.99.0.2/24"],
+      ] as const) {
         lab.spawn(ns[k], anytunClient(ANY, 4444, mux, `secret of ${k}`), `${dir}/${k}.log`);
         await lab.until(
           "sat0",
@@ -76,30 +55,9 @@ async function once(name: string, transport: "udp" | "tcp-unicast" | "tcp-anycas
           5000,
         );
         configureTun(lab, ns[k], "sat0", inner);
-      } else
-        lab.spawn(
-          ns[k],
-          [...RELAY, "--transport", transport, "-r", ANY, "-o", "4444", "-m", String(mux), "-e", "client"].concat([
-            "-E",
-            `secret of ${k}`,
-            "-d",
-            "sat0",
-            "-n",
-            inner,
-            "-L",
-            "stdout:4",
-          ]),
-          `${dir}/${k}.log`,
-        );
-    }
-    await lab.until(
-      "A reaches B",
-      () => {
-        lab.exec(ns.b, ["ping", "-c", "1", "-W", "1", "10.99.0.1"], { ok: true });
-        return lab.exec(ns.a, ["ping", "-c", "1", "-W", "1", "10.99.0.2"], { ok: true }).includes(" 0% packet loss");
-      },
-      20000,
-    );
+      }
+    else pair.spawnRelayClients(dir, ["--transport", transport]);
+    await pair.untilReachable("A reaches B");
     const ping = lab.exec(ns.a, ["ping", "-c", "20", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true });
     const rttMs = Number(/= [\d.]+\/([\d.]+)\//.exec(ping)?.[1] ?? NaN);
     const srv = lab.spawn(ns.b, ["iperf3", "-s", "-B", "10.99.0.2", "-p", "5201"]);

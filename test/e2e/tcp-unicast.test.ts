@@ -7,9 +7,8 @@
 //   A 10.203.11.1 ─ R ─ 10.203.1.1 S1 (+10.201.0.1)      S1 10.204.0.1 ── 10.204.0.2 S2 (sync)
 //   B 10.203.12.1 ─┘ └─ 10.203.2.1 S2 (+10.201.0.1)      R: UDP to 10.201.0.1:4444 blackholed
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, RELAY, ROOT } from "./lib/netns.ts";
+import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e tcp-unicast: skipped (needs root, iperf3, ping)");
@@ -31,65 +30,17 @@ describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (n
     ns.b = pair.clients.b!;
     lab.exec(pair.r, ["ip", "rule", "add", "pref", "10", "to", ANY, "ipproto", "udp", "blackhole"]);
     lab.exec(ns.a, ["mkdir", "-p", dir]);
-    for (const [s, id] of [
-      ["s1", 1],
-      ["s2", 2],
-    ] as const) {
-      const cfg = {
-        mode: "server",
-        senderId: id,
-        listen: [`${ANY}:4444`],
-        tcp: { listen: [`${ANY}:4444`, `10.203.${id}.1:4444`], advertise: `10.203.${id}.1:4444` },
-        clients: [
-          { name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] },
-          { name: "b", mux: 2, passphrase: "secret of b", routes: ["10.99.0.2/32"] },
-        ],
-        sync: pair.sync(id),
-        log: ["stdout:4"],
-        drainSeconds: 0,
-      };
-      writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-      servers[s] = lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
-    }
+    Object.assign(
+      servers,
+      pair.spawnServers(dir, (id) => ({
+        listen: [`${ANY}:4444`, `10.203.${id}.1:4444`],
+        advertise: `10.203.${id}.1:4444`,
+      })),
+    );
     route("s1");
     await Bun.sleep(500);
-    for (const [k, mux, inner] of [
-      ["a", 1, "10.99.0.1/24"],
-      ["b", 2, "10.99.0.2/24"],
-    ] as const)
-      lab.spawn(
-        ns[k],
-        [
-          ...RELAY,
-          "--transport",
-          "tcp-unicast",
-          "-r",
-          ANY,
-          "-o",
-          "4444",
-          "-m",
-          String(mux),
-          "-e",
-          "client",
-          "-E",
-          `secret of ${k}`,
-          "-d",
-          "sat0",
-          "-n",
-          inner,
-          "-L",
-          "stdout:4",
-        ],
-        `${dir}/${k}.log`,
-      );
-    await lab.until(
-      "A reaches B over tcp-unicast",
-      () => {
-        lab.exec(ns.b, ["ping", "-c", "1", "-W", "1", "10.99.0.1"], { ok: true });
-        return lab.exec(ns.a, ["ping", "-c", "1", "-W", "1", "10.99.0.2"], { ok: true }).includes(" 0% packet loss");
-      },
-      20000,
-    );
+    pair.spawnRelayClients(dir, ["--transport", "tcp-unicast"]);
+    await pair.untilReachable("A reaches B over tcp-unicast");
   }, 40000);
 
   afterAll(async () => {

@@ -2,6 +2,7 @@
 // prefix per test file; `cleanup()` kills what was spawned and deletes the namespaces, and must
 // be called from afterAll even when a test failed. Traffic stays inside these namespaces.
 import { spawn, spawnSync, type Subprocess } from "bun";
+import { writeFileSync } from "node:fs";
 
 export const isRoot = process.getuid?.() === 0;
 export const BUN = process.execPath;
@@ -266,6 +267,71 @@ export class AnycastPair {
       .split("\n")
       .find((l) => re.test(l));
     return line === undefined ? 0 : Number(line.split(" ").pop());
+  }
+
+  /**
+   * Starts this relay as server on S1 and S2 (sender ids 1 and 2, UDP on ANY:4444, clients
+   * "a" mux 1 → 10.99.0.1/32 and "b" mux 2 → 10.99.0.2/32, synced), with `tcp(id)` as `tcp`.
+   * Configs and logs go to `dir` as s1.json / s1.log.
+   */
+  spawnServers(dir: string, tcp: (id: 1 | 2) => Record<string, unknown>): Record<"s1" | "s2", Subprocess> {
+    const out = {} as Record<"s1" | "s2", Subprocess>;
+    for (const [s, id] of [
+      ["s1", 1],
+      ["s2", 2],
+    ] as const) {
+      const cfg = {
+        mode: "server",
+        senderId: id,
+        listen: [`${AnycastPair.ANY}:4444`],
+        tcp: tcp(id),
+        clients: [
+          { name: "a", mux: 1, passphrase: "secret of a", routes: ["10.99.0.1/32"] },
+          { name: "b", mux: 2, passphrase: "secret of b", routes: ["10.99.0.2/32"] },
+        ],
+        sync: this.sync(id),
+        log: ["stdout:5"],
+        drainSeconds: 0,
+      };
+      writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
+      out[s] = this.lab.spawn(this.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
+    }
+    return out;
+  }
+
+  /** Starts this relay's client role in A (mux 1, 10.99.0.1/24) and B (mux 2, 10.99.0.2/24) with `extra` flags. */
+  spawnRelayClients(dir: string, extra: string[]): void {
+    for (const [k, mux, inner] of [
+      ["a", 1, "10.99.0.1/24"],
+      ["b", 2, "10.99.0.2/24"],
+    ] as const)
+      this.lab.spawn(
+        this.clients[k]!,
+        [...RELAY, ...extra, "-r", AnycastPair.ANY, "-o", "4444", "-m", String(mux), "-e", "client"].concat([
+          "-E",
+          `secret of ${k}`,
+          "-d",
+          "sat0",
+          "-n",
+          inner,
+          "-L",
+          "stdout:5",
+        ]),
+        `${dir}/${k}.log`,
+      );
+  }
+
+  /** Resolves once A pings B (10.99.0.2) through the tunnel (B pinging A alongside). */
+  async untilReachable(what: string, ms = 20000): Promise<void> {
+    const [a, b] = [this.clients.a!, this.clients.b!];
+    await this.lab.until(
+      what,
+      () => {
+        this.lab.exec(b, ["ping", "-c", "1", "-W", "1", "10.99.0.1"], { ok: true });
+        return this.lab.exec(a, ["ping", "-c", "1", "-W", "1", "10.99.0.2"], { ok: true }).includes(" 0% packet loss");
+      },
+      ms,
+    );
   }
 
   /** Resolves once S2 reports its sync link to S1 up. */
