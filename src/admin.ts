@@ -87,7 +87,12 @@ export function adminApp(s: Server): Hono {
   app.get("/v1/tcp", (c) =>
     c.json({
       capture: s.cfg.tcp.capture,
-      stats: { ...s.tcpAnycast.stats, heldDelivered: s.heldDelivered, heldExpired: s.heldExpired },
+      stats: {
+        ...s.tcpAnycast.stats,
+        heldDelivered: s.held.delivered,
+        heldExpired: s.held.expired,
+        heldRefused: s.held.refused,
+      },
       flows: s.tcpAnycast.describe(),
       unicast: [...s.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
     }),

@@ -95,8 +95,9 @@ export function renderMetrics(s: Server): string {
       "Anycast TCP events (segments, flows, takeovers, resets, resyncs...).",
     );
     for (const [event, n] of Object.entries(t)) o.sample("relay_tcp_anycast_events_total", { event }, n);
-    o.sample("relay_tcp_anycast_events_total", { event: "heldDelivered" }, s.heldDelivered);
-    o.sample("relay_tcp_anycast_events_total", { event: "heldExpired" }, s.heldExpired);
+    o.sample("relay_tcp_anycast_events_total", { event: "heldDelivered" }, s.held.delivered);
+    o.sample("relay_tcp_anycast_events_total", { event: "heldExpired" }, s.held.expired);
+    o.sample("relay_tcp_anycast_events_total", { event: "heldRefused" }, s.held.refused);
   }
 
   const st = s.store;

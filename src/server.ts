@@ -44,6 +44,7 @@ import { UdpTransport } from "./transport/udp.ts";
 import type { StreamConn } from "./transport/tcp.ts";
 import { TcpUnicast } from "./transport/tcp-unicast.ts";
 import { AnycastFlow, TcpAnycast } from "./transport/tcp-anycast.ts";
+import { HoldQueue } from "./transport/hold.ts";
 import { SyncMesh } from "./sync/mesh.ts";
 import { Replication } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
@@ -79,12 +80,8 @@ export class Server {
   /** Full anycast TCP: the capture TUN and the userspace TCP flows. */
   readonly tcpAnycast: TcpAnycast;
   private readonly tcpScratch = new Uint8Array(2048);
-  /** Clients with packets held for a tcp-anycast takeover, and the bytes held in all. */
-  private readonly holding = new Set<Conn>();
-  private heldBytes = 0;
-  private sweepTimer: ReturnType<typeof setInterval> | null = null;
-  heldDelivered = 0;
-  heldExpired = 0;
+  /** Packets waiting for a client's tcp-anycast flow to be taken over here. */
+  readonly held = new HoldQueue(() => this.cfg.tcp);
   private readonly pkt: Packet;
   private pluginErrorLogged = 0;
 
@@ -160,10 +157,7 @@ export class Server {
       throw e;
     }
     s.replication.start();
-    if (s.tcpAnycast.enabled) {
-      s.sweepTimer = setInterval(() => s.sweepHeld(), 100);
-      (s.sweepTimer as unknown as { unref?: () => void }).unref?.();
-    }
+    if (s.tcpAnycast.enabled) s.held.start();
     const sc = cfg.sync;
     if (sc.listen !== undefined || sc.peers.length > 0) {
       s.mesh = new SyncMesh(
@@ -258,7 +252,7 @@ export class Server {
       conn.servedBy = me;
       if (tcp instanceof AnycastFlow) {
         this.tcpAnycast.bound(tcp, mux);
-        if (conn.held.length > 0) this.releaseHeld(conn, now);
+        if (conn.held.length > 0) this.held.release(conn, (type, data) => this.sendPayload(conn, type, data));
       }
       this.endpointChanges++;
       this.log.info(
@@ -362,7 +356,7 @@ export class Server {
     const drops = this.drops;
     const ep = to.endpoint;
     if (ep === null || ep.tcp?.closed === true) {
-      if (this.tcpAnycast.enabled && this.cfg.tcp.holdMs > 0) return this.hold(to, type, inner);
+      if (this.tcpAnycast.enabled && this.cfg.tcp.holdMs > 0 && this.held.hold(to, type, inner)) return true;
       drops.noendpoint++;
       return false;
     }
@@ -405,49 +399,6 @@ export class Server {
     return true;
   }
 
-  /** Keeps a packet for `to` until its tcp-anycast flow is taken over here (or holdMs passes). */
-  private hold(to: Conn, type: number, inner: Uint8Array): boolean {
-    const now = performance.now();
-    this.expireHeld(to, now);
-    if (this.heldBytes + inner.length > this.cfg.tcp.holdBytes) {
-      this.drops.noendpoint++;
-      return false;
-    }
-    to.held.push({ type, data: inner.slice(), at: now });
-    this.heldBytes += inner.length;
-    this.holding.add(to);
-    return true;
-  }
-
-  private expireHeld(c: Conn, now: number): void {
-    const limit = now - this.cfg.tcp.holdMs;
-    let n = 0;
-    while (n < c.held.length && c.held[n]!.at < limit) this.heldBytes -= c.held[n++]!.data.length;
-    if (n === 0) return;
-    c.held.splice(0, n);
-    this.heldExpired += n;
-    this.drops.noendpoint += n;
-    if (c.held.length === 0) this.holding.delete(c);
-  }
-
-  /** The client's flow is here now: send what waited for it, oldest first. */
-  private releaseHeld(c: Conn, now: number): void {
-    this.expireHeld(c, now);
-    const q = c.held;
-    c.held = [];
-    this.holding.delete(c);
-    for (const h of q) {
-      this.heldBytes -= h.data.length;
-      if (this.sendPayload(c, h.type, h.data)) this.heldDelivered++;
-    }
-  }
-
-  /** Drops held packets past holdMs (run from a timer). */
-  sweepHeld(): void {
-    const now = performance.now();
-    for (const c of [...this.holding]) this.expireHeld(c, now);
-  }
-
   /**
    * SIGHUP: new clients and plugins from `next`; sessions of unchanged clients carry over. On any
    * error the running config stays. Listeners, admin and senderId need a restart.
@@ -485,7 +436,7 @@ export class Server {
     this.chain?.stop();
     this.tcp.stop();
     this.tcpAnycast.stop();
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.held.stop();
     for (const l of this.listeners) l.udp.close();
     this.listeners.length = 0;
   }
