@@ -165,7 +165,6 @@ export class TcpEndpoint {
   private tail = 0;
   private readonly rcvBuf: number;
   private held: Held[] = [];
-  private heldBytes = 0;
   // Flags.
   private ackNow = false;
   private closeRequested = false;
@@ -182,6 +181,10 @@ export class TcpEndpoint {
   private readonly adoptGraceMs: number;
   private readonly wantShift: number;
   private outQ: Segment[] = [];
+  /** Clock of the latest call (for transitions inside hooks that get no `now`). */
+  private lastNow = 0;
+  /** Highest sequence number sent so far (BSD's snd_max): SND.NXT moves back on go-back-N. */
+  private highestSent = 0;
 
   constructor(
     o: TcpOptions,
@@ -584,7 +587,6 @@ export class TcpEndpoint {
       const c = diff(this.rcvNxt, h.seq);
       if (c < 0) break;
       this.held.shift();
-      this.heldBytes -= h.data.length;
       if (c >= h.data.length + (h.fin ? 1 : 0)) continue;
       this.deliver(h.data.subarray(Math.min(c, h.data.length)), h.fin);
     }
@@ -601,11 +603,9 @@ export class TcpEndpoint {
       return;
     }
     if (same !== undefined && same.seq === seq) {
-      this.heldBytes -= same.data.length;
       this.held.splice(i, 1);
     }
     this.held.splice(i, 0, { seq, data: data.slice(), fin });
-    this.heldBytes += data.length;
   }
 
   private deliver(data: Uint8Array, fin: boolean): void {
@@ -618,7 +618,6 @@ export class TcpEndpoint {
     if (!fin) return;
     this.rcvNxt = add(this.rcvNxt, 1);
     this.held = [];
-    this.heldBytes = 0;
     switch (this.state) {
       case "SYN-RECEIVED":
       case "ESTABLISHED":
@@ -636,8 +635,6 @@ export class TcpEndpoint {
     this.hooks.onPeerClosed?.();
   }
 
-  private lastNow = 0;
-
   /** State read through a call so the compiler does not narrow it across hooks and timers. */
   private closedNow(): boolean {
     return this.state === "CLOSED";
@@ -654,7 +651,6 @@ export class TcpEndpoint {
     this.state = "CLOSED";
     this.rtoAt = this.persistAt = this.timeWaitUntil = this.adoptedUntil = 0;
     this.held = [];
-    this.heldBytes = 0;
     this.hooks.onClosed?.(why);
   }
 
@@ -811,8 +807,6 @@ export class TcpEndpoint {
       if (fin || room === 1) return;
     }
   }
-
-  private highestSent = 0;
 
   private emitData(seq: number, data: Uint8Array, fin: boolean): void {
     this.emit({

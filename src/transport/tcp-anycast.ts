@@ -27,8 +27,9 @@ import type { SyncStore } from "../sync/store.ts";
 import { TcpEndpoint, type FlowState, type TcpOptions } from "../tcp/endpoint.ts";
 import { ACK, buildPacket, packetRoom, parsePacket, RST, SYN, type Segment } from "../tcp/segment.ts";
 import { configureLink, openTun, type TunDevice } from "../tun.ts";
-import { OFF_MUX } from "../satp/codec.ts";
-import { frame, FrameReader } from "./framing.ts";
+import { MAX_PACKET, OFF_MUX } from "../satp/codec.ts";
+import { buildTcpReset, newL4, parseL4 } from "../net/ip.ts";
+import { FRAME_HEADER, FrameReader } from "./framing.ts";
 import type { StreamConn } from "./tcp.ts";
 
 export interface FlowRecord {
@@ -78,7 +79,7 @@ export class AnycastFlow implements StreamConn {
   keepaliveMs: number;
   lastSegment = 0;
   published = { sn: -1, rn: -1, at: 0 };
-  private resyncSeen = 0;
+  private seen = { resyncs: 0, skipped: 0 }; // reader counters already added to the host's stats
 
   constructor(
     private readonly host: TcpAnycast,
@@ -92,8 +93,7 @@ export class AnycastFlow implements StreamConn {
   }
 
   send(pkt: Uint8Array): boolean {
-    if (this.closed) return false;
-    if (!this.ep.write(frame(pkt))) return false;
+    if (this.closed || !this.ep.write(this.host.frame(pkt))) return false;
     this.host.dirty(this);
     return true;
   }
@@ -105,9 +105,10 @@ export class AnycastFlow implements StreamConn {
       if (this.host.deliver(this, p) === false) r.reject();
       if (this.closed) return;
     }
-    if (r.resyncs !== this.resyncSeen) {
-      this.host.stats.resyncs += r.resyncs - this.resyncSeen;
-      this.resyncSeen = r.resyncs;
+    if (r.skipped !== this.seen.skipped) {
+      this.host.stats.resyncs += r.resyncs - this.seen.resyncs;
+      this.host.stats.skippedBytes += r.skipped - this.seen.skipped;
+      this.seen = { resyncs: r.resyncs, skipped: r.skipped };
     }
   }
 }
@@ -137,6 +138,7 @@ export class TcpAnycast {
   private readonly pending = new Set<AnycastFlow>();
   private armed = false;
   private readonly out = new Uint8Array(packetRoom(65535));
+  private readonly framed = new Uint8Array(FRAME_HEADER + MAX_PACKET);
   private readonly flush = () => this.flushNow();
 
   constructor(
@@ -249,6 +251,15 @@ export class TcpAnycast {
     this.publish(flow, true);
   }
 
+  /** `pkt` framed in a buffer shared by all flows (TcpEndpoint.write copies what it takes). */
+  frame(pkt: Uint8Array): Uint8Array {
+    const b = this.framed;
+    b[0] = pkt.length >>> 8;
+    b[1] = pkt.length & 255;
+    b.set(pkt, FRAME_HEADER);
+    return b.subarray(0, FRAME_HEADER + pkt.length);
+  }
+
   dirty(f: AnycastFlow): void {
     this.pending.add(f);
     if (!this.armed) {
@@ -294,7 +305,7 @@ export class TcpAnycast {
     if (f === undefined) {
       if (seg.flags & RST) return;
       if (seg.flags & SYN && !(seg.flags & ACK)) f = this.open(key, remote, p, now);
-      else f = this.takeOver(key, remote, p, now);
+      else f = this.takeOver(key, remote, p, pkt, now);
       if (f === undefined) return;
     } else f.ep.input(seg, now);
     f.lastSegment = now;
@@ -342,26 +353,20 @@ export class TcpAnycast {
     key: string,
     remote: string,
     p: { src: Uint8Array; dst: Uint8Array; seg: Segment },
+    pkt: Uint8Array,
     now: number,
   ): AnycastFlow | undefined {
     const seg = p.seg;
-    const rec = this.store.get("tcp", key) as FlowRecord | undefined;
+    const rec = this.store.get("tcp", key) as FlowRecord | null | undefined;
     if (rec === undefined || rec === null) {
-      // No such connection anywhere (RFC 9293 3.10.7.1): RST, shaped by the segment's ACK bit.
-      this.stats.resets++;
-      const rst: Segment =
-        seg.flags & ACK
-          ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: RST, wnd: 0, payload: EMPTY }
-          : {
-              srcPort: seg.dstPort,
-              dstPort: seg.srcPort,
-              seq: 0,
-              ack: (seg.seq + seg.payload.length + (seg.flags & 1)) >>> 0,
-              flags: RST | ACK,
-              wnd: 0,
-              payload: EMPTY,
-            };
-      this.write({ src: p.dst, dst: p.src }, rst);
+      // No such connection anywhere: RST as a closed port answers (RFC 9293 3.10.7.1).
+      const l4 = newL4();
+      const rst = parseL4(pkt, l4) === null ? buildTcpReset(pkt, l4) : null;
+      if (rst !== null) {
+        this.stats.resets++;
+        this.stats.segmentsOut++;
+        if (!this.tun?.write(rst)) this.stats.tunWriteErrors++;
+      }
       return undefined;
     }
     // Plausibility: the segment must sit near the published positions (a blind guess of the
@@ -425,11 +430,16 @@ export class TcpAnycast {
     this.stats.flowsClosed++;
     if (why !== "forgotten") {
       this.log.info("tcp flow closed", { flow: f.key, why });
-      const rec = this.store.get("tcp", f.key) as FlowRecord | null | undefined;
-      if (rec !== undefined && rec !== null && rec.o === this.node) this.store.delete("tcp", f.key);
+      this.unpublish(f.key);
     }
     // Removed from the map after the final segments (RST, last ACK) are flushed.
     this.dirty(f);
+  }
+
+  /** Deletes the flow's record when this server owns it (another owner's record stays). */
+  private unpublish(key: string): void {
+    const rec = this.store.get("tcp", key) as FlowRecord | null | undefined;
+    if (rec && rec.o === this.node) this.store.delete("tcp", key);
   }
 
   /** Removes a flow without sending anything. */
@@ -465,20 +475,16 @@ export class TcpAnycast {
   private tick(): void {
     const now = performance.now();
     const idle = this.cfg.idleSeconds * 1000;
-    let skipped = 0;
     for (const f of this.flows.values()) {
-      skipped += f.reader.skipped;
       if (now - f.lastSegment > idle) {
         this.log.info("tcp flow idle: forgotten", { flow: f.key });
         this.drop(f);
-        const rec = this.store.get("tcp", f.key) as FlowRecord | null | undefined;
-        if (rec && rec.o === this.node) this.store.delete("tcp", f.key);
+        this.unpublish(f.key);
         continue;
       }
       if (f.ep.nextDeadline() <= now) this.pending.add(f);
       else if (now - f.published.at >= SYNC_MS) this.publish(f, false);
     }
-    this.stats.skippedBytes = skipped;
     if (this.pending.size > 0) this.flushNow();
   }
 
@@ -501,5 +507,3 @@ export class TcpAnycast {
     }));
   }
 }
-
-const EMPTY = new Uint8Array(0);

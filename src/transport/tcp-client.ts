@@ -205,14 +205,7 @@ export class TcpClientTransport {
         this.everUp = true;
         delay = 100;
         void this.keepalive(c);
-        await new Promise<void>((resolve) => {
-          const check = setInterval(() => {
-            if (!this.up || this.stopped) {
-              clearInterval(check);
-              resolve();
-            }
-          }, 20);
-        });
+        await this.untilDown();
         if (this.stopped) return;
         this.downSince = performance.now();
         this.log.warn("TCP connection lost; re-initialising through the anycast address", { server: this.server });
@@ -223,6 +216,11 @@ export class TcpClientTransport {
         delay = Math.min(2000, delay * 2);
       }
     }
+  }
+
+  /** Resolves once the current connection is gone or the transport stops. */
+  private async untilDown(): Promise<void> {
+    while (this.up && !this.stopped) await Bun.sleep(20);
   }
 
   /** One tcp-anycast connection, start to end; false when it could not be opened. */
@@ -247,7 +245,7 @@ export class TcpClientTransport {
     } else this.log.notice("streaming over TCP to the anycast address", { server: this.server });
     this.everUp = true;
     void this.keepalive(c);
-    while (this.up && !this.stopped) await Bun.sleep(20);
+    await this.untilDown();
     if (this.stopped) return true;
     this.downSince = performance.now();
     this.log.warn("TCP connection lost; reconnecting to the anycast address", { server: this.server });

@@ -13,7 +13,7 @@ import { parseHostPort, type Config } from "../config.ts";
 import { parseIp } from "../net/addr.ts";
 import { be16, be32, ERR, MSG, TLV, tlv, u32, type ControlMessage } from "../satp/control.ts";
 import type { Conn } from "../state.ts";
-import { listenFramed, type FramedConn, type StreamConn } from "./tcp.ts";
+import { listenFramed, type FramedConn, type OnStreamPacket, type StreamConn } from "./tcp.ts";
 
 export class TcpUnicast {
   readonly conns = new Set<FramedConn>();
@@ -22,7 +22,7 @@ export class TcpUnicast {
 
   constructor(
     private readonly cfg: Config["tcp"],
-    private readonly onPacket: (c: FramedConn, pkt: Uint8Array) => boolean | void,
+    private readonly onPacket: OnStreamPacket<FramedConn>,
     private readonly countDrop: (reason: string) => void,
   ) {}
 

@@ -37,6 +37,22 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
       flows: { flow: string; mux: number; state: string }[];
     };
 
+  /** A's 16 MiB download from B's HTTP helper with `during` run mid-way; the result and the clients' logs. */
+  const download = async (file: string, during: () => Promise<void>) => {
+    const want = lab.exec(ns.a, [BUN, HELPER, "expect", "16"]).trim();
+    const p = lab.spawn(ns.a, ["sh", "-c", `${BUN} ${HELPER} fetch http://10.99.0.2:8080/data > ${dir}/${file} 2>&1`]);
+    await during();
+    await p.exited;
+    const got = JSON.parse(await Bun.file(`${dir}/${file}`).text()) as {
+      bytes: number;
+      sha256: string;
+      ms: number;
+      maxGapMs: number;
+    };
+    const logs = (await Bun.file(`${dir}/a.log`).text()) + (await Bun.file(`${dir}/b.log`).text());
+    return { ...got, want, logs };
+  };
+
   beforeAll(async () => {
     pair = new AnycastPair(lab, ["a", "b"]);
     ns.a = pair.clients.a!;
@@ -84,28 +100,17 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     expect(before.a).toContain(`${ANY}:4444`);
     lab.spawn(ns.b, [BUN, HELPER, "http", "10.99.0.2", "8080", "16", "4"], `${dir}/http.log`);
     await Bun.sleep(300);
-    const want = lab.exec(ns.a, [BUN, HELPER, "expect", "16"]).trim();
-    const p = lab.spawn(ns.a, [
-      "sh",
-      "-c",
-      `${BUN} ${HELPER} fetch http://10.99.0.2:8080/data > ${dir}/fetch.json 2>&1`,
-    ]);
-    await Bun.sleep(700);
-    pair.route("s2");
-    await p.exited;
-    const got = JSON.parse(await Bun.file(`${dir}/fetch.json`).text()) as {
-      bytes: number;
-      sha256: string;
-      ms: number;
-      maxGapMs: number;
-    };
+    const got = await download("fetch.json", async () => {
+      await Bun.sleep(700);
+      pair.route("s2");
+    });
     const s2 = flows("s2");
-    const logs = (await Bun.file(`${dir}/a.log`).text()) + (await Bun.file(`${dir}/b.log`).text());
+    const logs = got.logs;
     console.log(
-      `  tcp-anycast flip: ${got.bytes} bytes in ${got.ms} ms, sha256 ${got.sha256 === want ? "matches" : "DIFFERS"}; longest stall ${got.maxGapMs} ms; S2 took over ${s2.stats.takeovers} flows, resyncs ${s2.stats.resyncs}`,
+      `  tcp-anycast flip: ${got.bytes} bytes in ${got.ms} ms, sha256 ${got.sha256 === got.want ? "matches" : "DIFFERS"}; longest stall ${got.maxGapMs} ms; S2 took over ${s2.stats.takeovers} flows, resyncs ${s2.stats.resyncs}`,
     );
     expect(got.bytes).toBe(16 * 1024 * 1024);
-    expect(got.sha256).toBe(want);
+    expect(got.sha256).toBe(got.want);
     expect(s2.stats.takeovers).toBe(2);
     expect(s2.flows.map((x) => x.mux).sort()).toEqual([1, 2]);
     await lab.until("S1 forgot the flows", () => flows("s1").flows.length === 0, 5000);
@@ -119,33 +124,21 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
 
   test("route back to S1 mid-download, then S1 killed (-9) with the route on S2: flows move twice, download intact", async () => {
     const before = { a: socketOf("a"), b: socketOf("b") };
-    const want = lab.exec(ns.a, [BUN, HELPER, "expect", "16"]).trim();
-    const p = lab.spawn(ns.a, [
-      "sh",
-      "-c",
-      `${BUN} ${HELPER} fetch http://10.99.0.2:8080/data > ${dir}/fetch2.json 2>&1`,
-    ]);
-    await Bun.sleep(400);
-    pair.route("s1");
-    await Bun.sleep(400);
-    servers.s1!.kill("SIGKILL");
-    pair.route("s2");
-    await p.exited;
-    const got = JSON.parse(await Bun.file(`${dir}/fetch2.json`).text()) as {
-      bytes: number;
-      sha256: string;
-      ms: number;
-      maxGapMs: number;
-    };
+    const got = await download("fetch2.json", async () => {
+      await Bun.sleep(400);
+      pair.route("s1");
+      await Bun.sleep(400);
+      servers.s1!.kill("SIGKILL");
+      pair.route("s2");
+    });
     const s2 = flows("s2");
-    const logs = (await Bun.file(`${dir}/a.log`).text()) + (await Bun.file(`${dir}/b.log`).text());
     console.log(
-      `  tcp-anycast flip back + kill -9: ${got.bytes} bytes in ${got.ms} ms, sha256 ${got.sha256 === want ? "matches" : "DIFFERS"}; longest stall ${got.maxGapMs} ms; S2 takeovers ${s2.stats.takeovers}, resyncs ${s2.stats.resyncs}`,
+      `  tcp-anycast flip back + kill -9: ${got.bytes} bytes in ${got.ms} ms, sha256 ${got.sha256 === got.want ? "matches" : "DIFFERS"}; longest stall ${got.maxGapMs} ms; S2 takeovers ${s2.stats.takeovers}, resyncs ${s2.stats.resyncs}`,
     );
     expect(got.bytes).toBe(16 * 1024 * 1024);
-    expect(got.sha256).toBe(want);
+    expect(got.sha256).toBe(got.want);
     expect(s2.stats.takeovers).toBe(4);
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
-    expect(logs).not.toContain("TCP connection lost");
+    expect(got.logs).not.toContain("TCP connection lost");
   }, 60000);
 });
