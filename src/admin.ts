@@ -41,7 +41,12 @@ export function adminApp(s: Server): Hono {
         mux: x.mux,
         name: x.name,
         endpoint: x.endpoint
-          ? { address: x.endpoint.address, port: x.endpoint.port, listener: s.listeners[x.endpoint.listener]?.name }
+          ? {
+              address: x.endpoint.address,
+              port: x.endpoint.port,
+              transport: x.endpoint.kind,
+              listener: x.endpoint.record === "tcp" ? undefined : x.endpoint.record,
+            }
           : null,
         routes: x.routes.map(formatPrefix),
         suite: x.crypto.suite,
@@ -105,6 +110,8 @@ export function adminApp(s: Server): Hono {
       peers: s.mesh?.peers() ?? [],
       tables: s.store.counts(),
       stats: s.mesh?.stats ?? null,
+      data: s.mesh?.dataStats ?? null,
+      forwarded: s.dp.forwarded,
     }),
   );
   app.get("/v1/plugins", (c) =>

@@ -30,6 +30,9 @@ const role = v.pipe(
   v.picklist(Object.keys(ROLE_NAMES)),
   v.transform((r) => ROLE_NAMES[r] as Role),
 );
+const holdMs = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000));
+const holdBytes = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30));
+const HOLD_DEFAULTS = { ms: 500, bytes: 16 << 20 };
 const hexKey = v.pipe(v.string(), v.regex(/^([0-9a-fA-F]{2})+$/, "expected hex digits"));
 const hexSalt = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{28}$/, "expected 28 hex digits (14 bytes)"));
 const tagLength = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255));
@@ -168,6 +171,9 @@ export const ConfigSchema = v.strictObject({
       staleSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(86400)), 300),
       // How often replay-window high-water marks are published (the bound on replay staleness).
       hwmIntervalMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(10000)), 100),
+      // UDP data channel between servers, on the sync listen address (any port without one):
+      // packets for a client whose TCP link another server holds go there (src/sync/data.ts).
+      dataChannel: v.optional(v.boolean(), true),
     }),
     {},
   ),
@@ -201,11 +207,19 @@ export const ConfigSchema = v.strictObject({
       // Flows at most; a flow with no segment for idleSeconds is dropped silently (no RST).
       maxFlows: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000000)), 10000),
       idleSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(86400)), 600),
-      // Packets for a client whose tcp-anycast flow is not (or no longer) here wait this long for
-      // the client's next segment to bring the flow over, instead of being dropped (0 = drop);
-      // at most holdBytes in all.
-      holdMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000)), 500),
-      holdBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 16 << 20),
+      // Aliases of hold.ms and hold.bytes (kept: operators' configs name them).
+      holdMs: v.optional(holdMs),
+      holdBytes: v.optional(holdBytes),
+    }),
+    {},
+  ),
+  // Server: packets for a client that cannot be sent yet (its tcp-anycast flow not taken over
+  // here yet, its link gone until it is heard again) wait up to `ms` each, `bytes` in all, instead
+  // of being dropped (ms 0 = drop). `tcp.holdMs` / `tcp.holdBytes` are aliases.
+  hold: v.optional(
+    v.strictObject({
+      ms: v.optional(holdMs),
+      bytes: v.optional(holdBytes),
     }),
     {},
   ),
@@ -230,7 +244,11 @@ export const ConfigSchema = v.strictObject({
 });
 
 export type RawConfig = v.InferOutput<typeof ConfigSchema>;
-export type Config = RawConfig & { mode: "peer" | "server" | "relay-client" };
+/** The validated config: `hold` resolved (its aliases tcp.holdMs / tcp.holdBytes folded in). */
+export type Config = Omit<RawConfig, "hold"> & {
+  mode: "peer" | "server" | "relay-client";
+  hold: { ms: number; bytes: number };
+};
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -269,8 +287,17 @@ export function validateConfig(raw: Record<string, unknown>): Config {
       : PEER_KEYS.some((k) => raw[k] !== undefined)
         ? "peer"
         : "server");
-  const c: Config = { ...r.output, mode };
   const problems: string[] = [];
+  const o = r.output;
+  const alias = (key: "ms" | "bytes", old: "holdMs" | "holdBytes"): number => {
+    const a = o.hold[key];
+    const b = o.tcp[old];
+    if (a !== undefined && b !== undefined && a !== b)
+      problems.push(`tcp.${old}: alias of hold.${key} (${a}); set one of them`);
+    return a ?? b ?? HOLD_DEFAULTS[key];
+  };
+  const hold = { ms: alias("ms", "holdMs"), bytes: alias("bytes", "holdBytes") };
+  const c: Config = { ...o, mode, hold, tcp: { ...o.tcp, holdMs: hold.ms, holdBytes: hold.bytes } };
   if (c.ipv4Only && c.ipv6Only) problems.push("ipv4Only: cannot be combined with ipv6Only");
   if (mode === "relay-client") {
     if (c.relayClient.peer === undefined)

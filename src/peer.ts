@@ -5,35 +5,21 @@
 //  - packets with a mux other than ours are dropped (anytun adopts the first packet's mux);
 //  - the sender refuses to go past 2^32 packets under one key instead of wrapping seq to 0;
 //  - `route` prefixes of any length filter what is sent (anytun ignores -R in this mode).
-import { lookup } from "node:dns/promises";
 import { writeFileSync } from "node:fs";
+import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
 import type { Config } from "./config.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
 import { parseCidr } from "./net/addr.ts";
 import { ipDestination, PrefixTable } from "./net/lpm.ts";
-import {
-  HEADER_LEN,
-  MAX_PACKET,
-  OFF_MUX,
-  OFF_SENDER,
-  payloadTypeOf,
-  PT_CONTROL,
-  TYPE_LEN,
-  typeFitsDevice,
-} from "./satp/codec.ts";
-import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SatpCrypto, SEQ_LIMIT } from "./satp/crypto.ts";
-import { ReplayWindow } from "./satp/replay.ts";
-import { deriveMaster, normalizeSuite } from "./satp/suite.ts";
+import { OFF_MUX, payloadTypeOf, PT_CONTROL, typeFitsDevice, type Header } from "./satp/codec.ts";
+import { decodeControl, type ControlMessage } from "./satp/control.ts";
+import { authentic, countRx, countSeal, openDatagram, SEAL_EXHAUSTED, type SatpSession } from "./satp/session.ts";
 import { configureLink, openTun, type TunDevice } from "./tun.ts";
 import { UdpTransport, type UdpStats } from "./transport/udp.ts";
 import { TcpClientTransport } from "./transport/tcp-client.ts";
-import { decodeControl } from "./satp/control.ts";
 
-export interface Endpoint {
-  address: string;
-  port: number;
-}
+export type { Endpoint };
 
 export interface PeerStats {
   device: string;
@@ -53,177 +39,178 @@ export interface Peer {
   stop(): void;
 }
 
-/** The SATP context of a single connection (peer and relay-client roles) from the top-level keys. */
-export function connectionCrypto(cfg: Config, log: Logger): SatpCrypto {
-  const { suite, warnings } = normalizeSuite({
-    cipher: cfg.crypto.cipher,
-    auth: cfg.crypto.auth,
-    tagLength: cfg.crypto.tagLength,
-    kdPrf: cfg.crypto.kdPrf,
-  });
-  for (const w of warnings) log.warn(w);
-  const master = deriveMaster(suite.kdPrf, { passphrase: cfg.passphrase, keyHex: cfg.key, saltHex: cfg.salt });
-  return new SatpCrypto(suite, master, cfg.role);
+/** The client-side seam: where the peer's sealed packets go (a UDP socket, or a TCP client transport). */
+export interface PeerOut {
+  /** A buffer to seal one packet into; the transport's, valid until `queue`. */
+  slot(): Uint8Array;
+  /** Sends the first `len` bytes of the last slot to (address, port) — a stream ignores both. */
+  queue(len: number, port: number, address: string): void;
+  readonly stats: UdpStats;
+  /** Local UDP port; 0 for a TCP transport (its connections come and go). */
+  readonly localPort: number;
+  /** For the "listening" log line. */
+  readonly label: string;
+  close(): void;
 }
 
-/** remoteHost:remotePort resolved once (as anytun does), honouring -4/-6. */
-export async function resolveRemote(cfg: Config): Promise<Endpoint> {
-  const family = cfg.ipv4Only ? 4 : cfg.ipv6Only ? 6 : 0;
-  try {
-    return { address: (await lookup(cfg.remoteHost!, { family })).address, port: cfg.remotePort };
-  } catch (e) {
-    throw new Error(`remote-host ${cfg.remoteHost}: cannot resolve (${(e as NodeJS.ErrnoException).code ?? e})`);
+/**
+ * The peer role's per-packet work, both directions, without sockets or devices: `receive` for a
+ * datagram (or framed packet) from the network, `fromDevice` for a packet read from the TUN/TAP.
+ * The fuzzers drive this same object.
+ */
+export class PeerPath {
+  readonly drops: Drops = newDrops();
+  keepalivesIn = 0;
+  endpointChanges = 0;
+  /** Control messages (answers from the server) go here. */
+  onControl: ((m: ControlMessage) => void) | null = null;
+  out: PeerOut | null = null;
+  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
+  private readonly found: { session: SatpSession | undefined } = { session: undefined };
+  private readonly find: (mux: number) => SatpSession | undefined;
+  private exhaustedLogged = false;
+
+  constructor(
+    readonly session: SatpSession,
+    private readonly senderId: number,
+    private readonly tap: boolean,
+    private readonly routes: PrefixTable<true>,
+    private readonly device: { write(pkt: Uint8Array): boolean },
+    private readonly log: Logger,
+    public endpoint: Endpoint | null,
+  ) {
+    const mine = session;
+    const mux = session.mux;
+    this.find = (m) => (m === mux ? mine : undefined);
+  }
+
+  /** One datagram; false when it did not authenticate (a TCP stream's reader resyncs on that). */
+  receive(buf: Uint8Array, port: number, address: string): boolean {
+    const n = openDatagram(buf, this.find, this.hdr, this.found);
+    if (n < 0) {
+      countRx(n, this.drops);
+      return authentic(n);
+    }
+    const ep = this.endpoint;
+    if (ep === null || ep.port !== port || ep.address !== address) {
+      this.log.notice(ep === null ? "peer endpoint learned" : "peer endpoint changed", {
+        from: ep ? `${ep.address}:${ep.port}` : undefined,
+        to: `${address}:${port}`,
+      });
+      this.endpoint = { address, port };
+      this.endpointChanges++;
+    }
+    if (n === 0) {
+      this.keepalivesIn++;
+      return true;
+    }
+    const s = this.session;
+    if (s.type === PT_CONTROL) {
+      const m = decodeControl(s.inner());
+      if (m !== null) this.onControl?.(m);
+      return true;
+    }
+    if (!typeFitsDevice(s.type, this.tap)) {
+      this.drops.type++;
+      return true;
+    }
+    if (!this.device.write(s.inner())) this.drops.tunwrite++;
+    return true;
+  }
+
+  /** One packet from the device: routed (`route` prefixes), sealed, queued to the peer. */
+  fromDevice(pkt: Uint8Array): void {
+    const drops = this.drops;
+    const type = payloadTypeOf(pkt, this.tap);
+    if (type === 0) {
+      drops.badinner++;
+      return;
+    }
+    if (this.routes.size > 0) {
+      const d = this.tap ? null : ipDestination(pkt);
+      if (d === null || this.routes.lookup(pkt, d.off, d.family) === undefined) {
+        drops.noroute++;
+        return;
+      }
+    }
+    const ep = this.endpoint;
+    if (ep === null || this.out === null) {
+      drops.noendpoint++;
+      return;
+    }
+    const slot = this.out.slot();
+    const len = this.session.seal(slot, this.senderId, type, pkt);
+    if (len < 0) {
+      countSeal(len, drops);
+      if (len === SEAL_EXHAUSTED && !this.exhaustedLogged) {
+        this.exhaustedLogged = true;
+        this.log.error("sent 2^32 packets under this key: refusing to reuse sequence numbers; restart with a new key");
+      }
+      return;
+    }
+    this.out.queue(len, ep.port, ep.address);
+  }
+
+  /** A sealed control message or keepalive (empty body) for the TCP client transport. */
+  sealControl(buf: Uint8Array, body: Uint8Array | null): Uint8Array {
+    const len = this.session.seal(buf, this.senderId, body === null ? 0 : PT_CONTROL, body ?? EMPTY);
+    return buf.subarray(0, Math.max(0, len));
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** Opens the device and socket and starts forwarding. Throws Error with a clear message on setup failure. */
 export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
-  const crypto = connectionCrypto(cfg, log);
-  const windowSize = cfg.crypto.window;
+  const session = connectionSession(cfg, log);
   const tap = cfg.type === "tap";
-  const mux = cfg.mux;
-  const senderId = cfg.senderId;
-  const drops = newDrops();
-  const windows = new Map<number, ReplayWindow>();
   const routes = new PrefixTable<true>();
   for (const r of cfg.route) routes.set(parseCidr(r, true), true);
-  if (windowSize === 0) log.info("replay window off (-w 0, anytun's default): duplicated packets are delivered");
+  if (session.windowSize === 0)
+    log.info("replay window off (-w 0, anytun's default): duplicated packets are delivered");
 
-  let endpoint: Endpoint | null = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
+  const endpoint: Endpoint | null = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
 
   const tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap });
-  let udp: UdpTransport | TcpClientTransport | undefined;
-  let tcpClient: TcpClientTransport | undefined;
+  let udp: PeerOut | undefined;
   try {
     if (cfg.ifconfig !== undefined) configureLink(tun.name, { address: cfg.ifconfig, mtu: cfg.mtu, up: true });
     log.notice("device opened", { dev: tun.name, type: cfg.type, ifconfig: cfg.ifconfig });
 
-    let seq = 0;
-    let keepalivesIn = 0;
-    let endpointChanges = 0;
-    let exhaustedLogged = false;
-    const overhead = crypto.overhead + TYPE_LEN;
-
-    const onDatagram = (buf: Uint8Array, port: number, address: string): boolean => {
-      if (buf.length < HEADER_LEN) {
-        drops.short++;
-        return false;
-      }
-      if (((buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]!) !== mux) {
-        drops.mux++;
-        return false;
-      }
-      const pseq = ((buf[0]! << 24) | (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) >>> 0;
-      const sid = (buf[OFF_SENDER]! << 8) | buf[OFF_SENDER + 1]!;
-      let win: ReplayWindow | null = null;
-      if (windowSize > 0) {
-        win = windows.get(sid) ?? null;
-        if (win === null) windows.set(sid, (win = new ReplayWindow(windowSize)));
-      }
-      const n = crypto.open(buf, pseq, sid, mux, win);
-      if (n < 0) {
-        if (n === OPEN_AUTH) drops.auth++;
-        else if (n === OPEN_REPLAY) drops.replay++;
-        else if (n === OPEN_SHORT) drops.short++;
-        return n === OPEN_REPLAY;
-      }
-      if (endpoint === null || endpoint.port !== port || endpoint.address !== address) {
-        log.notice(endpoint === null ? "peer endpoint learned" : "peer endpoint changed", {
-          from: endpoint ? `${endpoint.address}:${endpoint.port}` : undefined,
-          to: `${address}:${port}`,
-        });
-        endpoint = { address, port };
-        endpointChanges++;
-      }
-      if (n === 0) {
-        keepalivesIn++;
-        return true;
-      }
-      const plain = crypto.plain;
-      if (((plain[0]! << 8) | plain[1]!) === PT_CONTROL) {
-        const m = decodeControl(plain.subarray(TYPE_LEN));
-        if (m !== null) tcpClient?.onControl(m);
-        return true;
-      }
-      if (!typeFitsDevice((plain[0]! << 8) | plain[1]!, tap)) {
-        drops.type++;
-        return true;
-      }
-      if (!tun.write(plain.subarray(TYPE_LEN))) drops.tunwrite++;
-      return true;
-    };
-
-    const onTunPacket = (pkt: Uint8Array): void => {
-      const type = payloadTypeOf(pkt, tap);
-      if (type === 0) {
-        drops.badinner++;
-        return;
-      }
-      if (routes.size > 0) {
-        const d = tap ? null : ipDestination(pkt);
-        if (d === null || routes.lookup(pkt, d.off, d.family) === undefined) {
-          drops.noroute++;
-          return;
-        }
-      }
-      const ep = endpoint;
-      if (ep === null) {
-        drops.noendpoint++;
-        return;
-      }
-      if (pkt.length + overhead > MAX_PACKET) {
-        drops.toobig++;
-        return;
-      }
-      if (seq >= SEQ_LIMIT) {
-        drops.exhausted++;
-        if (!exhaustedLogged) {
-          exhaustedLogged = true;
-          log.error("sent 2^32 packets under this key: refusing to reuse sequence numbers; restart with a new key");
-        }
-        return;
-      }
-      const slot = udp!.slot();
-      slot[HEADER_LEN] = type >>> 8;
-      slot[HEADER_LEN + 1] = type & 255;
-      slot.set(pkt, HEADER_LEN + TYPE_LEN);
-      const len = crypto.seal(seq++, senderId, mux, slot, TYPE_LEN + pkt.length);
-      udp!.queue(len, ep.port, ep.address);
-    };
-
+    const path = new PeerPath(session, cfg.senderId, tap, routes, tun, log, endpoint);
+    const onDatagram = (buf: Uint8Array, port: number, address: string) => path.receive(buf, port, address);
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });
     const host = cfg.interface ?? (cfg.ipv4Only ? "0.0.0.0" : "::");
     if (cfg.transport !== "udp") {
       const ctl = new Uint8Array(2048);
-      udp = tcpClient = new TcpClientTransport(
+      const mux = session.mux;
+      const tcp = new TcpClientTransport(
         endpoint!,
         onDatagram,
-        (body) => {
-          ctl[HEADER_LEN] = PT_CONTROL >>> 8;
-          ctl[HEADER_LEN + 1] = PT_CONTROL & 255;
-          ctl.set(body, HEADER_LEN + TYPE_LEN);
-          return ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, TYPE_LEN + body.length));
-        },
+        (body) => path.sealControl(ctl, body),
         log,
         cfg.transport,
-        () => ctl.subarray(0, crypto.seal(seq++, senderId, mux, ctl, 0)),
+        () => path.sealControl(ctl, null),
         cfg.tcpKeepaliveMs,
         cfg.tcpProbeMs,
         (b, at) => ((b[at + OFF_MUX]! << 8) | b[at + OFF_MUX + 1]!) === mux,
       );
-      tcpClient.start();
+      path.onControl = (m) => tcp.onControl(m);
+      udp = tcp;
+      tcp.start();
     } else
       try {
-        udp = await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers);
+        udp = udpOut(await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers));
       } catch (e) {
         if (cfg.interface !== undefined || cfg.ipv6Only) throw e;
-        udp = await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers); // no IPv6 on this host
+        udp = udpOut(await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers)); // no IPv6 on this host
       }
+    path.out = udp;
     log.notice("listening", {
-      udp: `${udp.address}:${udp.port}`,
+      via: udp.label,
       remote: endpoint ? `${endpoint.address}:${endpoint.port}` : "learn",
     });
-    tun.start(onTunPacket);
+    tun.start((pkt) => path.fromDevice(pkt));
 
     if (cfg.postUpScript !== undefined) runPostUp(cfg.postUpScript, tun.name, log);
     if (cfg.writePid !== undefined) writeFileSync(cfg.writePid, `${process.pid}\n`);
@@ -231,14 +218,14 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     const u = udp;
     return {
       device: tun.name,
-      localPort: u.port,
+      localPort: u.localPort,
       stats: () => ({
         device: tun.name,
-        endpoint,
-        seq,
-        keepalivesIn,
-        endpointChanges,
-        drops: { ...drops },
+        endpoint: path.endpoint,
+        seq: session.seq,
+        keepalivesIn: path.keepalivesIn,
+        endpointChanges: path.endpointChanges,
+        drops: { ...path.drops },
         udp: { ...u.stats },
         tun: { ...tun.stats },
       }),
@@ -252,6 +239,19 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     tun.close();
     throw e;
   }
+}
+
+function udpOut(u: UdpTransport): PeerOut {
+  return {
+    slot: () => u.slot(),
+    queue: (len, port, address) => u.queue(len, port, address),
+    get stats() {
+      return u.stats;
+    },
+    localPort: u.port,
+    label: `udp ${u.address}:${u.port}`,
+    close: () => u.close(),
+  };
 }
 
 function runPostUp(script: string, dev: string, log: Logger): void {

@@ -8,7 +8,7 @@ import type { Config } from "./config.ts";
 import { parseHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { parseIp, unmapV4 } from "./net/addr.ts";
-import { HEADER_LEN, PT_CONTROL, TYPE_LEN } from "./satp/codec.ts";
+import { PT_CONTROL, type Header } from "./satp/codec.ts";
 import {
   be16,
   be32,
@@ -22,7 +22,8 @@ import {
   u32,
   type ControlMessage,
 } from "./satp/control.ts";
-import { connectionCrypto, resolveRemote } from "./peer.ts";
+import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
+import { openDatagram, SEAL_TOOBIG, type SatpSession } from "./satp/session.ts";
 import { SendBatch } from "./transport/batch.ts";
 
 export interface RelayClient {
@@ -32,40 +33,78 @@ export interface RelayClient {
   stop(): Promise<void>;
 }
 
+export interface RelayClientStats {
+  toPeer: number;
+  fromPeer: number;
+  dropped: number;
+  allocations: number;
+}
+
+/**
+ * The relay client's receive path without sockets: a datagram on its SATP socket is either a
+ * raw datagram relayed from the peer (from server:relayPort, to the app's last address) or a
+ * control answer from the server (from server:port, authenticated). Everything else is a
+ * counted drop. The fuzzers drive this same object.
+ */
+export class RelayClientPath {
+  readonly stats: RelayClientStats = { toPeer: 0, fromPeer: 0, dropped: 0, allocations: 0 };
+  relayPort = 0;
+  app: Endpoint | null = null;
+  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
+  private readonly found: { session: SatpSession | undefined } = { session: undefined };
+  private readonly find: (mux: number) => SatpSession | undefined;
+
+  constructor(
+    readonly session: SatpSession,
+    private readonly server: Endpoint,
+    private readonly onControl: (m: ControlMessage) => void,
+    private readonly toApp: { queue(buf: Uint8Array, port: number, address: string): void },
+  ) {
+    const mux = session.mux;
+    this.find = (m) => (m === mux ? session : undefined);
+  }
+
+  receive(d: Uint8Array, port: number, address: string): void {
+    const st = this.stats;
+    if (address !== this.server.address) return void st.dropped++;
+    if (port === this.relayPort && this.relayPort !== 0) {
+      if (this.app === null) return void st.dropped++;
+      st.fromPeer++;
+      this.toApp.queue(d, this.app.port, this.app.address);
+      return;
+    }
+    if (port !== this.server.port) return void st.dropped++;
+    const n = openDatagram(d, this.find, this.hdr, this.found);
+    if (n <= 0 || this.session.type !== PT_CONTROL) return void st.dropped++;
+    const m = decodeControl(this.session.inner());
+    if (m === null) return void st.dropped++;
+    this.onControl(m);
+  }
+}
+
 export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayClient> {
-  const crypto = connectionCrypto(cfg, log);
+  const session = connectionSession(cfg, log);
   const server = await resolveRemote(cfg);
   const peer = parseHostPort(cfg.relayClient.peer!);
   const peerBytes = parseIp(peer.host)!;
   const local = parseHostPort(cfg.relayClient.local);
   const lifetime = cfg.relayClient.lifetime;
-  const stats = { toPeer: 0, fromPeer: 0, dropped: 0, allocations: 0 };
-  let relayPort = 0;
-  let app: { address: string; port: number } | null = null;
-  let seq = 0;
   let nextId = 1;
   const waiting = new Map<number, (m: ControlMessage) => void>();
   const buf = new Uint8Array(2048);
+  let toApp: SendBatch | null = null;
+  let toRelay: SendBatch | null = null;
+  const path = new RelayClientPath(session, server, (m) => waiting.get(m.id)?.(m), {
+    queue: (b, port, address) => toApp?.queue(b, port, address),
+  });
+  const stats = path.stats;
 
   const satp = await Bun.udpSocket({
     hostname: cfg.interface ?? (cfg.ipv6Only ? "::" : "0.0.0.0"),
     port: cfg.port,
     socket: {
       data(_s, d, port, raddr) {
-        const addr = unmapV4(raddr);
-        if (addr !== server.address) return void stats.dropped++;
-        if (port === relayPort && relayPort !== 0) {
-          if (app === null) return void stats.dropped++;
-          stats.fromPeer++;
-          toApp.queue(d, app.port, app.address);
-          return;
-        }
-        if (port !== server.port || d.length < HEADER_LEN) return void stats.dropped++;
-        const n = crypto.open(d, d.readUInt32BE(0), d.readUInt16BE(4), d.readUInt16BE(6), null);
-        if (n <= TYPE_LEN || ((crypto.plain[0]! << 8) | crypto.plain[1]!) !== PT_CONTROL) return void stats.dropped++;
-        const m = decodeControl(crypto.plain.subarray(TYPE_LEN));
-        if (m === null) return void stats.dropped++;
-        waiting.get(m.id)?.(m);
+        path.receive(d, port, unmapV4(raddr));
       },
       error() {},
     },
@@ -75,28 +114,26 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
     port: local.port,
     socket: {
       data(_s, d, port, addr) {
-        app = { address: addr, port };
-        if (relayPort === 0) return void stats.dropped++;
-        stats.toPeer++;
-        toRelay.queue(d, relayPort, server.address);
+        path.app = { address: addr, port };
+        if (path.relayPort === 0) return void path.stats.dropped++;
+        path.stats.toPeer++;
+        toRelay?.queue(d, path.relayPort, server.address);
       },
       error() {},
     },
   });
 
-  const toApp = new SendBatch(appSock);
-  const toRelay = new SendBatch(satp);
+  toApp = new SendBatch(appSock);
+  toRelay = new SendBatch(satp);
 
   /** Sends a control message and waits for its answer, retrying every second (at most `tries`). */
   async function ask(type: number, tlvs: ControlMessage["tlvs"], tries = 5): Promise<ControlMessage> {
     const id = nextId++ & 0xffff;
     const body = encodeControl({ type, id, tlvs });
     for (let i = 0; i < tries; i++) {
-      buf[HEADER_LEN] = PT_CONTROL >>> 8;
-      buf[HEADER_LEN + 1] = PT_CONTROL & 255;
-      buf.set(body, HEADER_LEN + TYPE_LEN);
-      const len = crypto.seal(seq++, cfg.senderId, cfg.mux, buf, TYPE_LEN + body.length);
-      satp.send(buf.subarray(0, len), server.port, server.address);
+      const len = session.seal(buf, cfg.senderId, PT_CONTROL, body);
+      if (len === SEAL_TOOBIG) throw new Error("control message too large");
+      if (len > 0) satp.send(buf.subarray(0, len), server.port, server.address);
       const answer = await new Promise<ControlMessage | null>((resolve) => {
         const t = setTimeout(() => resolve(null), 1000);
         waiting.set(id, (m) => {
@@ -122,17 +159,17 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
       { t: TLV.LIFETIME, v: be32(lifetime) },
     ]);
     if (a.type !== MSG.RELAY_ALLOCATED) throw new Error(`relay refused: ${errorText(a)}`);
-    relayPort = u16(tlv(a, TLV.RELAY_PORT)) ?? 0;
+    path.relayPort = u16(tlv(a, TLV.RELAY_PORT)) ?? 0;
     stats.allocations++;
     const granted = u32(tlv(a, TLV.LIFETIME)) ?? lifetime;
     log.notice("relay allocated", {
-      relay: `${server.address}:${relayPort}`,
+      relay: `${server.address}:${path.relayPort}`,
       peer: cfg.relayClient.peer,
       local: cfg.relayClient.local,
       lifetime: granted,
     });
     console.log(
-      `relay: ${server.address}:${relayPort} -> ${cfg.relayClient.peer} (send to udp ${cfg.relayClient.local})`,
+      `relay: ${server.address}:${path.relayPort} -> ${cfg.relayClient.peer} (send to udp ${cfg.relayClient.local})`,
     );
   }
 
@@ -141,7 +178,7 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
     async () => {
       try {
         const r = await ask(MSG.RELAY_REFRESH, [
-          { t: TLV.RELAY_PORT, v: be16(relayPort) },
+          { t: TLV.RELAY_PORT, v: be16(path.relayPort) },
           { t: TLV.LIFETIME, v: be32(lifetime) },
         ]);
         if (r.type === MSG.ERROR && u16(tlv(r, TLV.ERROR_CODE)) === ERR.UNKNOWN) {
@@ -156,7 +193,7 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
   );
 
   return {
-    relayPort: () => relayPort,
+    relayPort: () => path.relayPort,
     stats,
     async stop() {
       clearInterval(timer);
@@ -164,7 +201,7 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
         await ask(
           MSG.RELAY_REFRESH,
           [
-            { t: TLV.RELAY_PORT, v: be16(relayPort) },
+            { t: TLV.RELAY_PORT, v: be16(path.relayPort) },
             { t: TLV.LIFETIME, v: be32(0) },
           ],
           1,

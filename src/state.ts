@@ -5,32 +5,18 @@
 import { suiteFor, type ClientConfig, type CryptoConfig } from "./config.ts";
 import { parseCidr, type Prefix } from "./net/addr.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
-import { ReplayWindow } from "./satp/replay.ts";
+import { SatpSession } from "./satp/session.ts";
 import { deriveMaster } from "./satp/suite.ts";
-import type { StreamConn } from "./transport/tcp.ts";
+import type { Link } from "./transport/link.ts";
 
-/** Where a client was last heard from: which listener, and its address. */
-export interface Endpoint {
-  /** Index of the UDP listener; -1 for a TCP connection. */
-  listener: number;
-  address: string;
-  port: number;
-  /** The client's TCP stream (tcp-unicast connection or tcp-anycast flow), when it is connected that way. */
-  tcp?: StreamConn | undefined;
-}
-
-export class Conn {
-  readonly mux: number;
+/** A client: its SATP session (crypto, replay windows, send counter) plus what the server knows of it. */
+export class Conn extends SatpSession {
   readonly name: string;
-  readonly crypto: SatpCrypto;
-  readonly windowSize: number;
   readonly routes: readonly Prefix[];
   /** Identity of the key material and suite; equal fingerprints → session state may carry over. */
   readonly fingerprint: string;
-  private readonly windowMap = new Map<number, ReplayWindow>();
-  endpoint: Endpoint | null = null;
-  /** Next send seq (never wraps: the send path refuses at SEQ_LIMIT). */
-  seq = 0;
+  /** Where the client's packets go (transport/link.ts); set only by an authenticated packet or a synced record. */
+  endpoint: Link | null = null;
   rxPackets = 0;
   rxBytes = 0;
   txPackets = 0;
@@ -40,16 +26,12 @@ export class Conn {
   servedBy = -1;
   /** Packets that arrived here while another server had served the client last (a route moved it). */
   movedIn = 0;
-  /** Packets waiting for this client's TCP flow to be taken over here (tcp.holdMs), oldest first. */
-  held: { type: number; data: Uint8Array; at: number }[] = [];
 
   constructor(c: ClientConfig, defaults: CryptoConfig) {
-    this.mux = c.mux;
-    this.name = c.name ?? `mux-${c.mux}`;
     const suite = suiteFor(defaults, c.crypto);
     const master = deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
-    this.crypto = new SatpCrypto(suite, master, c.role);
-    this.windowSize = suite.window;
+    super(new SatpCrypto(suite, master, c.role), c.mux, suite.window);
+    this.name = c.name ?? `mux-${c.mux}`;
     this.routes = c.routes.map((r) => parseCidr(r, true));
     this.fingerprint = JSON.stringify([
       c.role,
@@ -59,23 +41,10 @@ export class Conn {
     ]);
   }
 
-  /** The replay window for a sender id, or null when windows are off. */
-  window(senderId: number): ReplayWindow | null {
-    if (this.windowSize === 0) return null;
-    let w = this.windowMap.get(senderId);
-    if (w === undefined) this.windowMap.set(senderId, (w = new ReplayWindow(this.windowSize)));
-    return w;
-  }
-
-  /** Replay windows by sender id (those started so far). */
-  windows(): IterableIterator<[number, ReplayWindow]> {
-    return this.windowMap.entries();
-  }
-
   /** Takes over the session state of the same client from before a reload. */
   adopt(old: Conn): void {
+    this.carryOver(old);
     this.endpoint = old.endpoint;
-    this.seq = old.seq;
     this.rxPackets = old.rxPackets;
     this.rxBytes = old.rxBytes;
     this.txPackets = old.txPackets;
@@ -83,7 +52,6 @@ export class Conn {
     this.lastSeen = old.lastSeen;
     this.servedBy = old.servedBy;
     this.movedIn = old.movedIn;
-    if (old.windowSize === this.windowSize) for (const [k, w] of old.windowMap) this.windowMap.set(k, w);
   }
 }
 

@@ -1,12 +1,12 @@
-// The hold queue of packets waiting for a tcp-anycast takeover: order, expiry, byte cap.
+// The one hold queue (src/hold.ts): order, copies, expiry, byte cap, off at hold.ms 0.
 import { expect, test } from "bun:test";
 import type { Conn } from "../src/state.ts";
-import { HoldQueue } from "../src/transport/hold.ts";
+import { HoldQueue } from "../src/hold.ts";
 
-const conn = () => ({ held: [] }) as unknown as Conn;
+const conn = () => ({}) as unknown as Conn;
 
-test("released oldest first, as copies; expired after holdMs; refused past holdBytes", async () => {
-  const limits = { holdMs: 60, holdBytes: 250 };
+test("released oldest first, as copies; expired after hold.ms; refused past hold.bytes", async () => {
+  const limits = { ms: 60, bytes: 250 };
   const q = new HoldQueue(() => limits);
   const a = conn();
   const b = conn();
@@ -29,4 +29,18 @@ test("released oldest first, as copies; expired after holdMs; refused past holdB
   q.release(b, (t) => (late.push(t), true));
   expect(late).toEqual([]);
   expect(q.expired).toBe(1);
+});
+
+test("hold.ms 0 holds nothing; forget gives the bytes back", () => {
+  const limits = { ms: 0, bytes: 1000 };
+  const q = new HoldQueue(() => limits);
+  const a = conn();
+  expect(q.hold(a, 0x0800, new Uint8Array(10))).toBe(false);
+  limits.ms = 500;
+  expect(q.hold(a, 0x0800, new Uint8Array(10))).toBe(true);
+  expect(q.has(a)).toBe(true);
+  expect(q.heldBytes).toBe(10);
+  q.forget(a);
+  expect(q.has(a)).toBe(false);
+  expect(q.heldBytes).toBe(0);
 });

@@ -52,7 +52,7 @@ class TcpClient {
     buf[HEADER_LEN] = type >>> 8;
     buf[HEADER_LEN + 1] = type & 255;
     buf.set(body, HEADER_LEN + TYPE_LEN);
-    this.conn.send(buf.subarray(0, this.crypto.seal(this.seq++, 0, 1, buf, TYPE_LEN + body.length)));
+    this.conn.sendPacket(buf.subarray(0, this.crypto.seal(this.seq++, 0, 1, buf, TYPE_LEN + body.length)));
   }
   async ask(tlvs: ControlMessage["tlvs"]) {
     const n = this.control.length;

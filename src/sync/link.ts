@@ -13,8 +13,9 @@
 //            HKDF-SHA256(fleet key, salt = dialer nonce || acceptor nonce,
 //                        info = "anytun-relay sync v1 d2a" | "... a2d"), 32 bytes
 //   frame plaintext = JSON message:
-//     {k:"auth", node, instance, peerNode, peerInstance}  first frame each way: proves the fleet key
-//                                                         and binds both hellos
+//     {k:"auth", node, instance, peerNode, peerInstance, dp?}  first frame each way: proves the fleet
+//                                                         key and binds both hellos; dp = the UDP port
+//                                                         of the sender's data channel (data.ts), if any
 //     {k:"rec", r:[[table, key, value, t, node], ...]}    records (snapshot, then deltas)
 //     {k:"snap"}                                          end of the initial snapshot
 //     {k:"ping", ts} / {k:"pong", ts}                     heartbeat; a link silent for 3 heartbeats is dead
@@ -95,7 +96,7 @@ export function openFrame(key: Uint8Array, counter: number, body: Uint8Array): U
 }
 
 export type Message =
-  | { k: "auth"; node: number; instance: string; peerNode: number; peerInstance: string }
+  | { k: "auth"; node: number; instance: string; peerNode: number; peerInstance: string; dp?: number }
   | { k: "rec"; r: [string, string, unknown, number, number][] }
   | { k: "snap" }
   | { k: "ping"; ts: number }
@@ -115,7 +116,8 @@ export function parseMessage(plain: Uint8Array): Message | null {
       return typeof o.node === "number" &&
         typeof o.instance === "string" &&
         typeof o.peerNode === "number" &&
-        typeof o.peerInstance === "string"
+        typeof o.peerInstance === "string" &&
+        (o.dp === undefined || (Number.isInteger(o.dp) && (o.dp as number) > 0 && (o.dp as number) < 65536))
         ? (o as Message)
         : null;
     case "rec":
@@ -173,6 +175,10 @@ export class SyncLink {
   recordsIn = 0;
   recordsOut = 0;
   snapshotReceived = false;
+  /** The peer's IP as we reach it (for its data channel; set by the mesh). */
+  host = "";
+  /** UDP port of the peer's data channel (from its authentication message); 0 = none. */
+  peerDataPort = 0;
   private readonly nonce = new Uint8Array(randomBytes(16));
   private inBuf: Uint8Array = new Uint8Array(0);
   private pending: Uint8Array[] = [];
@@ -187,7 +193,7 @@ export class SyncLink {
     private readonly sock: ByteSocket,
     readonly dialed: boolean,
     readonly remote: string,
-    private readonly self: { node: number; instance: string; fleetKey: Uint8Array },
+    private readonly self: { node: number; instance: string; fleetKey: Uint8Array; dataPort?: number },
     private readonly ev: LinkEvents,
   ) {
     this.write(encodeHello({ node: self.node, instance: self.instance, nonce: this.nonce }));
@@ -219,6 +225,7 @@ export class SyncLink {
           instance: this.self.instance,
           peerNode: h.node,
           peerInstance: h.instance,
+          ...(this.self.dataPort ? { dp: this.self.dataPort } : {}),
         });
         continue;
       }
@@ -251,6 +258,7 @@ export class SyncLink {
         m.peerInstance !== this.self.instance
       )
         return this.close("authentication message does not match the hellos");
+      this.peerDataPort = m.dp ?? 0;
       this.state = "up";
       this.ev.up(this);
       return;

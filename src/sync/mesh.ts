@@ -11,14 +11,24 @@
 import { randomBytes } from "node:crypto";
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../log.ts";
+import { unmapV4 } from "../net/addr.ts";
+import type { Forwarder } from "../transport/link.ts";
 import type { SyncStore } from "./store.ts";
+import { DataChannel, type DataStats } from "./data.ts";
 import { fleetKeyFrom, SyncLink, type LinkEvents } from "./link.ts";
 
-export interface SyncBackend {
+/**
+ * What the server needs of a sync backend: record replication (through the SyncStore it was
+ * given), peer views, and the data channel between servers (Forwarder: sealed packets for a
+ * client whose link another server holds; `onForwarded` receives those meant for our clients).
+ */
+export interface SyncBackend extends Forwarder {
   start(): Promise<void>;
   stop(): void;
   peers(): PeerView[];
   readonly stats: SyncStats;
+  onForwarded(fn: (from: number, mux: number, pkt: Uint8Array) => void): void;
+  readonly dataStats: DataStats | null;
 }
 
 export interface SyncStats {
@@ -53,6 +63,8 @@ export interface MeshOptions {
   peers: { host: string; port: number }[];
   heartbeatMs: number;
   staleMs: number;
+  /** Open the data channel (UDP on the sync listen address, or any port); default off. */
+  data?: boolean;
 }
 
 interface Dialer {
@@ -90,6 +102,7 @@ export class SyncMesh implements SyncBackend {
   private stopped = false;
   /** Port actually bound (listen port 0 in tests). */
   listenPort = 0;
+  private readonly data: DataChannel | null;
 
   constructor(
     private readonly store: SyncStore,
@@ -109,6 +122,7 @@ export class SyncMesh implements SyncBackend {
       ups: 0,
       downs: 0,
     }));
+    this.data = opts.data === true ? new DataChannel(this.fleetKey, opts.node, this.instance) : null;
     store.onPublish((rec) => {
       for (const l of this.byNode.values()) l.queue(rec);
     });
@@ -123,8 +137,23 @@ export class SyncMesh implements SyncBackend {
         socket: this.handlers(false, null),
       });
       this.listenPort = this.listener.port;
-      this.log.notice("sync listening", { address: `${l.host}:${this.listenPort}`, node: this.opts.node });
     }
+    if (this.data !== null) {
+      try {
+        await this.data.open(l?.host ?? "0.0.0.0", l ? this.listenPort : 0);
+      } catch (e) {
+        this.listener?.stop(true);
+        throw new Error(
+          `data channel (udp ${l?.host ?? "0.0.0.0"}:${l ? this.listenPort : 0}): ${(e as Error).message}`,
+        );
+      }
+    }
+    if (l)
+      this.log.notice("sync listening", {
+        address: `${l.host}:${this.listenPort}`,
+        node: this.opts.node,
+        dataPort: this.data?.port,
+      });
     for (const d of this.dialers) this.dial(d);
     this.timers.push(
       setInterval(() => {
@@ -150,12 +179,13 @@ export class SyncMesh implements SyncBackend {
   }
 
   private handlers(dialed: boolean, dialer: Dialer | null) {
-    const self = { node: this.opts.node, instance: this.instance, fleetKey: this.fleetKey };
+    const self = { node: this.opts.node, instance: this.instance, fleetKey: this.fleetKey, dataPort: this.data?.port };
     const ev = this.events(dialer);
     return {
       open: (s: Socket<SockData>) => {
         const remote = dialer?.address ?? `${s.remoteAddress}`;
         const link = new SyncLink(s, dialed, remote, self, ev);
+        link.host = dialer?.host ?? unmapV4(s.remoteAddress);
         s.data = { link };
         this.links.add(link);
       },
@@ -213,6 +243,7 @@ export class SyncMesh implements SyncBackend {
           dialer.ups++;
         }
         this.stats.linkUps++;
+        if (link.peerDataPort > 0) this.data?.addPeer(node, link.host, link.peerDataPort, link.peer!.instance);
         this.log.notice("sync link up", { peer: link.remote, node, direction: link.dialed ? "dialed" : "accepted" });
         link.sendRecords(this.store.snapshot());
         link.sendSnapshotEnd();
@@ -228,6 +259,7 @@ export class SyncMesh implements SyncBackend {
         const wasUp = node !== undefined && this.byNode.get(node) === link;
         if (wasUp) {
           this.byNode.delete(node!);
+          this.data?.removePeer(node!);
           this.store.linkDown(link.id);
           this.stats.linkDowns++;
           this.log.warn("sync link down", { peer: link.remote, node, reason });
@@ -315,8 +347,27 @@ export class SyncMesh implements SyncBackend {
     return out;
   }
 
+  reachable(node: number): boolean {
+    return this.data !== null && this.data.reachable(node);
+  }
+
+  forward(node: number, mux: number, pkt: Uint8Array): boolean {
+    if (this.data === null) return false;
+    return this.data.forward(node, mux, pkt);
+  }
+
+  onForwarded(fn: (from: number, mux: number, pkt: Uint8Array) => void): void {
+    this.data?.deliver(fn);
+  }
+
+  get dataStats(): DataStats | null {
+    this.data?.refresh();
+    return this.data?.stats ?? null;
+  }
+
   stop(): void {
     this.stopped = true;
+    this.data?.close();
     for (const t of this.timers) clearInterval(t);
     for (const d of this.dialers) if (d.timer) clearTimeout(d.timer);
     for (const l of [...this.links]) l.close("stopping");

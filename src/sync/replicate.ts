@@ -1,7 +1,9 @@
 // What the server replicates through the sync store, and how records map onto its tables:
 //
-//   table "ep",  key "<mux>":      { a: address, p: port, l: listener name, s: sender id of the
-//                                    server that last served the client }
+//   table "ep",  key "<mux>":      { a: address, p: port, l: listener name or "tcp" (Link.record),
+//                                    s: sender id of the server that last served the client — for
+//                                    "tcp", the server holding the client's stream: the others
+//                                    reach the client through it (transport/link.ts RemoteLink) }
 //   table "hwm", key "<mux>/<sid>": highest seq a server accepted from (mux, sender id), published
 //                                    every hwmIntervalMs while it moves (replay protection across
 //                                    servers, staleness bounded by that interval)
@@ -9,6 +11,7 @@
 //
 // Local changes become records; remote records change the tables but are never re-published.
 import type { Conn, ConnTable } from "../state.ts";
+import type { Link } from "../transport/link.ts";
 import type { SyncStore } from "./store.ts";
 
 export interface EndpointRecord {
@@ -18,11 +21,8 @@ export interface EndpointRecord {
   s: number;
 }
 
-export interface ListenerNames {
-  /** Index of the local listener with this name, or 0. */
-  indexOf(name: string): number;
-  nameOf(index: number): string;
-}
+/** The link a record gives client `mux` here (a UDP listener's, or the data channel to the owner), or null. */
+export type LinkForRecord = (rec: EndpointRecord, mux: number) => Link | null;
 
 export class Replication {
   private readonly published = new Map<string, number>();
@@ -31,7 +31,9 @@ export class Replication {
   constructor(
     private readonly store: SyncStore,
     private readonly conns: ConnTable,
-    private readonly listeners: ListenerNames,
+    private readonly linkFor: LinkForRecord,
+    /** A record gave `conn` a link: what waits for it may go now. */
+    private readonly adopted: (conn: Conn) => void,
     private readonly hwmIntervalMs: number,
   ) {
     store.onChange("ep", (key, value, origin) => {
@@ -44,8 +46,8 @@ export class Replication {
       }
       const r = value as EndpointRecord;
       conn.servedBy = r.s;
-      if (r.l === "tcp") return; // a TCP connection to another server: not reachable from here
-      conn.endpoint = { listener: listeners.indexOf(r.l), address: r.a, port: r.p };
+      conn.endpoint = linkFor(r, conn.mux);
+      if (conn.endpoint !== null) this.adopted(conn);
     });
     store.onChange("hwm", (key, value, origin) => {
       if (origin !== "remote" || typeof value !== "number") return;
@@ -75,20 +77,16 @@ export class Replication {
   /** The receive path learned or confirmed where `conn` is (called only on a change). */
   endpointChanged(conn: Conn): void {
     const ep = conn.endpoint!;
-    const rec: EndpointRecord = {
-      a: ep.address,
-      p: ep.port,
-      l: ep.tcp ? "tcp" : this.listeners.nameOf(ep.listener),
-      s: conn.servedBy,
-    };
+    const rec: EndpointRecord = { a: ep.address, p: ep.port, l: ep.record, s: conn.servedBy };
     this.store.set("ep", String(conn.mux), rec);
   }
 
   private adoptEndpoint(c: Conn): void {
     const r = this.store.get("ep", String(c.mux)) as EndpointRecord | undefined;
-    if (r === undefined || r.l === "tcp") return;
-    c.endpoint = { listener: this.listeners.indexOf(r.l), address: r.a, port: r.p };
+    if (r === undefined) return;
+    c.endpoint = this.linkFor(r, c.mux);
     c.servedBy = r.s;
+    if (c.endpoint !== null) this.adopted(c);
   }
 
   private publishHighWaterMarks(): void {

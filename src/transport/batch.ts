@@ -1,15 +1,20 @@
-// Batches sends on an unconnected Bun UDP socket: queue(buf, port, address) now, one sendMany per
-// event-loop turn (or every 64 datagrams). The caller must not reuse `buf` after queueing it
-// (Bun's receive buffers are fresh per datagram, so relaying them as they are is safe).
-// Returns how many datagrams the kernel refused, for the caller's counters.
+// The one send batcher for UDP: queue(buf, port, address) now, one sendMany per event-loop turn
+// (setImmediate) or every BATCH datagrams, whichever is first. The caller must not change `buf`
+// until the batch is flushed (`pending` tells how many are waiting; UdpTransport reuses slot i
+// only after a flush). Bun's receive buffers are fresh per datagram, so relaying them as they
+// are is safe. Counts what the kernel took and refused.
 
-const MAX = 64;
+export const BATCH = 64;
 
 export class SendBatch {
   private readonly items: (Uint8Array | number | string)[] = [];
-  private count = 0;
-  private armed = false;
+  /** Datagrams queued and not flushed yet. */
+  pending = 0;
+  sent = 0;
   failed = 0;
+  bytes = 0;
+  private armed = false;
+  private closed = false;
   private readonly flushCb = () => {
     this.armed = false;
     this.flush();
@@ -19,7 +24,8 @@ export class SendBatch {
 
   queue(buf: Uint8Array, port: number, address: string): void {
     this.items.push(buf, port, address);
-    if (++this.count >= MAX) this.flush();
+    this.bytes += buf.length;
+    if (++this.pending >= BATCH) this.flush();
     else if (!this.armed) {
       this.armed = true;
       setImmediate(this.flushCb);
@@ -27,15 +33,23 @@ export class SendBatch {
   }
 
   flush(): void {
-    if (this.count === 0) return;
+    const n = this.pending;
+    if (n === 0 || this.closed) return;
     let sent = 0;
     try {
       sent = this.sock.sendMany(this.items);
     } catch {
-      sent = 0; // ECONNREFUSED from an earlier ICMP error is thrown here
+      sent = 0; // ECONNREFUSED from an earlier ICMP error is thrown here, even on an unconnected socket
     }
-    this.failed += this.count - sent;
+    this.sent += sent;
+    this.failed += n - sent;
     this.items.length = 0;
-    this.count = 0;
+    this.pending = 0;
+  }
+
+  /** Flushes what is queued; later queues are dropped silently (the socket is going away). */
+  close(): void {
+    this.flush();
+    this.closed = true;
   }
 }

@@ -27,10 +27,10 @@ import type { SyncStore } from "../sync/store.ts";
 import { TcpEndpoint, type FlowState, type TcpOptions } from "../tcp/endpoint.ts";
 import { ACK, buildPacket, packetRoom, parsePacket, RST, SYN, type Segment } from "../tcp/segment.ts";
 import { configureLink, openTun, type TunDevice } from "../tun.ts";
-import { MAX_PACKET, OFF_MUX } from "../satp/codec.ts";
+import { OFF_MUX } from "../satp/codec.ts";
 import { buildTcpReset, newL4, parseL4 } from "../net/ip.ts";
 import { FRAME_HEADER, FrameReader } from "./framing.ts";
-import type { StreamConn } from "./tcp.ts";
+import type { Ingress, Link } from "./link.ts";
 
 export interface FlowRecord {
   o: number;
@@ -66,15 +66,20 @@ const SYNC_MS = 500;
 const TICK_MS = 10;
 const diff = (a: number, b: number) => (a - b) | 0;
 
-/** One captured TCP connection; the server sends SATP packets to its client through it. */
-export class AnycastFlow implements StreamConn {
+/** One captured TCP connection: its client's Link and Ingress (link.ts) while it is here. */
+export class AnycastFlow implements Link, Ingress {
   readonly reader = new FrameReader(true, (b, at) => {
     const mux = (b[at + OFF_MUX]! << 8) | b[at + OFF_MUX + 1]!;
     return this.mux >= 0 ? mux === this.mux : this.host.knownMux(mux);
   });
   ep!: TcpEndpoint;
   closed = false;
-  tokenOk = true; // the client reached the anycast address itself: nothing to redirect
+  readonly dataAllowed = true; // the client reached the anycast address itself: nothing to redirect
+  readonly kind = "tcp-anycast";
+  readonly record = "tcp";
+  readonly local = true;
+  readonly listener = -1;
+  readonly via = this;
   mux = -1;
   keepaliveMs: number;
   lastSegment = 0;
@@ -92,8 +97,40 @@ export class AnycastFlow implements StreamConn {
     this.keepaliveMs = keepaliveMs;
   }
 
-  send(pkt: Uint8Array): boolean {
-    if (this.closed || !this.ep.write(this.host.frame(pkt))) return false;
+  get address(): string {
+    return this.remoteAddress;
+  }
+  get port(): number {
+    return this.remotePort;
+  }
+  get usable(): boolean {
+    return !this.closed;
+  }
+  link(): Link {
+    return this;
+  }
+  /** The host's framing buffer: the SATP packet is sealed at FRAME_HEADER, after the length. */
+  slot(): Uint8Array {
+    return this.host.framed.subarray(FRAME_HEADER);
+  }
+  send(len: number): boolean {
+    return this.sendFramed(this.host.framed.subarray(0, this.host.lengthPrefix(len)));
+  }
+  agreed(ms: number): void {
+    this.keepaliveMs = ms;
+    this.host.publishNow(this);
+  }
+  bound(mux: number): void {
+    this.host.bound(this, mux);
+  }
+
+  /** Queues one SATP packet (copied into the host's framing buffer first). */
+  sendPacket(pkt: Uint8Array): boolean {
+    return this.sendFramed(this.host.frame(pkt));
+  }
+
+  private sendFramed(framed: Uint8Array): boolean {
+    if (this.closed || !this.ep.write(framed)) return false; // write copies what it takes
     this.host.dirty(this);
     return true;
   }
@@ -138,7 +175,8 @@ export class TcpAnycast {
   private readonly pending = new Set<AnycastFlow>();
   private armed = false;
   private readonly out = new Uint8Array(packetRoom(65535));
-  private readonly framed = new Uint8Array(FRAME_HEADER + MAX_PACKET);
+  /** Framing buffer shared by all flows (one packet at a time; the endpoint copies on write). */
+  readonly framed = new Uint8Array(FRAME_HEADER + 2048);
   private readonly flush = () => this.flushNow();
 
   constructor(
@@ -234,14 +272,9 @@ export class TcpAnycast {
     this.cfg = cfg;
   }
 
-  /** Keep-alive interval a client asked for, clamped; remembered for the flow's record. */
-  agreeKeepalive(flow: StreamConn | undefined, askedMs: number): number {
-    const ms = Math.max(this.cfg.keepaliveMinMs, Math.min(this.cfg.keepaliveMaxMs, askedMs));
-    if (flow instanceof AnycastFlow) {
-      flow.keepaliveMs = ms;
-      this.publish(flow, true);
-    }
-    return ms;
+  /** The flow's record changed (keep-alive agreed): publish it now. */
+  publishNow(flow: AnycastFlow): void {
+    this.publish(flow, true);
   }
 
   /** The server learned the flow's client (first authenticated packet). */
@@ -253,11 +286,15 @@ export class TcpAnycast {
 
   /** `pkt` framed in a buffer shared by all flows (TcpEndpoint.write copies what it takes). */
   frame(pkt: Uint8Array): Uint8Array {
-    const b = this.framed;
-    b[0] = pkt.length >>> 8;
-    b[1] = pkt.length & 255;
-    b.set(pkt, FRAME_HEADER);
-    return b.subarray(0, FRAME_HEADER + pkt.length);
+    this.framed.set(pkt, FRAME_HEADER);
+    return this.framed.subarray(0, this.lengthPrefix(pkt.length));
+  }
+
+  /** Writes the frame length for a `len`-byte packet already at framed[FRAME_HEADER]; returns the frame's size. */
+  lengthPrefix(len: number): number {
+    this.framed[0] = len >>> 8;
+    this.framed[1] = len & 255;
+    return FRAME_HEADER + len;
   }
 
   dirty(f: AnycastFlow): void {

@@ -16,7 +16,7 @@
 // arriving after traffic, a keepalive goes out after `probeMs` (up to 5, spaced by it), because
 // a server that now has the route cannot send down a flow it has not taken over yet, and it
 // takes it over on the client's next segment.
-// It has the shape the peer role sends through (slot/queue) and hands every received packet
+// It is the peer role's PeerOut (src/peer.ts: slot/queue) and hands every received packet
 // to the peer's datagram handler; the peer passes control answers back with onControl().
 import type { Logger } from "../log.ts";
 import { formatIp } from "../net/addr.ts";
@@ -66,11 +66,10 @@ export class TcpClientTransport {
     return this.conn?.resync ?? { skipped: 0, resyncs: 0 };
   }
 
-  get address(): string {
-    return this.anycast.address;
-  }
-  get port(): number {
-    return 0;
+  /** PeerOut (src/peer.ts): no fixed local port; what the "listening" line shows. */
+  readonly localPort = 0;
+  get label(): string {
+    return `${this.mode} ${this.anycast.address}:${this.anycast.port}`;
   }
 
   start(): void {
@@ -81,8 +80,9 @@ export class TcpClientTransport {
     return this.slotBuf;
   }
 
+  /** Sends the first `len` bytes of the last slot on the current connection (a stream: no address). */
   queue(len: number): void {
-    if (!this.up || this.conn === null || !this.conn.send(this.slotBuf.subarray(0, len))) {
+    if (!this.up || this.conn === null || !this.conn.sendPacket(this.slotBuf.subarray(0, len))) {
       this.stats.txErrors++;
       return;
     }
@@ -142,7 +142,7 @@ export class TcpClientTransport {
         const stalled = probe > 0 && this.probes < 5 && now - this.lastRecv > probe * (this.probes + 1);
         if (!stalled && now - this.lastSent < this.keepaliveMs) return;
         if (stalled) this.probes++;
-        if (conn.send(seal())) this.lastSent = now;
+        if (conn.sendPacket(seal())) this.lastSent = now;
       },
       probe > 0 ? Math.max(20, Math.floor(probe / 3)) : Math.max(50, Math.floor(this.keepaliveMs / 4)),
     );
@@ -161,7 +161,7 @@ export class TcpClientTransport {
           resolve(m);
         },
       };
-      c.send(this.sealControl(encodeControl({ type, id, tlvs })));
+      c.sendPacket(this.sealControl(encodeControl({ type, id, tlvs })));
     });
   }
 

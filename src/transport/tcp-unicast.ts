@@ -13,7 +13,8 @@ import { parseHostPort, type Config } from "../config.ts";
 import { parseIp } from "../net/addr.ts";
 import { be16, be32, ERR, MSG, TLV, tlv, u32, type ControlMessage } from "../satp/control.ts";
 import type { Conn } from "../state.ts";
-import { listenFramed, type FramedConn, type OnStreamPacket, type StreamConn } from "./tcp.ts";
+import type { Ingress } from "./link.ts";
+import { listenFramed, type FramedConn, type OnStreamPacket } from "./tcp.ts";
 
 export class TcpUnicast {
   readonly conns = new Set<FramedConn>();
@@ -54,8 +55,8 @@ export class TcpUnicast {
     for (const c of [...this.conns]) c.close("stopping");
   }
 
-  /** Answers INIT (see the header); `tcp` is the connection it came on, if any. */
-  init(conn: Conn, msg: ControlMessage, tcp: StreamConn | undefined): ControlMessage {
+  /** Answers INIT (see the header); `via` is where it came from (only a TCP connection can take a token). */
+  init(conn: Conn, msg: ControlMessage, via: Ingress): ControlMessage {
     const err = (code: number, text: string): ControlMessage => ({
       type: MSG.ERROR,
       id: msg.id,
@@ -84,8 +85,8 @@ export class TcpUnicast {
     if (token.length !== 16 || exp === undefined || exp < Date.now() / 1000)
       return err(ERR.REFUSED, "token expired or malformed");
     if (!timingSafeEqual(this.token(conn.mux, exp), token)) return err(ERR.REFUSED, "token not issued by this server");
-    if (tcp === undefined) return err(ERR.REFUSED, "present the token on the TCP connection");
-    tcp.tokenOk = true;
+    if (via.grantData === undefined) return err(ERR.REFUSED, "present the token on the TCP connection");
+    via.grantData();
     return { type: MSG.INIT_OK, id: msg.id, tlvs: [{ t: TLV.LIFETIME, v: be32(exp - Math.floor(Date.now() / 1000)) }] };
   }
 

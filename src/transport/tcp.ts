@@ -1,9 +1,11 @@
 // SATP over TCP (framing.ts), both ends: one FramedConn per TCP connection. Packets written in
 // one event-loop turn go out in one socket write (BUN-NOTES: ~15× fewer syscalls); a peer that
 // stops reading is cut off once `maxBacklog` bytes are waiting. Received packets are handed to
-// `onPacket` as views valid only during the call.
+// `onPacket` as views valid only during the call. On a server a FramedConn is a tcp-unicast
+// client's Link and Ingress at once (link.ts): it is its own way back.
 import type { Socket, TCPSocketListener } from "bun";
 import { frame, FrameReader } from "./framing.ts";
+import type { Ingress, Link } from "./link.ts";
 
 export interface TcpStats {
   framesIn: number;
@@ -14,21 +16,10 @@ export interface TcpStats {
 
 let nextId = 1;
 
-/** A framed SATP byte stream to one client, as the server's send path sees it. */
-export interface StreamConn {
-  readonly closed: boolean;
-  /** tcp-unicast: the client presented a valid redirect token (data is refused before). */
-  tokenOk: boolean;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  /** Queues one SATP packet (copied); false when closed or backed up. */
-  send(pkt: Uint8Array): boolean;
-}
-
 /** Receives one SATP packet; returns false when it did not authenticate (lenient readers resync). */
 export type OnStreamPacket<C> = (c: C, pkt: Uint8Array) => boolean | void;
 
-export class FramedConn implements StreamConn {
+export class FramedConn implements Link, Ingress {
   readonly id = nextId++;
   readonly stats: TcpStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
   private readonly reader: FrameReader;
@@ -38,6 +29,12 @@ export class FramedConn implements StreamConn {
   closed = false;
   /** Set by the server once the client presented a valid redirect token on this connection. */
   tokenOk = false;
+  readonly kind = "tcp-unicast";
+  readonly record = "tcp";
+  readonly local = true;
+  readonly listener = -1;
+  readonly via = this;
+  private static readonly scratch = new Uint8Array(2048);
 
   constructor(
     private readonly sock: Socket<unknown>,
@@ -69,8 +66,34 @@ export class FramedConn implements StreamConn {
     if (this.reader.error !== null) this.close(this.reader.error);
   }
 
+  // Link and Ingress (server side).
+  get address(): string {
+    return this.remoteAddress;
+  }
+  get port(): number {
+    return this.remotePort;
+  }
+  get usable(): boolean {
+    return !this.closed;
+  }
+  get dataAllowed(): boolean {
+    return this.tokenOk;
+  }
+  grantData(): void {
+    this.tokenOk = true;
+  }
+  link(): Link {
+    return this;
+  }
+  slot(): Uint8Array {
+    return FramedConn.scratch;
+  }
+  send(len: number): boolean {
+    return this.sendPacket(FramedConn.scratch.subarray(0, len));
+  }
+
   /** Queues one SATP packet (copied); false when the connection is closed or backed up. */
-  send(pkt: Uint8Array): boolean {
+  sendPacket(pkt: Uint8Array): boolean {
     if (this.closed) return false;
     if (this.backlog() > this.maxBacklog) {
       this.close("peer not reading (send backlog full)");

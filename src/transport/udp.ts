@@ -1,13 +1,17 @@
-// UDP transport: one Bun UDP socket, a synchronous receive callback, and batched sends.
-// Sending: take `slot()`, fill it, `queue(len, port, address)`. Queued datagrams go out in one
-// sendMany when 64 are queued or once per event-loop turn (setImmediate), whichever is first.
-// A slot belongs to the caller between slot() and queue() and to the transport after; at most one
-// slot is outstanding. Receive buffers are Bun's and fresh per datagram (safe to keep).
+// UDP transport: one Bun UDP socket, a synchronous receive callback, and batched sends (batch.ts).
+// Sending a sealed packet: take `slot()`, fill it, `queue(len, port, address)`. A slot belongs to
+// the caller between slot() and queue() and to the transport after; at most one slot is
+// outstanding. Relaying a buffer as it is: `queueBuffer`. Receive buffers are Bun's and fresh
+// per datagram (safe to keep).
+//
+// On a server each listener is an `UdpIngress` (the seam of link.ts): a client heard on it gets
+// an `UdpLink` (listener + address + port) as its endpoint.
 import { unmapV4 } from "../net/addr.ts";
+import { BATCH, SendBatch } from "./batch.ts";
+import type { Ingress, Link } from "./link.ts";
 import { openFds, setSocketBuffers, udpSocketFd } from "./sockopt.ts";
 
 export const SLOT_BYTES = 2048;
-const BATCH = 64;
 
 export interface UdpStats {
   rxPackets: number;
@@ -21,19 +25,14 @@ export interface UdpStats {
 export type OnDatagram = (buf: Uint8Array, port: number, address: string) => boolean | void;
 
 export class UdpTransport {
-  readonly stats: UdpStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0 };
+  private readonly rx = { packets: 0, bytes: 0 };
   private readonly slots: Uint8Array[] = [];
-  private readonly batch: (Uint8Array | number | string)[] = [];
-  private queued = 0;
-  private armed = false;
+  private readonly out: SendBatch;
   private closed = false;
-  private readonly flushCb = () => {
-    this.armed = false;
-    this.flush();
-  };
 
   private constructor(private readonly sock: Bun.udp.Socket<"buffer">) {
     for (let i = 0; i < BATCH; i++) this.slots.push(new Uint8Array(SLOT_BYTES));
+    this.out = new SendBatch(sock);
   }
 
   /** Kernel socket buffer sizes after open (0 when they could not be read). */
@@ -57,9 +56,9 @@ export class UdpTransport {
       port,
       socket: {
         data(_s, buf, rport, raddr) {
-          const st = t!.stats;
-          st.rxPackets++;
-          st.rxBytes += buf.length;
+          const rx = t!.rx;
+          rx.packets++;
+          rx.bytes += buf.length;
           onDatagram(buf, rport, raddr.startsWith("::ffff:") ? unmapV4(raddr) : raddr);
         },
         error(_s, e) {
@@ -75,6 +74,17 @@ export class UdpTransport {
     return t;
   }
 
+  get stats(): UdpStats {
+    const o = this.out;
+    return {
+      rxPackets: this.rx.packets,
+      rxBytes: this.rx.bytes,
+      txPackets: o.sent,
+      txBytes: o.bytes,
+      txErrors: o.failed,
+    };
+  }
+
   get address(): string {
     return this.sock.hostname;
   }
@@ -83,41 +93,72 @@ export class UdpTransport {
   }
 
   slot(): Uint8Array {
-    if (this.queued === BATCH) this.flush();
-    return this.slots[this.queued]!;
+    if (this.out.pending === BATCH) this.out.flush();
+    return this.slots[this.out.pending]!;
   }
 
   queue(len: number, port: number, address: string): void {
-    const b = this.batch;
-    b.push(this.slots[this.queued]!.subarray(0, len), port, address);
-    this.queued++;
-    this.stats.txBytes += len;
-    if (this.queued === BATCH) this.flush();
-    else if (!this.armed) {
-      this.armed = true;
-      setImmediate(this.flushCb);
+    this.out.queue(this.slots[this.out.pending]!.subarray(0, len), port, address);
+  }
+
+  /** Queues `buf` as it is (the caller never changes it afterwards). */
+  queueBuffer(buf: Uint8Array, port: number, address: string): void {
+    this.out.queue(buf, port, address);
+  }
+
+  /** Sends a datagram now, outside the batch (control traffic). */
+  sendNow(buf: Uint8Array, port: number, address: string): boolean {
+    if (this.closed) return false;
+    try {
+      return this.sock.send(buf, port, address);
+    } catch {
+      return false;
     }
   }
 
   flush(): void {
-    const n = this.queued;
-    if (n === 0 || this.closed) return;
-    let sent = 0;
-    try {
-      sent = this.sock.sendMany(this.batch);
-    } catch {
-      // ECONNREFUSED from an earlier ICMP error is thrown here even on an unconnected socket.
-      sent = 0;
-    }
-    this.stats.txPackets += sent;
-    this.stats.txErrors += n - sent;
-    this.batch.length = 0;
-    this.queued = 0;
+    this.out.flush();
   }
 
   close(): void {
-    this.flush();
+    if (this.closed) return;
+    this.out.close();
     this.closed = true;
     this.sock.close();
+  }
+}
+
+/** A server's UDP listener as an ingress: clients heard on it are answered from it. */
+export class UdpIngress implements Ingress {
+  readonly dataAllowed = true;
+  constructor(
+    readonly udp: UdpTransport,
+    readonly name: string,
+    /** Index among the server's listeners (Packet.listener for plugins). */
+    readonly listener: number,
+  ) {}
+  link(address: string, port: number): Link {
+    return new UdpLink(this, address, port);
+  }
+}
+
+export class UdpLink implements Link {
+  readonly kind = "udp";
+  readonly local = true;
+  readonly usable = true;
+  constructor(
+    readonly via: UdpIngress,
+    readonly address: string,
+    readonly port: number,
+  ) {}
+  get record(): string {
+    return this.via.name;
+  }
+  slot(): Uint8Array {
+    return this.via.udp.slot();
+  }
+  send(len: number): boolean {
+    this.via.udp.queue(len, this.port, this.address);
+    return true;
   }
 }

@@ -47,7 +47,7 @@ if (role === "s1") {
   const afterClients = mem();
   const learn = (port: number) => {
     for (const c of s.conns.all()) {
-      c.endpoint = { listener: 0, address: "192.0.2.10", port: port + (c.mux % 20000) };
+      c.endpoint = s.listeners[0]!.ingress.link("192.0.2.10", port + (c.mux % 20000));
       c.servedBy = 1;
       s.replication.endpointChanged(c);
     }

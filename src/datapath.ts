@@ -1,0 +1,243 @@
+// The server's per-packet work (server.ts keeps the lifecycle). Synchronous, per datagram or
+// framed packet, whatever transport it came through (the seam: transport/link.ts):
+//
+//   receive(buf, via, address, port)
+//     ─► satp/session.openDatagram (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
+//     ─► endpoint: learned or moved only by an authenticated packet (Ingress.link on a change)
+//     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
+//   sendPayload(to, type, inner)
+//     ─► to.endpoint (a Link) usable?  no: hold queue (hold.ts) or drop "noendpoint"
+//     ─► SatpSession.seal into link.slot() ─► link.send(len)
+//   fromPeer(mux, pkt): a sealed packet another server forwarded over the data channel for a
+//     client whose link is here: out on that link as it is (never forwarded again).
+//
+// No exception, log line or promise per packet; every drop is counted by reason.
+import type { Config } from "./config.ts";
+import { newDrops, type Drops } from "./drops.ts";
+import type { HoldQueue } from "./hold.ts";
+import type { Logger } from "./log.ts";
+import type { Chain, Packet } from "./pipeline.ts";
+import { payloadTypeOf, PT_CONTROL, PT_IPV4, PT_IPV6, type Header } from "./satp/codec.ts";
+import {
+  be16,
+  be32,
+  decodeControl,
+  encodeControl,
+  ERR,
+  MSG,
+  TLV,
+  tlv,
+  u32,
+  type ControlMessage,
+} from "./satp/control.ts";
+import { authentic, countRx, countSeal, openDatagram, type SatpSession } from "./satp/session.ts";
+import type { Conn, ConnTable } from "./state.ts";
+import { sameEndpoint, type Ingress } from "./transport/link.ts";
+
+/** What the datapath needs from the rest of the server. */
+export interface DatapathEnv {
+  readonly conns: ConnTable;
+  readonly log: Logger;
+  readonly hold: HoldQueue;
+  /** The running config (it changes on reload). */
+  cfg(): Config;
+  /** The running plugin chain (it changes on reload). */
+  chain(): Chain;
+  /** Hold packets for a client with no endpoint yet (a tcp-anycast flow may still come here). */
+  holdUnknown(): boolean;
+  /** The receive path learned or moved `conn`'s endpoint (replication publishes it). */
+  endpointChanged(conn: Conn): void;
+  /** INIT (tcp-unicast redirect/token) for `conn` that came through `via`. */
+  init(conn: Conn, msg: ControlMessage, via: Ingress): ControlMessage;
+}
+
+export interface ForwardStats {
+  /** Sealed packets from other servers sent on to a client whose link is here. */
+  in: number;
+  /** ... of those, dropped: the client's link is not (or no longer) here. */
+  nolink: number;
+}
+
+export class Datapath {
+  readonly drops: Drops = newDrops();
+  /** Drops by reasons plugins chose (verdict drop("...")), plus core reasons outside DROP_REASONS. */
+  readonly pluginDrops = new Map<string, number>();
+  readonly forwarded: ForwardStats = { in: 0, nolink: 0 };
+  keepalivesIn = 0;
+  endpointChanges = 0;
+  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
+  private readonly found: { session: SatpSession | undefined } = { session: undefined };
+  private readonly pkt: Packet;
+  private readonly find: (mux: number) => Conn | undefined;
+  private pluginErrorLogged = 0;
+
+  constructor(private readonly env: DatapathEnv) {
+    this.find = (mux) => env.conns.get(mux);
+    this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
+  }
+
+  countPluginDrop(reason: string): void {
+    this.pluginDrops.set(reason, (this.pluginDrops.get(reason) ?? 0) + 1);
+  }
+
+  /** One SATP packet from (address, port) through `via`; false when it did not authenticate (stream readers resync). */
+  receive(buf: Uint8Array, via: Ingress, address: string, port: number): boolean {
+    const env = this.env;
+    const n = openDatagram(buf, this.find, this.hdr, this.found);
+    if (n < 0) {
+      countRx(n, this.drops);
+      return authentic(n);
+    }
+    const conn = this.found.session as Conn;
+    conn.rxPackets++;
+    conn.rxBytes += buf.length;
+    const now = performance.now();
+    conn.lastSeen = now;
+    const me = env.cfg().senderId;
+    const ep = conn.endpoint;
+    if (!sameEndpoint(ep, via, address, port) || conn.servedBy !== me) this.learn(conn, via, address, port);
+    if (n === 0) {
+      this.keepalivesIn++;
+      return true;
+    }
+    const type = conn.type;
+    if (type !== PT_IPV4 && type !== PT_IPV6) {
+      if (type === PT_CONTROL) this.control(conn, conn.inner(), via);
+      else this.drops.type++;
+      return true;
+    }
+    if (!via.dataAllowed) {
+      this.countPluginDrop("tcp-no-token"); // data on a TCP connection before INIT with a valid token
+      return true;
+    }
+    const p = this.pkt;
+    p.from = conn;
+    p.type = type;
+    p.data = conn.inner();
+    p.listener = via.listener;
+    p.now = now;
+    let v;
+    try {
+      v = env.chain().run(p);
+    } catch (e) {
+      this.countPluginDrop("plugin-error");
+      if (this.pluginErrorLogged++ < 10) env.log.error("plugin threw (packet dropped)", { error: String(e) });
+      return true;
+    }
+    switch (v.kind) {
+      case "forward": {
+        const to = v.to;
+        for (let i = 0; i < to.length; i++) this.send(to[i]!, p.data);
+        return true;
+      }
+      case "reply":
+        this.send(conn, v.data);
+        return true;
+      case "drop":
+        if (v.reason === "noroute") this.drops.noroute++;
+        else this.countPluginDrop(v.reason);
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  /** An authenticated packet came from somewhere else than the endpoint we knew (or routing moved the client here). */
+  private learn(conn: Conn, via: Ingress, address: string, port: number): void {
+    const env = this.env;
+    const ep = conn.endpoint;
+    const me = env.cfg().senderId;
+    if (conn.servedBy !== me && conn.servedBy !== -1) conn.movedIn++; // routing moved it here
+    const moved = ep === null || ep.port !== port || ep.address !== address;
+    const link = sameEndpoint(ep, via, address, port) ? ep! : via.link(address, port);
+    conn.endpoint = link;
+    conn.servedBy = me;
+    via.bound?.(conn.mux);
+    this.endpointChanges++;
+    env.log.info(
+      ep === null ? "client endpoint learned" : moved ? "client endpoint changed" : "client now served here",
+      {
+        mux: conn.mux,
+        endpoint: `${address}:${port}`,
+        via: link.kind === "udp" ? link.record : link.kind,
+      },
+    );
+    env.endpointChanged(conn);
+    if (env.hold.has(conn)) env.hold.release(conn, (type, data) => this.sendPayload(conn, type, data));
+  }
+
+  /** A control message from `conn` (not the hot path: allocations, keepalive requests). */
+  private control(conn: Conn, body: Uint8Array, via: Ingress): void {
+    const msg = decodeControl(body);
+    if (msg === null) {
+      this.countPluginDrop("control-malformed");
+      return;
+    }
+    const tcp = this.env.cfg().tcp;
+    let answer: ControlMessage | null | undefined;
+    try {
+      if (msg.type === MSG.INIT) answer = this.env.init(conn, msg, via);
+      else if (msg.type === MSG.KEEPALIVE_REQ) {
+        // The client's keep-alive interval (TCP transports), clamped to tcp.keepaliveMinMs..MaxMs.
+        const asked = u32(tlv(msg, TLV.INTERVAL_MS)) ?? tcp.keepaliveMaxMs;
+        const ms = Math.max(tcp.keepaliveMinMs, Math.min(tcp.keepaliveMaxMs, asked));
+        via.agreed?.(ms);
+        answer = { type: MSG.KEEPALIVE_ACK, id: msg.id, tlvs: [{ t: TLV.INTERVAL_MS, v: be32(ms) }] };
+      } else answer = this.env.chain().control(conn, msg);
+    } catch (e) {
+      this.env.log.error("plugin threw on a control message", { error: String(e) });
+      answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.MALFORMED) }] };
+    }
+    if (answer === undefined)
+      answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.UNKNOWN) }] };
+    if (answer !== null) this.sendPayload(conn, PT_CONTROL, encodeControl(answer));
+  }
+
+  /** Seals an inner IPv4/IPv6 packet for `to` and sends it on `to`'s link. */
+  send(to: Conn, inner: Uint8Array): boolean {
+    const type = payloadTypeOf(inner, false);
+    if (type === 0) {
+      this.drops.badinner++;
+      return false;
+    }
+    return this.sendPayload(to, type, inner);
+  }
+
+  /** Seals `inner` with payload type `type` for `to`: on its link, or into the hold queue while it has none. */
+  sendPayload(to: Conn, type: number, inner: Uint8Array): boolean {
+    const ep = to.endpoint;
+    if (ep === null || !ep.usable) {
+      const env = this.env;
+      if ((ep !== null || env.holdUnknown()) && env.hold.hold(to, type, inner)) return true;
+      this.drops.noendpoint++;
+      return false;
+    }
+    const slot = ep.slot();
+    const len = to.seal(slot, this.env.cfg().senderId, type, inner);
+    if (len < 0) {
+      countSeal(len, this.drops);
+      return false;
+    }
+    if (!ep.send(len)) this.drops.udpsend++;
+    to.txPackets++;
+    to.txBytes += len;
+    return true;
+  }
+
+  /** A sealed packet for client `mux` that another server forwarded here (data channel). */
+  fromPeer(mux: number, pkt: Uint8Array): void {
+    const conn = this.env.conns.get(mux);
+    const ep = conn?.endpoint ?? null;
+    if (conn === undefined || ep === null || !ep.local || !ep.usable) {
+      this.forwarded.nolink++;
+      this.countPluginDrop("forward-nolink");
+      return;
+    }
+    const slot = ep.slot();
+    slot.set(pkt);
+    this.forwarded.in++;
+    if (!ep.send(pkt.length)) this.drops.udpsend++;
+    conn.txPackets++;
+    conn.txBytes += pkt.length;
+  }
+}

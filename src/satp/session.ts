@@ -1,0 +1,149 @@
+// One SATP connection's state, and the one place a datagram becomes an authenticated payload
+// (and a payload becomes a datagram) for every role: server, peer, relay client, the TCP
+// clients, the tests and the fuzzers.
+//
+// Receive (`openDatagram`, synchronous, no allocation but the payload view):
+//   length >= HEADER_LEN ─► header (codec.readHeader) ─► session by mux ─► window of the sender id
+//   ─► SatpCrypto.open (tag, then replay, then decrypt) ─► payload type + inner in the session.
+// The result is a count (>= 0: plaintext bytes, 0 = keepalive) or one RX_* reason below, which
+// `countRx` adds to a Drops table. RX_REPLAY is "authentic but old": stream readers must not
+// resync on it (`authentic`).
+//
+// Send (`seal`): payload type + inner into a caller's buffer at HEADER_LEN, the send counter
+// taken from the session (never reused, never past SEQ_LIMIT), sealed in place. The buffer is the
+// caller's (a UDP slot, a stream scratch); the session keeps no reference to it.
+import type { Drops } from "../drops.ts";
+import { HEADER_LEN, MAX_PACKET, readHeader, TYPE_LEN, type Header } from "./codec.ts";
+import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT, type SatpCrypto } from "./crypto.ts";
+import { ReplayWindow } from "./replay.ts";
+
+export const RX_SHORT = OPEN_SHORT;
+export const RX_AUTH = OPEN_AUTH;
+export const RX_REPLAY = OPEN_REPLAY;
+/** The header's mux names no session here. */
+export const RX_MUX = -4;
+
+/** `seal` results below zero. */
+export const SEAL_TOOBIG = -1; // type + inner + overhead would pass MAX_PACKET
+export const SEAL_EXHAUSTED = -2; // 2^32 packets sent under this key
+
+export class SatpSession {
+  /** Next send seq (never wraps: `seal` refuses at SEQ_LIMIT). */
+  seq = 0;
+  /** Payload type of the last successful open (0 for a keepalive). */
+  type = 0;
+  private readonly windowMap = new Map<number, ReplayWindow>();
+
+  constructor(
+    readonly crypto: SatpCrypto,
+    readonly mux: number,
+    /** Replay window per sender id; 0 = off (anytun's default). */
+    readonly windowSize: number,
+  ) {}
+
+  /** The replay window for a sender id, or null when windows are off. */
+  window(senderId: number): ReplayWindow | null {
+    if (this.windowSize === 0) return null;
+    let w = this.windowMap.get(senderId);
+    if (w === undefined) this.windowMap.set(senderId, (w = new ReplayWindow(this.windowSize)));
+    return w;
+  }
+
+  /** Replay windows by sender id (those started so far). */
+  windows(): IterableIterator<[number, ReplayWindow]> {
+    return this.windowMap.entries();
+  }
+
+  /** Carries another session's counters and windows over (a reload with the same keys). */
+  carryOver(old: SatpSession): void {
+    this.seq = old.seq;
+    if (old.windowSize === this.windowSize) for (const [k, w] of old.windowMap) this.windowMap.set(k, w);
+  }
+
+  /**
+   * Opens `pkt` whose header the caller read into `h`. Returns the plaintext length (0 for a
+   * keepalive) and sets `type`; or RX_SHORT / RX_AUTH / RX_REPLAY.
+   */
+  open(pkt: Uint8Array, h: Header): number {
+    const n = this.crypto.open(pkt, h.seq, h.senderId, this.mux, this.window(h.senderId));
+    if (n > 0) {
+      const p = this.crypto.plain;
+      this.type = (p[0]! << 8) | p[1]!;
+    } else if (n === 0) this.type = 0;
+    return n;
+  }
+
+  /** The inner packet of the last successful open: a view valid until the next open of any session. */
+  inner(): Uint8Array {
+    return this.crypto.plain.subarray(TYPE_LEN);
+  }
+
+  /** Bytes `seal` needs in a buffer for an inner packet of `innerLen` bytes. */
+  sealedLength(innerLen: number): number {
+    return this.crypto.overhead + TYPE_LEN + innerLen;
+  }
+
+  /**
+   * Seals payload type `type` + the `innerLen` bytes the caller put at buf[HEADER_LEN + TYPE_LEN]
+   * under the next seq, as sender `senderId`. Returns the datagram length, or SEAL_TOOBIG /
+   * SEAL_EXHAUSTED (nothing consumed).
+   */
+  sealInPlace(buf: Uint8Array, senderId: number, type: number, innerLen: number): number {
+    if (this.sealedLength(innerLen) > MAX_PACKET || this.sealedLength(innerLen) > buf.length) return SEAL_TOOBIG;
+    if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
+    buf[HEADER_LEN] = type >>> 8;
+    buf[HEADER_LEN + 1] = type & 255;
+    return this.crypto.seal(this.seq++, senderId, this.mux, buf, TYPE_LEN + innerLen);
+  }
+
+  /** Copies `inner` into `buf` and seals it (see sealInPlace). A keepalive: type 0, empty inner. */
+  seal(buf: Uint8Array, senderId: number, type: number, inner: Uint8Array): number {
+    if (type === 0 && inner.length === 0) {
+      if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
+      return this.crypto.seal(this.seq++, senderId, this.mux, buf, 0);
+    }
+    if (this.sealedLength(inner.length) > MAX_PACKET || this.sealedLength(inner.length) > buf.length)
+      return SEAL_TOOBIG;
+    buf.set(inner, HEADER_LEN + TYPE_LEN);
+    return this.sealInPlace(buf, senderId, type, inner.length);
+  }
+}
+
+/**
+ * The receive prologue of every role: header, session by mux (`find`), open. `h` is the
+ * caller's scratch header and holds the datagram's header afterwards (when long enough).
+ * Returns what SatpSession.open returns, or RX_SHORT / RX_MUX; on success the session is in
+ * `found.session`.
+ */
+export function openDatagram(
+  buf: Uint8Array,
+  find: (mux: number) => SatpSession | undefined,
+  h: Header,
+  found: { session: SatpSession | undefined },
+): number {
+  if (buf.length < HEADER_LEN) return RX_SHORT;
+  readHeader(buf, h);
+  const s = find(h.mux);
+  found.session = s;
+  if (s === undefined) return RX_MUX;
+  return s.open(buf, h);
+}
+
+/** Counts a negative `openDatagram` result in `drops`. */
+export function countRx(code: number, drops: Drops): void {
+  if (code === RX_AUTH) drops.auth++;
+  else if (code === RX_REPLAY) drops.replay++;
+  else if (code === RX_SHORT) drops.short++;
+  else if (code === RX_MUX) drops.mux++;
+}
+
+/** True for results that prove the sender had the key (a stream reader keeps its framing). */
+export function authentic(code: number): boolean {
+  return code >= 0 || code === RX_REPLAY;
+}
+
+/** A seal result below zero as a drop. */
+export function countSeal(code: number, drops: Drops): void {
+  if (code === SEAL_TOOBIG) drops.toobig++;
+  else if (code === SEAL_EXHAUSTED) drops.exhausted++;
+}
