@@ -179,7 +179,16 @@ export class SyncMesh implements SyncBackend {
   }
 
   private handlers(dialed: boolean, dialer: Dialer | null) {
-    const self = { node: this.opts.node, instance: this.instance, fleetKey: this.fleetKey, dataPort: this.data?.port };
+    const data = this.data;
+    // dataPort is read when a link authenticates: the listener exists before the data channel is bound.
+    const self = {
+      node: this.opts.node,
+      instance: this.instance,
+      fleetKey: this.fleetKey,
+      get dataPort() {
+        return data?.port;
+      },
+    };
     const ev = this.events(dialer);
     return {
       open: (s: Socket<SockData>) => {
