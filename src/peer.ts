@@ -107,7 +107,8 @@ export class PeerPath {
     const s = this.session;
     if (s.type === PT_CONTROL) {
       const m = decodeControl(s.inner());
-      if (m !== null) this.onControl?.(m);
+      if (m !== null && this.onControl !== null) this.onControl(m);
+      else this.drops.type++; // malformed, or a control message this role does not take
       return true;
     }
     if (!typeFitsDevice(s.type, this.tap)) {

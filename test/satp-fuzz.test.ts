@@ -1,5 +1,6 @@
 // Fuzzes the SATP receive path (readHeader -> SatpCrypto.open with/without a replay window ->
-// typeFitsDevice) with random datagrams and mutated anytun packets; engine in test/fuzz/lib.ts.
+// typeFitsDevice) and the real receive paths of server, peer and relay client (test/fuzz/roles.ts)
+// with random datagrams and mutated anytun packets; engine in test/fuzz/lib.ts.
 // For a longer run: `bun test/bench/fuzz.ts 1000000 <seed>`.
 import { describe, expect, test } from "bun:test";
 import { ReplayWindow } from "../src/satp/replay.ts";
@@ -26,6 +27,13 @@ describe("SATP receive-path fuzz", () => {
     expect(res.exceptions).toBe(0);
     expect(res.anomalies).toBe(0);
     expect(res.bugs).toEqual([]);
+  });
+
+  test("the real receive paths of server, peer and relay client count every input exactly once", () => {
+    for (const role of ["server", "peer", "relay"] as const) {
+      expect(res.roles[role].inputs).toBe(N);
+      expect(res.roles[role].miscounted).toBe(0);
+    }
   });
 
   test("every input lands in exactly one bucket", () => {

@@ -12,6 +12,10 @@
 //     OPEN_SHORT -> 'short', OPEN_AUTH -> 'auth', OPEN_REPLAY -> 'replay', 0 -> 'keepalive'
 //     n > 0: typeFitsDevice(first plaintext word) ? 'accepted' : 'type'
 //
+// Then the same bytes go through the real receive paths of the three roles (roles.ts: the server's
+// Datapath, the peer's PeerPath, the relay client's RelayClientPath, all on satp/session.ts),
+// each of which must count the input exactly once (accepted, or a drop by reason) and not throw.
+//
 // Each input lands in exactly one outcome bucket. An exception escaping any of it is a bug and is
 // counted in the 'exception' bucket (with the input's hex). Disagreements between the two `open`
 // calls, or results that break open's contract, are recorded as anomalies (also bugs).
@@ -19,6 +23,7 @@ import { cryptoFor, VECTORS, type Vector } from "../lib/vectors.ts";
 import { HEADER_LEN, MAX_PACKET, readHeader, typeFitsDevice, type Header } from "../../src/satp/codec.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SatpCrypto } from "../../src/satp/crypto.ts";
 import { ReplayWindow } from "../../src/satp/replay.ts";
+import { rolePaths, ROLES, type Role, type RolePaths } from "./roles.ts";
 
 export { VECTORS, type Vector } from "../lib/vectors.ts";
 
@@ -77,6 +82,8 @@ export interface Receiver {
   windowSize: number;
   /** One window per sender id (SPEC §10), created on first use. */
   windows: Map<number, ReplayWindow>;
+  /** The same config behind the real receive paths of server, peer and relay client (buildFixture sets it). */
+  roles?: RolePaths;
 }
 
 /** Windows kept per receiver before the map is dropped (random sender ids would grow it to 65536). */
@@ -123,6 +130,7 @@ export function buildFixture(): Fixture {
           tap: v.device_type === "tap",
           windowSize,
           windows: new Map(),
+          roles: rolePaths(v, role, windowSize),
         });
       }
     }
@@ -361,6 +369,8 @@ export interface FuzzResult {
   unmodified: number;
   /** Unmodified vectors accepted by open without a window and with a fitting payload type. */
   unmodifiedAcceptedNoWindow: number;
+  /** Per role: inputs through its real receive path, and how many were not counted exactly once. */
+  roles: Record<Role, { inputs: number; miscounted: number }>;
 }
 
 function zero(): Record<Outcome, number> {
@@ -388,6 +398,11 @@ export function runFuzz(n: number, seed: number, onProgress?: (done: number) => 
     mutatedNullAuthAccepted: 0,
     unmodified: 0,
     unmodifiedAcceptedNoWindow: 0,
+    roles: {
+      server: { inputs: 0, miscounted: 0 },
+      peer: { inputs: 0, miscounted: 0 },
+      relay: { inputs: 0, miscounted: 0 },
+    },
   };
   const bugs: Bug[] = [];
   const t0 = performance.now();
@@ -395,6 +410,29 @@ export function runFuzz(n: number, seed: number, onProgress?: (done: number) => 
     const input = nextInput(r, fx);
     const rx = fx.receivers[input.rx]!;
     const v = receive(rx, input.bytes, bugs);
+    for (const role of rx.roles ? ROLES : []) {
+      res.roles[role].inputs++;
+      try {
+        const moved = rx.roles!.run(role, input.bytes);
+        if (moved !== 1) {
+          res.roles[role].miscounted++;
+          bugs.push({
+            kind: "anomaly",
+            receiver: `${rx.name}/${role}`,
+            inputHex: Buffer.from(input.bytes).toString("hex"),
+            detail: `the ${role} receive path moved ${moved} counters (1 expected)`,
+          });
+        }
+      } catch (e) {
+        const err = e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ""}` : String(e);
+        bugs.push({
+          kind: "exception",
+          receiver: `${rx.name}/${role}`,
+          inputHex: Buffer.from(input.bytes).toString("hex"),
+          detail: err,
+        });
+      }
+    }
     res.outcomes[v.outcome]++;
     res.bySource[input.source][v.outcome]++;
     if (input.source === "mutated") {
@@ -446,6 +484,10 @@ export function formatResult(res: FuzzResult): string {
   );
   lines.push(`mutated vectors, null-auth receivers: ${res.mutatedNullAuth}, delivered: ${res.mutatedNullAuthAccepted}`);
   lines.push(`unmodified vectors: ${res.unmodified}, accepted without window: ${res.unmodifiedAcceptedNoWindow}`);
+  for (const role of ROLES)
+    lines.push(
+      `real ${role} receive path: ${res.roles[role].inputs} inputs, not counted exactly once: ${res.roles[role].miscounted}`,
+    );
   lines.push(`exceptions: ${res.exceptions}, anomalies: ${res.anomalies}`);
   for (const b of res.bugs)
     lines.push(`  ${b.kind} on ${b.receiver}: ${b.detail.split("\n")[0]}\n    input ${b.inputHex}`);
