@@ -120,6 +120,22 @@ export function renderMetrics(s: Server): string {
       o.sample("relay_sync_lag_seconds", { peer: p.address, node: p.node ?? "" }, p.lagSeconds ?? -1);
     o.family("relay_sync_events_total", "counter", "Sync link events.");
     for (const [event, n] of Object.entries(m.stats)) o.sample("relay_sync_events_total", { event }, n);
+    const d = m.dataStats;
+    if (d !== null) {
+      o.family(
+        "relay_data_channel_total",
+        "counter",
+        "Data channel between servers: datagrams sent, received, and refused by reason.",
+      );
+      for (const [event, n] of Object.entries(d)) o.sample("relay_data_channel_total", { event }, n);
+    }
   }
+  o.family(
+    "relay_forwarded_in_total",
+    "counter",
+    "Packets other servers forwarded here for a client whose link is here.",
+  );
+  o.sample("relay_forwarded_in_total", { outcome: "sent" }, s.dp.forwarded.in);
+  o.sample("relay_forwarded_in_total", { outcome: "nolink" }, s.dp.forwarded.nolink);
   return o.text();
 }
