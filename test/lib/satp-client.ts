@@ -1,6 +1,8 @@
-// Test helpers: a SATP client on a loopback UDP socket built from our own codec, and packet makers.
-import { HEADER_LEN, PT_IPV4 } from "../../src/satp/codec.ts";
+// Test helpers: a SATP client on a loopback UDP socket built on the relay's own session module
+// (satp/session.ts), and packet makers.
+import { HEADER_LEN, PT_IPV4, type Header } from "../../src/satp/codec.ts";
 import { SatpCrypto } from "../../src/satp/crypto.ts";
+import { openDatagram, SatpSession } from "../../src/satp/session.ts";
 import { deriveMaster, type Suite } from "../../src/satp/suite.ts";
 
 /** A client speaking SATP from a loopback UDP socket (role right, like `anytun -e client`). */
@@ -11,8 +13,16 @@ export class Client {
   readonly raw: { port: number; data: Uint8Array }[] = [];
   /** Control messages (payload type 0x88B5) received, without the type. */
   readonly control: Uint8Array[] = [];
-  seq = 0;
+  readonly session: SatpSession;
   sock!: Bun.udp.Socket<"buffer">;
+  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
+  /** Next send seq (the session's; tests may set it). */
+  get seq(): number {
+    return this.session.seq;
+  }
+  set seq(n: number) {
+    this.session.seq = n;
+  }
   constructor(
     readonly mux: number,
     passphrase: string,
@@ -21,6 +31,7 @@ export class Client {
     const suite = opts.suite ?? ({ cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const);
     const master = deriveMaster(suite.kdPrf, { passphrase, keyHex: opts.key, saltHex: opts.salt });
     this.crypto = new SatpCrypto(suite, master, "right");
+    this.session = new SatpSession(this.crypto, mux, 0);
   }
   async open(): Promise<void> {
     this.sock = await Bun.udpSocket({
@@ -30,27 +41,25 @@ export class Client {
         // ICMP errors (e.g. after sending to a released relay port) are expected here
         error: () => {},
         data: (_s, buf, port) => {
-          if (buf.length < 8) {
-            this.raw.push({ port, data: Uint8Array.from(buf) });
-            return;
-          }
-          const seq = buf.readUInt32BE(0);
-          const n = this.crypto.open(buf, seq, buf.readUInt16BE(4), buf.readUInt16BE(6), null);
+          const s = this.session;
+          const n = openDatagram(buf, (m) => (m === s.mux ? s : undefined), this.hdr, { session: undefined });
           if (n < 0) this.raw.push({ port, data: Uint8Array.from(buf) });
-          if (n > 2) {
-            const type = (this.crypto.plain[0]! << 8) | this.crypto.plain[1]!;
-            (type === 0x88b5 ? this.control : this.got).push(this.crypto.plain.slice(2));
-          }
+          if (n > 2) (s.type === 0x88b5 ? this.control : this.got).push(s.inner().slice());
         },
       },
     });
   }
+  /** Sends `inner`; with a `mux` other than ours the header (and keys' IV) say that mux: a stranger's packet. */
   send(port: number, inner: Uint8Array, mux = this.mux, type = PT_IPV4): void {
     const buf = new Uint8Array(2048);
-    buf[HEADER_LEN] = type >>> 8;
-    buf[HEADER_LEN + 1] = type & 255;
-    buf.set(inner, HEADER_LEN + 2);
-    const n = this.crypto.seal(this.seq++, 0, mux, buf, inner.length + 2);
+    let n: number;
+    if (mux === this.mux) n = this.session.seal(buf, 0, type, inner);
+    else {
+      buf[HEADER_LEN] = type >>> 8;
+      buf[HEADER_LEN + 1] = type & 255;
+      buf.set(inner, HEADER_LEN + 2);
+      n = this.crypto.seal(this.session.seq++, 0, mux, buf, inner.length + 2);
+    }
     this.sock.send(buf.subarray(0, n), port, "127.0.0.1");
   }
 }
@@ -88,9 +97,6 @@ export function withDscp(p: Uint8Array, dscp: number): Uint8Array {
 export function sendInner(c: Client, port: number, inner: Uint8Array): void {
   const type = inner[0]! >>> 4 === 6 ? 0x86dd : PT_IPV4; // 0x86dd: PT_IPV6
   const buf = new Uint8Array(2048);
-  buf[HEADER_LEN] = type >>> 8;
-  buf[HEADER_LEN + 1] = type & 255;
-  buf.set(inner, HEADER_LEN + 2);
-  const n = c.crypto.seal(c.seq++, 0, c.mux, buf, inner.length + 2);
+  const n = c.session.seal(buf, 0, type, inner);
   c.sock.send(buf.subarray(0, n), port, "127.0.0.1");
 }
