@@ -217,3 +217,19 @@ describe("config file", () => {
     for (const f of files) expect(() => load(["--config", new URL(f, dirUrl).pathname])).not.toThrow();
   });
 });
+
+describe("hold (tcp.holdMs / tcp.holdBytes are aliases)", () => {
+  test("defaults, the new keys, the old keys, and a conflict named", () => {
+    expect(validateConfig({}).hold).toEqual({ ms: 500, bytes: 16 << 20 });
+    expect(validateConfig({ hold: { ms: 200, bytes: 1000 } }).hold).toEqual({ ms: 200, bytes: 1000 });
+    const old = validateConfig({ tcp: { holdMs: 100, holdBytes: 2000 } });
+    expect(old.hold).toEqual({ ms: 100, bytes: 2000 });
+    expect(old.tcp.holdMs).toBe(100);
+    expect(validateConfig({ hold: { ms: 100 }, tcp: { holdMs: 100 } }).hold.ms).toBe(100);
+    expect(() => validateConfig({ hold: { ms: 100 }, tcp: { holdMs: 300 } })).toThrow(
+      "tcp.holdMs: alias of hold.ms (100); set one of them",
+    );
+    expect(() => validateConfig({ hold: { ms: -1 } })).toThrow("hold.ms");
+    expect(() => validateConfig({ hold: { seconds: 1 } })).toThrow("hold.seconds: unknown key");
+  });
+});

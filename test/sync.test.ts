@@ -93,6 +93,16 @@ describe("link wire format", () => {
       expect(openFrame(d2a, 5, bad)).toBeNull();
     }
     expect(parseMessage(new TextEncoder().encode('{"k":"rec","r":[["ep"]]}'))).toBeNull();
+    // the data channel port in the authentication message: a port, or absent
+    const auth = (dp: unknown) =>
+      parseMessage(
+        new TextEncoder().encode(
+          JSON.stringify({ k: "auth", node: 1, instance: "aa", peerNode: 2, peerInstance: "bb", dp }),
+        ),
+      );
+    expect(auth(2323)).not.toBeNull();
+    expect(auth(undefined)).not.toBeNull();
+    for (const bad of [0, 65536, -1, 1.5, "2323", null]) expect(auth(bad)).toBeNull();
     expect(parseMessage(new TextEncoder().encode("not json"))).toBeNull();
   });
 });
