@@ -45,5 +45,7 @@ console.log(`${"figure".padEnd(50)} ${"before".padStart(10)} ${"after".padStart(
 for (const name of results.before[0]?.keys() ?? []) {
   const b = median(results.before.map((m) => m.get(name) ?? NaN));
   const a = median(results.after.map((m) => m.get(name) ?? NaN));
-  console.log(`${name.padEnd(50)} ${b.toFixed(2).padStart(10)} ${a.toFixed(2).padStart(10)} ${(a / b).toFixed(3).padStart(13)}`);
+  console.log(
+    `${name.padEnd(50)} ${b.toFixed(2).padStart(10)} ${a.toFixed(2).padStart(10)} ${(a / b).toFixed(3).padStart(13)}`,
+  );
 }
