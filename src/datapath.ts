@@ -6,7 +6,8 @@
 //     ─► endpoint: learned or moved only by an authenticated packet (Ingress.link on a change)
 //     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
 //   sendPayload(to, type, inner)
-//     ─► to.endpoint (a Link) usable?  no: hold queue (hold.ts) or drop "noendpoint"
+//     ─► to.endpoint (a Link) usable, and taking data (not control)?  no: hold queue (hold.ts) or
+//        drop "noendpoint"; held packets go once a link that takes them is learned
 //     ─► SatpSession.seal into link.slot() ─► link.send(len)
 //   fromPeer(mux, pkt): a sealed packet another server forwarded over the data channel for a
 //     client whose link is here: out on that link as it is (never forwarded again).
@@ -163,7 +164,14 @@ export class Datapath {
       },
     );
     env.endpointChanged(conn);
-    if (env.hold.has(conn)) env.hold.release(conn, (type, data) => this.sendPayload(conn, type, data));
+    this.releaseHeld(conn);
+  }
+
+  /** What waits for `conn` goes out once its link can take it (learned, or granted data by INIT). */
+  releaseHeld(conn: Conn): void {
+    const ep = conn.endpoint;
+    if (ep !== null && ep.usable && ep.dataAllowed && this.env.hold.has(conn))
+      this.env.hold.release(conn, (type, data) => this.sendPayload(conn, type, data));
   }
 
   /** A control message from `conn` (not the hot path: allocations, keepalive requests). */
@@ -191,6 +199,7 @@ export class Datapath {
     if (answer === undefined)
       answer = { type: MSG.ERROR, id: msg.id, tlvs: [{ t: TLV.ERROR_CODE, v: be16(ERR.UNKNOWN) }] };
     if (answer !== null) this.sendPayload(conn, PT_CONTROL, encodeControl(answer));
+    if (msg.type === MSG.INIT) this.releaseHeld(conn); // a token may have opened this link to data
   }
 
   /** Seals an inner IPv4/IPv6 packet for `to` and sends it on `to`'s link. */
@@ -206,7 +215,7 @@ export class Datapath {
   /** Seals `inner` with payload type `type` for `to`: on its link, or into the hold queue while it has none. */
   sendPayload(to: Conn, type: number, inner: Uint8Array): boolean {
     const ep = to.endpoint;
-    if (ep === null || !ep.usable) {
+    if (ep === null || !ep.usable || (!ep.dataAllowed && type !== PT_CONTROL)) {
       const env = this.env;
       if ((ep !== null || env.holdUnknown()) && env.hold.hold(to, type, inner)) return true;
       this.drops.noendpoint++;
@@ -228,7 +237,7 @@ export class Datapath {
   fromPeer(mux: number, pkt: Uint8Array): void {
     const conn = this.env.conns.get(mux);
     const ep = conn?.endpoint ?? null;
-    if (conn === undefined || ep === null || !ep.local || !ep.usable) {
+    if (conn === undefined || ep === null || !ep.local || !ep.usable || !ep.dataAllowed) {
       this.forwarded.nolink++;
       this.countPluginDrop("forward-nolink");
       return;

@@ -72,7 +72,7 @@ export class Server {
       this.store,
       this.conns,
       (rec, mux) => this.linkFor(rec, mux),
-      (c) => c.endpoint?.usable && this.held.has(c) && this.held.release(c, (t, d) => this.dp.sendPayload(c, t, d)),
+      (c) => this.dp.releaseHeld(c),
       cfg.sync.hwmIntervalMs,
     );
     this.routes = new RouteIndex(this.conns, this.store);

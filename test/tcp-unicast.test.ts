@@ -126,3 +126,25 @@ test("a forged token is refused; garbage framing closes the connection and is co
   await until("framing error counted", () => (server.pluginDrops.get("tcp-framing") ?? 0) === 1);
   c.conn.close("done");
 });
+
+test("data for a client on its INIT connection waits in the hold queue and goes out once the token opens a link", async () => {
+  const init = new TcpClient();
+  await init.dial(PORT);
+  const r = await init.ask([]);
+  expect(r.type).toBe(MSG.REDIRECT);
+  const token = tlv(r, TLV.TOKEN)!;
+  expect(server.conns.get(1)!.endpoint?.dataAllowed).toBe(false); // the INIT connection: control only
+  const delivered = server.held.delivered;
+  b.send(server.listeners[0]!.udp.port, ipv4("10.99.0.2", "10.99.0.1", "while initialising"));
+  await until("held", () => server.held.has(server.conns.get(1)!));
+  await Bun.sleep(20);
+  expect(init.data).toEqual([]); // not sent into the connection the client is about to close
+  init.conn.close("initialised");
+  const a = new TcpClient();
+  await a.dial(PORT);
+  expect((await a.ask([{ t: TLV.TOKEN, v: token }])).type).toBe(MSG.INIT_OK);
+  await until("released on the unicast connection", () => a.data.length === 1);
+  expect(new TextDecoder().decode(a.data[0]!.subarray(28))).toBe("while initialising");
+  expect(server.held.delivered).toBe(delivered + 1);
+  a.conn.close("done");
+});

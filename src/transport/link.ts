@@ -24,6 +24,12 @@ export interface Link {
   readonly local: boolean;
   /** False once the link can carry nothing (stream closed, owner unreachable); packets then wait in the hold queue. */
   readonly usable: boolean;
+  /**
+   * False while the link may carry control messages only (a tcp-unicast connection before its
+   * token: the INIT connection to the anycast address, which the client closes after REDIRECT);
+   * data for the client waits in the hold queue until a link that takes data is learned.
+   */
+  readonly dataAllowed: boolean;
   /** A buffer of at least SLOT_BYTES to seal one packet into; the link's, valid until `send`. */
   slot(): Uint8Array;
   /** Sends the first `len` bytes of the last `slot()`; false when the transport refused it. */
@@ -64,6 +70,7 @@ export class RemoteLink implements Link {
   readonly via = null;
   readonly record = "tcp";
   readonly local = false;
+  readonly dataAllowed = true;
   private static readonly buf = new Uint8Array(2048);
 
   constructor(

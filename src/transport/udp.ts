@@ -146,6 +146,7 @@ export class UdpLink implements Link {
   readonly kind = "udp";
   readonly local = true;
   readonly usable = true;
+  readonly dataAllowed = true;
   constructor(
     readonly via: UdpIngress,
     readonly address: string,

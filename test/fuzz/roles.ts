@@ -45,6 +45,7 @@ function memoryIngress(): Ingress & { sent: number } {
         record: "memory",
         local: true,
         usable: true,
+        dataAllowed: true,
         slot: () => slot,
         send: () => (ing.sent++, true),
       };
