@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { validateConfig } from "../src/config.ts";
 import { Logger } from "../src/log.ts";
-import { HEADER_LEN, PT_CONTROL, PT_IPV4, TYPE_LEN } from "../src/satp/codec.ts";
+import { PT_CONTROL, PT_IPV4, type Header } from "../src/satp/codec.ts";
 import { decodeControl, encodeControl, ERR, MSG, TLV, tlv, u16, type ControlMessage } from "../src/satp/control.ts";
 import { SatpCrypto } from "../src/satp/crypto.ts";
+import { openDatagram, SatpSession } from "../src/satp/session.ts";
 import { deriveMaster } from "../src/satp/suite.ts";
 import { Server } from "../src/server.ts";
 import { dialFramed, type FramedConn } from "../src/transport/tcp.ts";
@@ -20,8 +21,8 @@ const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr"
 
 /** A client speaking framed SATP over TCP with mux 1. */
 class TcpClient {
-  crypto = new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: "pass a" }), "right");
-  seq = 0;
+  session = new SatpSession(new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: "pass a" }), "right"), 1, 0);
+  hdr: Header = { seq: 0, senderId: 0, mux: 0 };
   id = 0;
   conn!: FramedConn;
   data: Uint8Array[] = [];
@@ -32,27 +33,18 @@ class TcpClient {
       "127.0.0.1",
       port,
       (_c, pkt) => {
-        const n = this.crypto.open(
-          pkt,
-          new DataView(pkt.buffer, pkt.byteOffset).getUint32(0),
-          (pkt[4]! << 8) | pkt[5]!,
-          (pkt[6]! << 8) | pkt[7]!,
-          null,
-        );
+        const s = this.session;
+        const n = openDatagram(pkt, (m) => (m === 1 ? s : undefined), this.hdr, { session: undefined });
         if (n <= 2) return;
-        const type = (this.crypto.plain[0]! << 8) | this.crypto.plain[1]!;
-        if (type === PT_CONTROL) this.control.push(decodeControl(this.crypto.plain.subarray(2))!);
-        else this.data.push(this.crypto.plain.slice(2));
+        if (s.type === PT_CONTROL) this.control.push(decodeControl(s.inner())!);
+        else this.data.push(s.inner().slice());
       },
       (_c, why) => void (this.closedWhy = why),
     );
   }
   send(type: number, body: Uint8Array) {
     const buf = new Uint8Array(2048);
-    buf[HEADER_LEN] = type >>> 8;
-    buf[HEADER_LEN + 1] = type & 255;
-    buf.set(body, HEADER_LEN + TYPE_LEN);
-    this.conn.sendPacket(buf.subarray(0, this.crypto.seal(this.seq++, 0, 1, buf, TYPE_LEN + body.length)));
+    this.conn.sendPacket(buf.subarray(0, this.session.seal(buf, 0, type, body)));
   }
   async ask(tlvs: ControlMessage["tlvs"]) {
     const n = this.control.length;

@@ -4,8 +4,9 @@
 //   bun satp-probe.ts send HOST:PORT MUX PASSPHRASE SEQ FILE
 //   bun satp-probe.ts replay HOST:PORT FILE
 import { readFileSync, writeFileSync } from "node:fs";
-import { HEADER_LEN, PT_IPV4 } from "../../../src/satp/codec.ts";
+import { PT_IPV4 } from "../../../src/satp/codec.ts";
 import { SatpCrypto } from "../../../src/satp/crypto.ts";
+import { SatpSession } from "../../../src/satp/session.ts";
 import { deriveMaster } from "../../../src/satp/suite.ts";
 
 const [cmd, to, ...rest] = process.argv.slice(2);
@@ -14,7 +15,12 @@ let pkt: Uint8Array;
 if (cmd === "send") {
   const [mux, pass, seq, file] = rest as [string, string, string, string];
   const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
-  const c = new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: pass }), "right");
+  const session = new SatpSession(
+    new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: pass }), "right"),
+    Number(mux),
+    0,
+  );
+  session.seq = Number(seq);
   const inner = new Uint8Array(28);
   inner.set([0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 99, 0, 3, 10, 99, 0, 2, 8, 0, 0xf7, 0xfe, 0, 1, 0, 0]);
   let sum = 0;
@@ -23,10 +29,7 @@ if (cmd === "send") {
   inner[10] = ~sum >>> 8;
   inner[11] = ~sum & 255;
   const buf = new Uint8Array(256);
-  buf[HEADER_LEN] = PT_IPV4 >>> 8;
-  buf[HEADER_LEN + 1] = PT_IPV4 & 255;
-  buf.set(inner, HEADER_LEN + 2);
-  pkt = buf.slice(0, c.seal(Number(seq), 0, Number(mux), buf, inner.length + 2));
+  pkt = buf.slice(0, session.seal(buf, 0, PT_IPV4, inner));
   writeFileSync(file, pkt);
 } else pkt = new Uint8Array(readFileSync(rest[0]!));
 const s = await Bun.udpSocket({ port: 0 });
