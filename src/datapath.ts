@@ -2,6 +2,7 @@
 // framed packet, whatever transport it came through (the seam: transport/link.ts):
 //
 //   receive(buf, via, address, port)
+//     ─► past loopBudgetMs in this event-loop turn? drop "overload" (transport/turn.ts)
 //     ─► satp/session.openDatagram (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
 //     ─► endpoint: learned or moved only by an authenticated packet (Ingress.link on a change)
 //     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
@@ -48,6 +49,8 @@ export interface DatapathEnv {
   holdUnknown(): boolean;
   /** The receive path learned or moved `conn`'s endpoint (replication publishes it). */
   endpointChanged(conn: Conn): void;
+  /** True when this event-loop turn has used up its packet budget (transport/turn.ts): shed. */
+  overBudget(now: number): boolean;
   /** INIT (tcp-unicast redirect/token) for `conn` that came through `via`. */
   init(conn: Conn, msg: ControlMessage, via: Ingress): ControlMessage;
 }
@@ -84,6 +87,11 @@ export class Datapath {
   /** One SATP packet from (address, port) through `via`; false when it did not authenticate (stream readers resync). */
   receive(buf: Uint8Array, via: Ingress, address: string, port: number): boolean {
     const env = this.env;
+    const now = performance.now();
+    if (env.overBudget(now)) {
+      this.drops.overload++; // shed before any crypto; true: a stream reader keeps its framing
+      return true;
+    }
     const n = openDatagram(buf, this.find, this.hdr, this.found);
     if (n < 0) {
       countRx(n, this.drops);
@@ -92,7 +100,6 @@ export class Datapath {
     const conn = this.found.session as Conn;
     conn.rxPackets++;
     conn.rxBytes += buf.length;
-    const now = performance.now();
     conn.lastSeen = now;
     const me = env.cfg().senderId;
     const ep = conn.endpoint;

@@ -12,6 +12,7 @@ export const DROP_REASONS = [
   "exhausted", // 2^32 packets sent under this key: refusing to reuse a seq
   "tunwrite", // device write failed
   "udpsend", // UDP send failed or the socket buffer was full
+  "overload", // arrived after loopBudgetMs of packet work in one event-loop turn (load shedding)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

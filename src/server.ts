@@ -14,6 +14,7 @@ import { RemoteLink, type Link } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
 import { TcpUnicast } from "./transport/tcp-unicast.ts";
 import { TcpAnycast } from "./transport/tcp-anycast.ts";
+import { turnElapsed } from "./transport/turn.ts";
 import { SyncMesh } from "./sync/mesh.ts";
 import { Replication, type EndpointRecord } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
@@ -65,6 +66,7 @@ export class Server {
       cfg: () => this.cfg,
       chain: () => this.chain,
       holdUnknown: () => this.tcpAnycast.enabled,
+      overBudget: (now) => turnElapsed(now) > this.cfg.loopBudgetMs,
       endpointChanged: (c) => this.replication.endpointChanged(c),
       init: (c, msg, via) => this.tcp.init(c, msg, via),
     });
@@ -171,6 +173,7 @@ export class Server {
           heartbeatMs: sc.heartbeatMs,
           staleMs: sc.staleSeconds * 1000,
           data: sc.dataChannel,
+          loopBudgetMs: cfg.loopBudgetMs,
         },
         log.child("sync"),
       );

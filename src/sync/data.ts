@@ -18,13 +18,14 @@
 //   23+n    16    GCM tag; nonce = instance (8) || counter (4); AAD = bytes 0..23
 //   key = HKDF-SHA256(fleet key, salt "", info "anytun-relay data v1"), 32 bytes
 //
-// Receive checks, in order (each a counted drop): length, magic/version, to = us, from a node
+// Receive checks, in order (each a counted drop): the loop budget (transport/turn.ts), length, magic/version, to = us, from a node
 // with an up link and that link's instance, tag, replay window (1024) of that node.
 import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
 import { MAX_PACKET } from "../satp/codec.ts";
 import { ReplayWindow } from "../satp/replay.ts";
 import { UdpTransport } from "../transport/udp.ts";
 import type { Forwarder } from "../transport/link.ts";
+import { turnElapsed } from "../transport/turn.ts";
 
 export const DATA_HEADER = 23;
 const TAG = 16;
@@ -43,6 +44,8 @@ export interface DataStats {
   foreign: number;
   auth: number;
   replay: number;
+  /** Shed: arrived past the loop budget of the turn (transport/turn.ts). */
+  overload: number;
 }
 
 interface Peer {
@@ -62,6 +65,7 @@ export class DataChannel implements Forwarder {
     foreign: 0,
     auth: 0,
     replay: 0,
+    overload: 0,
   };
   private readonly key: Uint8Array;
   private readonly instance: Uint8Array;
@@ -76,6 +80,8 @@ export class DataChannel implements Forwarder {
     fleetKey: Uint8Array,
     private readonly node: number,
     instanceHex: string,
+    /** Packet work allowed per event-loop turn, ms (config loopBudgetMs). */
+    private readonly budgetMs = 50,
   ) {
     this.key = new Uint8Array(hkdfSync("sha256", fleetKey, new Uint8Array(0), "anytun-relay data v1", 32));
     this.instance = new Uint8Array(Buffer.from(instanceHex, "hex"));
@@ -160,6 +166,7 @@ export class DataChannel implements Forwarder {
   /** One datagram from the network; every refusal is counted, nothing throws. */
   receive(b: Uint8Array): void {
     const st = this.stats;
+    if (turnElapsed(performance.now()) > this.budgetMs) return void st.overload++;
     const len = b.length;
     if (len < DATA_HEADER + 8 + TAG || len > DATA_HEADER + MAX_PACKET + TAG) return void st.short++;
     if (b[0] !== MAGIC[0] || b[1] !== MAGIC[1] || b[2] !== MAGIC[2] || b[3] !== MAGIC[3] || b[4] !== VERSION)

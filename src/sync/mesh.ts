@@ -65,6 +65,8 @@ export interface MeshOptions {
   staleMs: number;
   /** Open the data channel (UDP on the sync listen address, or any port); default off. */
   data?: boolean;
+  /** The data channel's packet work per event-loop turn, ms (loopBudgetMs). */
+  loopBudgetMs?: number;
 }
 
 interface Dialer {
@@ -122,7 +124,7 @@ export class SyncMesh implements SyncBackend {
       ups: 0,
       downs: 0,
     }));
-    this.data = opts.data === true ? new DataChannel(this.fleetKey, opts.node, this.instance) : null;
+    this.data = opts.data === true ? new DataChannel(this.fleetKey, opts.node, this.instance, opts.loopBudgetMs) : null;
     store.onPublish((rec) => {
       for (const l of this.byNode.values()) l.queue(rec);
     });
