@@ -79,7 +79,7 @@ export const MEANING: Record<string, string> = {
   "sync.staleSeconds": "what a lost peer taught is dropped after this long",
   "sync.hwmIntervalMs": "replay high-water marks published this often",
   loopBudgetMs:
-    "server: packet work per event-loop turn (ms); packets past it in that turn are dropped (`overload`) so timers, sync and admin keep running",
+    "server: packet work per event-loop turn (ms; 0 = no limit); packets past it in that turn are dropped (`overload`) so timers, sync and admin keep running under a flood",
   "sync.dataChannel":
     "UDP channel between servers (sync listen address) for packets to a client whose TCP link another server holds",
   tcp: "server: SATP over TCP for tcp-unicast and tcp-anycast clients",

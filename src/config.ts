@@ -233,9 +233,10 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
-  // Server: packet work allowed per event-loop turn (ms); packets past it in the same turn are
-  // dropped (counted "overload") so timers, sync heartbeats and admin keep running under a flood.
-  loopBudgetMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10000)), 50),
+  // Server: packet work allowed per event-loop turn (ms; 0 = no limit). Packets past it in the
+  // same turn are dropped (counted "overload") so timers, sync heartbeats and admin keep running
+  // under a flood, at a cost in peak throughput under sustained overload (transport/turn.ts).
+  loopBudgetMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10000)), 0),
   // Seconds between SIGTERM (not ready from then on) and exit; a second SIGTERM exits at once.
   drainSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600)), 3),
   // -L -U -D -P and ours: logging and process.

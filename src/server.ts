@@ -66,7 +66,7 @@ export class Server {
       cfg: () => this.cfg,
       chain: () => this.chain,
       holdUnknown: () => this.tcpAnycast.enabled,
-      overBudget: (now) => turnElapsed(now) > this.cfg.loopBudgetMs,
+      overBudget: (now) => this.cfg.loopBudgetMs > 0 && turnElapsed(now) > this.cfg.loopBudgetMs,
       endpointChanged: (c) => this.replication.endpointChanged(c),
       init: (c, msg, via) => this.tcp.init(c, msg, via),
     });

@@ -24,6 +24,11 @@ test("turnElapsed: 0 for the first callback of a turn, growing within it, 0 agai
   expect(turnElapsed(t0 + 100)).toBe(0);
 });
 
+test("loopBudgetMs defaults to 0: no shedding", () => {
+  expect(validateConfig({ mode: "server" }).loopBudgetMs).toBe(0);
+  expect(() => validateConfig({ mode: "server", loopBudgetMs: -1 })).toThrow("loopBudgetMs");
+});
+
 test("a burst past loopBudgetMs is shed (counted overload), the rest is served, timers keep running", async () => {
   const cfg = validateConfig({
     mode: "server",

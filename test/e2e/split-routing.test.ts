@@ -5,7 +5,9 @@
 // data channel to S1 (the confirmed owner, from B's synced "ep" record), which writes them into
 // B's stream. A pings B 100/100 and iperf3 passes both ways; the forwarded packets are counted on
 // both servers. Then the data channel is flooded (iperf3 UDP A → B at 1 Gbit/s) while S2 writes
-// 300 learned routes: they reach S1 anyway and the sync link stays up.
+// 300 learned routes: they reach S1 anyway and the sync link stays up (with loopBudgetMs: without
+// it an overloaded server starves its own heartbeats, data channel or not: Bun drains a flooded
+// socket without yielding; see src/transport/turn.ts).
 //
 //   A 10.203.11.1 ─ R ─ 10.203.1.1 S1 (+10.201.0.1)      S1 10.204.0.1 ── 10.204.0.2 S2 (sync + data)
 //   B 10.203.12.1 ─┘ └─ 10.203.2.1 S2 (+10.201.0.1)      R: from A → S2, everything else → S1
@@ -93,11 +95,11 @@ describe.skipIf(!ready)("split routing: A (UDP) on S2, B (TCP) held by S1 (names
     lab.exec(pair.r, ["ip", "route", "add", `${ANY}/32`, "via", "10.203.2.1", "table", "105"]);
     lab.exec(pair.r, ["ip", "rule", "add", "pref", "5", "from", "10.203.11.1", "lookup", "105"]);
     lab.exec(ns.a, ["mkdir", "-p", dir]);
-    pair.spawnServers(dir, (id) => ({
-      capture: [`${ANY}:4444`],
-      listen: [`10.203.${id}.1:4444`],
-      advertise: `10.203.${id}.1:4444`,
-    }));
+    pair.spawnServers(
+      dir,
+      (id) => ({ capture: [`${ANY}:4444`], listen: [`10.203.${id}.1:4444`], advertise: `10.203.${id}.1:4444` }),
+      { loopBudgetMs: 100 }, // under the flood the loop yields, so the 600 ms sync heartbeat holds
+    );
     await pair.waitSync();
     lab.spawn(
       ns.a,

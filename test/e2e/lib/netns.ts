@@ -272,9 +272,13 @@ export class AnycastPair {
   /**
    * Starts this relay as server on S1 and S2 (sender ids 1 and 2, UDP on ANY:4444, clients
    * "a" mux 1 → 10.99.0.1/32 and "b" mux 2 → 10.99.0.2/32, synced), with `tcp(id)` as `tcp`.
-   * Configs and logs go to `dir` as s1.json / s1.log.
+   * Configs and logs go to `dir` as s1.json / s1.log; `extra` is laid over the top-level keys.
    */
-  spawnServers(dir: string, tcp: (id: 1 | 2) => Record<string, unknown>): Record<"s1" | "s2", Subprocess> {
+  spawnServers(
+    dir: string,
+    tcp: (id: 1 | 2) => Record<string, unknown>,
+    extra: Record<string, unknown> = {},
+  ): Record<"s1" | "s2", Subprocess> {
     const out = {} as Record<"s1" | "s2", Subprocess>;
     for (const [s, id] of [
       ["s1", 1],
@@ -292,6 +296,7 @@ export class AnycastPair {
         sync: this.sync(id),
         log: ["stdout:5"],
         drainSeconds: 0,
+        ...extra,
       };
       writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
       out[s] = this.lab.spawn(this.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}.log`);
