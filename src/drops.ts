@@ -5,6 +5,7 @@ export const DROP_REASONS = [
   "mux", // header mux matches no connection
   "auth", // authentication tag mismatch
   "replay", // replay window said no
+  "senders", // authentic, but from more sender ids than a connection keeps state for
   "type", // payload type does not fit the device (tun: IPv4/IPv6, tap: Ethernet)
   "noendpoint", // peer endpoint not known yet
   "noroute", // inner destination not covered by any route

@@ -3,8 +3,10 @@
 // clients, the tests and the fuzzers.
 //
 // Receive (`openDatagram`, synchronous, no allocation but the payload view):
-//   length >= HEADER_LEN ─► header (codec.readHeader) ─► session by mux ─► window of the sender id
-//   ─► SatpCrypto.open (tag, then replay, then decrypt) ─► payload type + inner in the session.
+//   length >= HEADER_LEN ─► header (codec.readHeader) ─► session by mux ─► SatpCrypto.open (tag,
+//   decrypt) ─► only now, the sender id's replay window (created after the tag checked out, at
+//   most `maxSenders` per session, never evicted: an evicted window would accept its old packets
+//   again) ─► payload type + inner.
 // The result is a count (>= 0: plaintext bytes, 0 = keepalive) or one RX_* reason below, which
 // `countRx` adds to a Drops table. RX_REPLAY is "authentic but old": stream readers must not
 // resync on it (`authentic`).
@@ -22,6 +24,11 @@ export const RX_AUTH = OPEN_AUTH;
 export const RX_REPLAY = OPEN_REPLAY;
 /** The header's mux names no session here. */
 export const RX_MUX = -4;
+/** Authentic, but from one sender id more than the session keeps state for (maxSenders). */
+export const RX_SENDERS = -5;
+
+/** Sender ids a session keeps windows / high-water marks for, unless configured otherwise. */
+export const MAX_SENDERS = 64;
 
 /** `seal` results below zero. */
 export const SEAL_TOOBIG = -1; // type + inner + overhead would pass MAX_PACKET
@@ -39,13 +46,21 @@ export class SatpSession {
     readonly mux: number,
     /** Replay window per sender id; 0 = off (anytun's default). */
     readonly windowSize: number,
+    /** Sender ids with state at most; packets from more are dropped (RX_SENDERS), never evicting. */
+    readonly maxSenders = MAX_SENDERS,
   ) {}
 
-  /** The replay window for a sender id, or null when windows are off. */
+  /**
+   * The replay window for a sender id (created on first use, within maxSenders), or null when
+   * windows are off or the cap is reached. Call only for an authenticated sender (or a synced mark).
+   */
   window(senderId: number): ReplayWindow | null {
     if (this.windowSize === 0) return null;
     let w = this.windowMap.get(senderId);
-    if (w === undefined) this.windowMap.set(senderId, (w = new ReplayWindow(this.windowSize)));
+    if (w === undefined) {
+      if (this.windowMap.size >= this.maxSenders) return null;
+      this.windowMap.set(senderId, (w = new ReplayWindow(this.windowSize)));
+    }
     return w;
   }
 
@@ -65,11 +80,17 @@ export class SatpSession {
    * keepalive) and sets `type`; or RX_SHORT / RX_AUTH / RX_REPLAY.
    */
   open(pkt: Uint8Array, h: Header): number {
-    const n = this.crypto.open(pkt, h.seq, h.senderId, this.mux, this.window(h.senderId));
+    const n = this.crypto.open(pkt, h.seq, h.senderId, this.mux, null); // tag first: no state before it
+    if (n < 0) return n;
+    if (this.windowSize > 0) {
+      const w = this.window(h.senderId);
+      if (w === null) return RX_SENDERS;
+      if (!w.accept(h.seq)) return RX_REPLAY;
+    }
     if (n > 0) {
       const p = this.crypto.plain;
       this.type = (p[0]! << 8) | p[1]!;
-    } else if (n === 0) this.type = 0;
+    } else this.type = 0;
     return n;
   }
 
@@ -135,11 +156,12 @@ export function countRx(code: number, drops: Drops): void {
   else if (code === RX_REPLAY) drops.replay++;
   else if (code === RX_SHORT) drops.short++;
   else if (code === RX_MUX) drops.mux++;
+  else if (code === RX_SENDERS) drops.senders++;
 }
 
 /** True for results that prove the sender had the key (a stream reader keeps its framing). */
 export function authentic(code: number): boolean {
-  return code >= 0 || code === RX_REPLAY;
+  return code >= 0 || code === RX_REPLAY || code === RX_SENDERS;
 }
 
 /** A seal result below zero as a drop. */
