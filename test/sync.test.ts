@@ -67,6 +67,40 @@ describe("store: last writer wins", () => {
   });
 });
 
+describe("store: replay marks merge by maximum", () => {
+  test("a server whose clock runs 30 s ahead cannot pin a lower mark; marks never go stale or expire", async () => {
+    const real = Date.now;
+    const ahead = new SyncStore(1, () => real() + 30_000);
+    const normal = new SyncStore(2, real);
+    const third = new SyncStore(3, real);
+    const max = (incoming: unknown, current: unknown) =>
+      typeof incoming === "number" && (typeof current !== "number" || incoming > current);
+    for (const s of [ahead, normal, third]) s.mergeBy("hwm", max);
+    const link = (from: SyncStore, to: SyncStore[], via: number) =>
+      from.onPublish((r) => {
+        for (const t of to) t.apply(r, via);
+      });
+    link(ahead, [normal, third], 1);
+    link(normal, [ahead, third], 2);
+    ahead.set("hwm", "7/1", 100); // stamped 30 s in the future
+    normal.set("hwm", "7/1", 250); // the fleet's real maximum, stamped "earlier"
+    ahead.set("hwm", "7/1", 180); // the skewed server again, still behind the maximum
+    for (const s of [ahead, normal, third]) expect(s.get("hwm", "7/1")).toBe(250);
+    // last writer wins would have kept 180 (the newest timestamp) everywhere
+    const lww = new SyncStore(4, real);
+    lww.apply({ table: "hwm", key: "k", value: 250, t: real(), node: 2 }, 9);
+    lww.apply({ table: "hwm", key: "k", value: 180, t: real() + 30_000, node: 1 }, 9);
+    expect(lww.get("hwm", "k")).toBe(180);
+    // the link that taught them goes down: marks are not stale, never expire, and are in snapshots
+    third.linkDown(1);
+    third.linkDown(2);
+    await Bun.sleep(5);
+    expect(third.expire(1)).toBe(0);
+    expect(third.get("hwm", "7/1")).toBe(250);
+    expect([...third.snapshot()].some((r) => r.table === "hwm" && r.value === 250)).toBe(true);
+  });
+});
+
 describe("link wire format", () => {
   test("hello round trip and rejection", () => {
     const h = { node: 513, instance: "0011223344556677", nonce: new Uint8Array(16).fill(7) };

@@ -6,7 +6,8 @@
 //                                    reach the client through it (transport/link.ts RemoteLink) }
 //   table "hwm", key "<mux>/<sid>": highest seq a server accepted from (mux, sender id), published
 //                                    every hwmIntervalMs while it moves (replay protection across
-//                                    servers, staleness bounded by that interval)
+//                                    servers, staleness bounded by that interval); merged by
+//                                    maximum, never by clock, never expired (store.ts mergeBy)
 //   table "rt",  key "<prefix>":    { mux } learned routes (admin API; read by the routes plugin)
 //
 // Local changes become records; remote records change the tables but are never re-published.
@@ -49,6 +50,10 @@ export class Replication {
       conn.endpoint = linkFor(r, conn.mux);
       if (conn.endpoint !== null) this.adopted(conn);
     });
+    store.mergeBy(
+      "hwm",
+      (incoming, current) => typeof incoming === "number" && (typeof current !== "number" || incoming > current),
+    );
     store.onChange("hwm", (key, value, origin) => {
       if (origin !== "remote" || typeof value !== "number") return;
       const [mux, sid] = key.split("/").map(Number) as [number, number];

@@ -8,6 +8,11 @@
 // stale record that nothing refreshes within `staleMs` is dropped (tombstones too), so what a
 // lost peer taught is not trusted forever. Local writes are never stale.
 //
+// A table may instead merge by value (`mergeBy`): a record replaces another only when the merge
+// says its value wins, whatever the clocks say, and such a table is never marked stale nor
+// expired. Replay high-water marks ("hwm") merge by maximum: a server whose clock runs ahead
+// cannot pin a lower mark over the fleet's, and a lost peer's mark stays a floor.
+//
 // Tables are plain strings (e.g. "ep" client endpoints, "hwm" replay high-water marks, "rt"
 // learned routes); values are JSON-serialisable. Not safe to share across threads.
 
@@ -46,6 +51,8 @@ export class SyncStore {
   private readonly tables = new Map<string, Map<string, Entry>>();
   private readonly listeners = new Map<string, ChangeListener[]>();
   private readonly outbox: ((rec: SyncRecord) => void)[] = [];
+  /** Tables merged by value: wins(incoming, current) true when incoming replaces current. */
+  private readonly merges = new Map<string, (incoming: unknown, current: unknown) => boolean>();
   private lastT = 0;
   recordsIn = 0;
   recordsApplied = 0;
@@ -106,13 +113,25 @@ export class SyncStore {
     };
   }
 
+  /** Makes `table` merge by value (see the header); call before records arrive. */
+  mergeBy(table: string, wins: (incoming: unknown, current: unknown) => boolean): void {
+    this.merges.set(table, wins);
+  }
+
   /** Where local writes go (the sync backend publishes them). */
   onPublish(fn: (rec: SyncRecord) => void): void {
     this.outbox.push(fn);
   }
 
-  /** A local write; value null deletes. Versions are strictly increasing per node. */
+  /**
+   * A local write; value null deletes. Versions are strictly increasing per node. In a merged
+   * table a value that does not win over the current one changes nothing (the current record is
+   * returned and nothing is published).
+   */
   set(table: string, key: string, value: unknown): SyncRecord {
+    const wins = this.merges.get(table);
+    const cur = wins === undefined ? undefined : this.tables.get(table)?.get(key);
+    if (cur !== undefined && !wins!(value ?? null, cur.rec.value)) return cur.rec;
     let t = this.now();
     if (t <= this.lastT) t = this.lastT + 1e-3; // same millisecond: still newer than our last write
     this.lastT = t;
@@ -133,7 +152,10 @@ export class SyncStore {
     this.recordsIn++;
     const t = this.table(rec.table);
     const cur = t.get(rec.key);
-    if (cur !== undefined && !newer(rec, cur.rec)) {
+    const wins = this.merges.get(rec.table);
+    if (cur !== undefined && wins !== undefined) {
+      if (!wins(rec.value, cur.rec.value)) return false;
+    } else if (cur !== undefined && !newer(rec, cur.rec)) {
       // The same version again (e.g. a snapshot after reconnect) refreshes a stale entry.
       if (cur.rec.t === rec.t && cur.rec.node === rec.node && cur.staleSince !== 0) {
         cur.staleSince = 0;
@@ -153,11 +175,13 @@ export class SyncStore {
     for (const t of this.tables.values()) for (const e of t.values()) if (e.staleSince === 0) yield e.rec;
   }
 
-  /** Marks what link `via` taught as stale (the link went down). */
+  /** Marks what link `via` taught as stale (the link went down); merged tables never go stale. */
   linkDown(via: number): void {
     const now = performance.now();
-    for (const t of this.tables.values())
+    for (const [name, t] of this.tables) {
+      if (this.merges.has(name)) continue;
       for (const e of t.values()) if (e.via === via && e.staleSince === 0) e.staleSince = now;
+    }
   }
 
   /** Drops stale records older than `staleMs`; returns how many went. */
