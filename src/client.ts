@@ -22,7 +22,7 @@ export function connectionSession(cfg: Config, log: Logger): SatpSession {
   });
   for (const w of warnings) log.warn(w);
   const master = deriveMaster(suite.kdPrf, { passphrase: cfg.passphrase, keyHex: cfg.key, saltHex: cfg.salt });
-  return new SatpSession(new SatpCrypto(suite, master, cfg.role), cfg.mux, cfg.crypto.window);
+  return new SatpSession(new SatpCrypto(suite, master, cfg.role), cfg.mux, cfg.crypto.window, cfg.crypto.maxSenders);
 }
 
 /** remoteHost:remotePort resolved once (as anytun does), honouring -4/-6. */

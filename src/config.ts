@@ -37,6 +37,7 @@ const hexKey = v.pipe(v.string(), v.regex(/^([0-9a-fA-F]{2})+$/, "expected hex d
 const hexSalt = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{28}$/, "expected 28 hex digits (14 bytes)"));
 const tagLength = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255));
 const windowSize = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 20));
+const maxSenders = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65536));
 
 /** "host:port" or "[v6]:port" with an IP literal host. */
 export function parseHostPort(s: string): { host: string; port: number } {
@@ -58,6 +59,9 @@ const CryptoSchema = v.strictObject({
   kdPrf: v.optional(cipher, "aes-ctr"),
   // Replay window per (mux, sender id); 0 = off, anytun's default (see README on restarts).
   window: v.optional(windowSize, 0),
+  // Sender ids a connection keeps a replay window for; packets from more are dropped (counted
+  // "senders"), never evicting one (an evicted window would accept its old packets again).
+  maxSenders: v.optional(maxSenders, 64),
 });
 const CryptoOverride = v.strictObject({
   cipher: v.optional(cipher),
@@ -65,6 +69,7 @@ const CryptoOverride = v.strictObject({
   tagLength: v.optional(tagLength),
   kdPrf: v.optional(cipher),
   window: v.optional(windowSize),
+  maxSenders: v.optional(maxSenders),
 });
 
 const ClientSchema = v.strictObject({
@@ -363,10 +368,13 @@ export function isLoopback(host: string): boolean {
 export type CryptoConfig = RawConfig["crypto"];
 
 /** The effective, normalized suite of a connection: defaults with the client's overrides laid over. */
-export function suiteFor(defaults: CryptoConfig, over: ClientConfig["crypto"]): Suite & { window: number } {
+export function suiteFor(
+  defaults: CryptoConfig,
+  over: ClientConfig["crypto"],
+): Suite & { window: number; maxSenders: number } {
   const m = { ...defaults, ...Object.fromEntries(Object.entries(over ?? {}).filter(([, x]) => x !== undefined)) };
   const { suite } = normalizeSuite({ cipher: m.cipher, auth: m.auth, tagLength: m.tagLength, kdPrf: m.kdPrf });
-  return { ...suite, window: m.window };
+  return { ...suite, window: m.window, maxSenders: m.maxSenders };
 }
 
 /** Reads a JSON config file; throws ConfigError("config FILE: ...") when unreadable or not a JSON object. */

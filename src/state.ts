@@ -30,7 +30,7 @@ export class Conn extends SatpSession {
   constructor(c: ClientConfig, defaults: CryptoConfig) {
     const suite = suiteFor(defaults, c.crypto);
     const master = deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
-    super(new SatpCrypto(suite, master, c.role), c.mux, suite.window);
+    super(new SatpCrypto(suite, master, c.role), c.mux, suite.window, suite.maxSenders);
     this.name = c.name ?? `mux-${c.mux}`;
     this.routes = c.routes.map((r) => parseCidr(r, true));
     this.fingerprint = JSON.stringify([

@@ -32,7 +32,14 @@ describe("anytun flags", () => {
       ifconfig: "10.0.0.2/24",
     });
     expect(c).toMatchObject({ mode: "peer", port: 4444, mux: 0, senderId: 0, type: "tun", mtu: 1400 });
-    expect(c.crypto).toEqual({ cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr", window: 0 });
+    expect(c.crypto).toEqual({
+      cipher: "aes-ctr",
+      auth: "sha1",
+      tagLength: 10,
+      kdPrf: "aes-ctr",
+      window: 0,
+      maxSenders: 64,
+    });
   });
 
   test("every short flag and its long form map to the same key", () => {

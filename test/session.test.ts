@@ -77,3 +77,21 @@ test("window 0 keeps no per-sender state and delivers repeats (anytun's default)
   expect(open(rx, p)).toBeGreaterThan(0);
   expect([...rx.windows()].length).toBe(0);
 });
+
+test("crypto.maxSenders reaches a client's session (and a client may override it)", async () => {
+  const { validateConfig } = await import("../src/config.ts");
+  const { ConnTable } = await import("../src/state.ts");
+  const cfg = validateConfig({
+    mode: "server",
+    crypto: { window: 16, maxSenders: 2 },
+    clients: [
+      { mux: 1, passphrase: "a" },
+      { mux: 2, passphrase: "b", crypto: { maxSenders: 5 } },
+    ],
+  });
+  const t = new ConnTable();
+  t.replace(cfg.clients, cfg.crypto);
+  expect(t.get(1)!.maxSenders).toBe(2);
+  expect(t.get(2)!.maxSenders).toBe(5);
+  expect(() => validateConfig({ mode: "server", crypto: { maxSenders: 0 } })).toThrow("crypto.maxSenders");
+});

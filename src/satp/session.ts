@@ -27,7 +27,7 @@ export const RX_MUX = -4;
 /** Authentic, but from one sender id more than the session keeps state for (maxSenders). */
 export const RX_SENDERS = -5;
 
-/** Sender ids a session keeps windows / high-water marks for, unless configured otherwise. */
+/** Sender ids a session keeps replay windows for, unless configured otherwise (crypto.maxSenders). */
 export const MAX_SENDERS = 64;
 
 /** `seal` results below zero. */
