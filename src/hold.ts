@@ -49,11 +49,6 @@ export class HoldQueue {
     this.bytes = 0;
   }
 
-  /** Bytes held now, all clients together. */
-  get heldBytes(): number {
-    return this.bytes;
-  }
-
   has(c: Conn): boolean {
     return this.queues.has(c);
   }
@@ -85,14 +80,6 @@ export class HoldQueue {
       this.bytes -= h.data.length;
       if (send(h.type, h.data)) this.delivered++;
     }
-  }
-
-  /** Drops what waits for `c` (the client was removed). */
-  forget(c: Conn): void {
-    const q = this.queues.get(c);
-    if (q === undefined) return;
-    for (const h of q) this.bytes -= h.data.length;
-    this.queues.delete(c);
   }
 
   private expire(c: Conn, now: number): void {

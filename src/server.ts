@@ -9,7 +9,7 @@ import type { Drops } from "./drops.ts";
 import { HoldQueue } from "./hold.ts";
 import type { Logger } from "./log.ts";
 import { buildChain, createChain, prepareChain, type Builtins, type Chain, type PluginContext } from "./pipeline.ts";
-import { ConnTable, type Conn } from "./state.ts";
+import { ConnTable } from "./state.ts";
 import { RemoteLink, type Link } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
 import { TcpUnicast } from "./transport/tcp-unicast.ts";
@@ -215,20 +215,6 @@ export class Server {
       },
       configDir: this.configDir,
     };
-  }
-
-  countPluginDrop(reason: string): void {
-    this.dp.countPluginDrop(reason);
-  }
-
-  /** Seals an inner IPv4/IPv6 packet for `to` and sends it on its link (datapath). */
-  send(to: Conn, inner: Uint8Array): boolean {
-    return this.dp.send(to, inner);
-  }
-
-  /** Seals `payload` with payload type `type` for `to`. */
-  sendPayload(to: Conn, type: number, inner: Uint8Array): boolean {
-    return this.dp.sendPayload(to, type, inner);
   }
 
   /**

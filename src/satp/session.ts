@@ -99,34 +99,21 @@ export class SatpSession {
     return this.crypto.plain.subarray(TYPE_LEN);
   }
 
-  /** Bytes `seal` needs in a buffer for an inner packet of `innerLen` bytes. */
-  sealedLength(innerLen: number): number {
-    return this.crypto.overhead + TYPE_LEN + innerLen;
-  }
-
   /**
-   * Seals payload type `type` + the `innerLen` bytes the caller put at buf[HEADER_LEN + TYPE_LEN]
-   * under the next seq, as sender `senderId`. Returns the datagram length, or SEAL_TOOBIG /
-   * SEAL_EXHAUSTED (nothing consumed).
+   * Seals payload type `type` + `inner` into `buf` (header at 0) under the next seq, as sender
+   * `senderId`; a keepalive is type 0 with an empty inner. Returns the datagram length, or
+   * SEAL_TOOBIG / SEAL_EXHAUSTED (nothing consumed).
    */
-  sealInPlace(buf: Uint8Array, senderId: number, type: number, innerLen: number): number {
-    if (this.sealedLength(innerLen) > MAX_PACKET || this.sealedLength(innerLen) > buf.length) return SEAL_TOOBIG;
+  seal(buf: Uint8Array, senderId: number, type: number, inner: Uint8Array): number {
+    const keepalive = type === 0 && inner.length === 0;
+    const len = this.crypto.overhead + TYPE_LEN + inner.length;
+    if (!keepalive && (len > MAX_PACKET || len > buf.length)) return SEAL_TOOBIG;
     if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
+    if (keepalive) return this.crypto.seal(this.seq++, senderId, this.mux, buf, 0);
     buf[HEADER_LEN] = type >>> 8;
     buf[HEADER_LEN + 1] = type & 255;
-    return this.crypto.seal(this.seq++, senderId, this.mux, buf, TYPE_LEN + innerLen);
-  }
-
-  /** Copies `inner` into `buf` and seals it (see sealInPlace). A keepalive: type 0, empty inner. */
-  seal(buf: Uint8Array, senderId: number, type: number, inner: Uint8Array): number {
-    if (type === 0 && inner.length === 0) {
-      if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
-      return this.crypto.seal(this.seq++, senderId, this.mux, buf, 0);
-    }
-    if (this.sealedLength(inner.length) > MAX_PACKET || this.sealedLength(inner.length) > buf.length)
-      return SEAL_TOOBIG;
     buf.set(inner, HEADER_LEN + TYPE_LEN);
-    return this.sealInPlace(buf, senderId, type, inner.length);
+    return this.crypto.seal(this.seq++, senderId, this.mux, buf, TYPE_LEN + inner.length);
   }
 }
 

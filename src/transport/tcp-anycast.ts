@@ -124,11 +124,6 @@ export class AnycastFlow implements Link, Ingress {
     this.host.bound(this, mux);
   }
 
-  /** Queues one SATP packet (copied into the host's framing buffer first). */
-  sendPacket(pkt: Uint8Array): boolean {
-    return this.sendFramed(this.host.frame(pkt));
-  }
-
   private sendFramed(framed: Uint8Array): boolean {
     if (this.closed || !this.ep.write(framed)) return false; // write copies what it takes
     this.host.dirty(this);
@@ -282,12 +277,6 @@ export class TcpAnycast {
     if (flow.mux === mux) return;
     flow.mux = mux;
     this.publish(flow, true);
-  }
-
-  /** `pkt` framed in a buffer shared by all flows (TcpEndpoint.write copies what it takes). */
-  frame(pkt: Uint8Array): Uint8Array {
-    this.framed.set(pkt, FRAME_HEADER);
-    return this.framed.subarray(0, this.lengthPrefix(pkt.length));
   }
 
   /** Writes the frame length for a `len`-byte packet already at framed[FRAME_HEADER]; returns the frame's size. */

@@ -1,8 +1,7 @@
 // UDP transport: one Bun UDP socket, a synchronous receive callback, and batched sends (batch.ts).
 // Sending a sealed packet: take `slot()`, fill it, `queue(len, port, address)`. A slot belongs to
 // the caller between slot() and queue() and to the transport after; at most one slot is
-// outstanding. Relaying a buffer as it is: `queueBuffer`. Receive buffers are Bun's and fresh
-// per datagram (safe to keep).
+// outstanding. Receive buffers are Bun's and fresh per datagram (safe to keep).
 //
 // On a server each listener is an `UdpIngress` (the seam of link.ts): a client heard on it gets
 // an `UdpLink` (listener + address + port) as its endpoint.
@@ -99,21 +98,6 @@ export class UdpTransport {
 
   queue(len: number, port: number, address: string): void {
     this.out.queue(this.slots[this.out.pending]!.subarray(0, len), port, address);
-  }
-
-  /** Queues `buf` as it is (the caller never changes it afterwards). */
-  queueBuffer(buf: Uint8Array, port: number, address: string): void {
-    this.out.queue(buf, port, address);
-  }
-
-  /** Sends a datagram now, outside the batch (control traffic). */
-  sendNow(buf: Uint8Array, port: number, address: string): boolean {
-    if (this.closed) return false;
-    try {
-      return this.sock.send(buf, port, address);
-    } catch {
-      return false;
-    }
   }
 
   flush(): void {
