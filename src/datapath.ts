@@ -3,7 +3,7 @@
 //
 //   receive(buf, via, address, port)
 //     ─► past loopBudgetMs in this event-loop turn? drop "overload" (transport/turn.ts)
-//     ─► satp/session.openDatagram (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
+//     ─► satp/session Receiver.open (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
 //     ─► endpoint: learned or moved only by an authenticated packet (Ingress.link on a change)
 //     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
 //   sendPayload(to, type, inner)
@@ -19,7 +19,7 @@ import { newDrops, type Drops } from "./drops.ts";
 import type { HoldQueue } from "./hold.ts";
 import type { Logger } from "./log.ts";
 import type { Chain, Packet } from "./pipeline.ts";
-import { payloadTypeOf, PT_CONTROL, PT_IPV4, PT_IPV6, type Header } from "./satp/codec.ts";
+import { payloadTypeOf, PT_CONTROL, PT_IPV4, PT_IPV6 } from "./satp/codec.ts";
 import {
   be16,
   be32,
@@ -32,7 +32,7 @@ import {
   u32,
   type ControlMessage,
 } from "./satp/control.ts";
-import { authentic, countRx, countSeal, openDatagram, type SatpSession } from "./satp/session.ts";
+import { authentic, countRx, countSeal, Receiver } from "./satp/session.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import { sameEndpoint, type Ingress } from "./transport/link.ts";
 
@@ -69,14 +69,12 @@ export class Datapath {
   readonly forwarded: ForwardStats = { in: 0, nolink: 0 };
   keepalivesIn = 0;
   endpointChanges = 0;
-  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
-  private readonly found: { session: SatpSession | undefined } = { session: undefined };
   private readonly pkt: Packet;
-  private readonly find: (mux: number) => Conn | undefined;
+  private readonly rx: Receiver<Conn>;
   private pluginErrorLogged = 0;
 
   constructor(private readonly env: DatapathEnv) {
-    this.find = (mux) => env.conns.get(mux);
+    this.rx = new Receiver((mux) => env.conns.get(mux));
     this.pkt = { from: undefined as unknown as Conn, type: 0, data: new Uint8Array(0), listener: 0, now: 0 };
   }
 
@@ -92,12 +90,12 @@ export class Datapath {
       this.drops.overload++; // shed before any crypto; true: a stream reader keeps its framing
       return true;
     }
-    const n = openDatagram(buf, this.find, this.hdr, this.found);
+    const n = this.rx.open(buf);
     if (n < 0) {
       countRx(n, this.drops);
       return authentic(n);
     }
-    const conn = this.found.session as Conn;
+    const conn = this.rx.session!;
     conn.rxPackets++;
     conn.rxBytes += buf.length;
     conn.lastSeen = now;

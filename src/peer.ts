@@ -12,9 +12,17 @@ import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
 import { parseCidr } from "./net/addr.ts";
 import { ipDestination, PrefixTable } from "./net/lpm.ts";
-import { OFF_MUX, payloadTypeOf, PT_CONTROL, typeFitsDevice, type Header } from "./satp/codec.ts";
+import { OFF_MUX, payloadTypeOf, PT_CONTROL, typeFitsDevice } from "./satp/codec.ts";
 import { decodeControl, type ControlMessage } from "./satp/control.ts";
-import { authentic, countRx, countSeal, openDatagram, SEAL_EXHAUSTED, type SatpSession } from "./satp/session.ts";
+import {
+  authentic,
+  countRx,
+  countSeal,
+  receiverFor,
+  SEAL_EXHAUSTED,
+  type Receiver,
+  type SatpSession,
+} from "./satp/session.ts";
 import { configureLink, openTun, type TunDevice } from "./tun.ts";
 import { UdpTransport, type UdpStats } from "./transport/udp.ts";
 import { TcpClientTransport } from "./transport/tcp-client.ts";
@@ -65,9 +73,7 @@ export class PeerPath {
   /** Control messages (answers from the server) go here. */
   onControl: ((m: ControlMessage) => void) | null = null;
   out: PeerOut | null = null;
-  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
-  private readonly found: { session: SatpSession | undefined } = { session: undefined };
-  private readonly find: (mux: number) => SatpSession | undefined;
+  private readonly rx: Receiver;
   private exhaustedLogged = false;
 
   constructor(
@@ -79,14 +85,12 @@ export class PeerPath {
     private readonly log: Logger,
     public endpoint: Endpoint | null,
   ) {
-    const mine = session;
-    const mux = session.mux;
-    this.find = (m) => (m === mux ? mine : undefined);
+    this.rx = receiverFor(session);
   }
 
   /** One datagram; false when it did not authenticate (a TCP stream's reader resyncs on that). */
   receive(buf: Uint8Array, port: number, address: string): boolean {
-    const n = openDatagram(buf, this.find, this.hdr, this.found);
+    const n = this.rx.open(buf);
     if (n < 0) {
       countRx(n, this.drops);
       return authentic(n);

@@ -8,7 +8,7 @@ import type { Config } from "./config.ts";
 import { parseHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { parseIp, unmapV4 } from "./net/addr.ts";
-import { PT_CONTROL, type Header } from "./satp/codec.ts";
+import { PT_CONTROL } from "./satp/codec.ts";
 import {
   be16,
   be32,
@@ -23,7 +23,7 @@ import {
   type ControlMessage,
 } from "./satp/control.ts";
 import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
-import { openDatagram, SEAL_TOOBIG, type SatpSession } from "./satp/session.ts";
+import { receiverFor, SEAL_TOOBIG, type Receiver, type SatpSession } from "./satp/session.ts";
 import { SendBatch } from "./transport/batch.ts";
 
 export interface RelayClient {
@@ -50,9 +50,7 @@ export class RelayClientPath {
   readonly stats: RelayClientStats = { toPeer: 0, fromPeer: 0, dropped: 0, allocations: 0 };
   relayPort = 0;
   app: Endpoint | null = null;
-  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
-  private readonly found: { session: SatpSession | undefined } = { session: undefined };
-  private readonly find: (mux: number) => SatpSession | undefined;
+  private readonly rx: Receiver;
 
   constructor(
     readonly session: SatpSession,
@@ -60,8 +58,7 @@ export class RelayClientPath {
     private readonly onControl: (m: ControlMessage) => void,
     private readonly toApp: { queue(buf: Uint8Array, port: number, address: string): void },
   ) {
-    const mux = session.mux;
-    this.find = (m) => (m === mux ? session : undefined);
+    this.rx = receiverFor(session);
   }
 
   receive(d: Uint8Array, port: number, address: string): void {
@@ -74,7 +71,7 @@ export class RelayClientPath {
       return;
     }
     if (port !== this.server.port) return void st.dropped++;
-    const n = openDatagram(d, this.find, this.hdr, this.found);
+    const n = this.rx.open(d);
     if (n <= 0 || this.session.type !== PT_CONTROL) return void st.dropped++;
     const m = decodeControl(this.session.inner());
     if (m === null) return void st.dropped++;

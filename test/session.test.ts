@@ -3,9 +3,9 @@
 // evicted window would accept its old packets again); replays stay replays.
 import { expect, test } from "bun:test";
 import { newDrops } from "../src/drops.ts";
-import { PT_IPV4, type Header } from "../src/satp/codec.ts";
+import { PT_IPV4 } from "../src/satp/codec.ts";
 import { SatpCrypto } from "../src/satp/crypto.ts";
-import { countRx, openDatagram, RX_AUTH, RX_REPLAY, RX_SENDERS, RX_SHORT, SatpSession } from "../src/satp/session.ts";
+import { countRx, receiverFor, RX_AUTH, RX_REPLAY, RX_SENDERS, RX_SHORT, SatpSession } from "../src/satp/session.ts";
 import { deriveMaster } from "../src/satp/suite.ts";
 
 const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
@@ -14,9 +14,7 @@ const pair = (window: number, maxSenders?: number) => ({
   tx: new SatpSession(new SatpCrypto(suite, master, "left"), 7, 0),
   rx: new SatpSession(new SatpCrypto(suite, master, "right"), 7, window, maxSenders),
 });
-const hdr: Header = { seq: 0, senderId: 0, mux: 0 };
-const open = (rx: SatpSession, pkt: Uint8Array) =>
-  openDatagram(pkt, (m) => (m === 7 ? rx : undefined), hdr, { session: undefined });
+const open = (rx: SatpSession, pkt: Uint8Array) => receiverFor(rx).open(pkt);
 const inner = new Uint8Array([0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
 function sealed(tx: SatpSession, senderId: number, seq: number): Uint8Array {
   tx.seq = seq;

@@ -4,10 +4,10 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { validateConfig } from "../src/config.ts";
 import { Logger } from "../src/log.ts";
-import { PT_CONTROL, PT_IPV4, type Header } from "../src/satp/codec.ts";
+import { PT_CONTROL, PT_IPV4 } from "../src/satp/codec.ts";
 import { decodeControl, encodeControl, ERR, MSG, TLV, tlv, u16, type ControlMessage } from "../src/satp/control.ts";
 import { SatpCrypto } from "../src/satp/crypto.ts";
-import { openDatagram, SatpSession } from "../src/satp/session.ts";
+import { receiverFor, SatpSession } from "../src/satp/session.ts";
 import { deriveMaster } from "../src/satp/suite.ts";
 import { Server } from "../src/server.ts";
 import { dialFramed, type FramedConn } from "../src/transport/tcp.ts";
@@ -22,7 +22,7 @@ const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr"
 /** A client speaking framed SATP over TCP with mux 1. */
 class TcpClient {
   session = new SatpSession(new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: "pass a" }), "right"), 1, 0);
-  hdr: Header = { seq: 0, senderId: 0, mux: 0 };
+  rx = receiverFor(this.session);
   id = 0;
   conn!: FramedConn;
   data: Uint8Array[] = [];
@@ -34,7 +34,7 @@ class TcpClient {
       port,
       (_c, pkt) => {
         const s = this.session;
-        const n = openDatagram(pkt, (m) => (m === 1 ? s : undefined), this.hdr, { session: undefined });
+        const n = this.rx.open(pkt);
         if (n <= 2) return;
         if (s.type === PT_CONTROL) this.control.push(decodeControl(s.inner())!);
         else this.data.push(s.inner().slice());

@@ -2,7 +2,7 @@
 // (and a payload becomes a datagram) for every role: server, peer, relay client, the TCP
 // clients, the tests and the fuzzers.
 //
-// Receive (`openDatagram`, synchronous, no allocation but the payload view):
+// Receive (`Receiver.open`, synchronous, no allocation but the payload view):
 //   length >= HEADER_LEN ─► header (codec.readHeader) ─► session by mux ─► SatpCrypto.open (tag,
 //   decrypt) ─► only now, the sender id's replay window (created after the tag checked out, at
 //   most `maxSenders` per session, never evicted: an evicted window would accept its old packets
@@ -117,27 +117,33 @@ export class SatpSession {
   }
 }
 
-/**
- * The receive prologue of every role: header, session by mux (`find`), open. `h` is the
- * caller's scratch header and holds the datagram's header afterwards (when long enough).
- * Returns what SatpSession.open returns, or RX_SHORT / RX_MUX; on success the session is in
- * `found.session`.
- */
-export function openDatagram(
-  buf: Uint8Array,
-  find: (mux: number) => SatpSession | undefined,
-  h: Header,
-  found: { session: SatpSession | undefined },
-): number {
-  if (buf.length < HEADER_LEN) return RX_SHORT;
-  readHeader(buf, h);
-  const s = find(h.mux);
-  found.session = s;
-  if (s === undefined) return RX_MUX;
-  return s.open(buf, h);
+/** The receive prologue of every role, with its scratch: header, session by mux (`find`), open. */
+export class Receiver<S extends SatpSession = SatpSession> {
+  /** The last datagram's header (when it was long enough). */
+  readonly header: Header = { seq: 0, senderId: 0, mux: 0 };
+  /** The session the last datagram's mux named (undefined: none). */
+  session: S | undefined = undefined;
+
+  constructor(private readonly find: (mux: number) => S | undefined) {}
+
+  /** What SatpSession.open returns, or RX_SHORT / RX_MUX. */
+  open(buf: Uint8Array): number {
+    if (buf.length < HEADER_LEN) return RX_SHORT;
+    readHeader(buf, this.header);
+    const s = this.find(this.header.mux);
+    this.session = s;
+    if (s === undefined) return RX_MUX;
+    return s.open(buf, this.header);
+  }
 }
 
-/** Counts a negative `openDatagram` result in `drops`. */
+/** The Receiver of a role with one connection: only `s`'s mux is ours. */
+export function receiverFor<S extends SatpSession>(s: S): Receiver<S> {
+  const mux = s.mux;
+  return new Receiver((m) => (m === mux ? s : undefined));
+}
+
+/** Counts a negative `Receiver.open` result in `drops`. */
 export function countRx(code: number, drops: Drops): void {
   if (code === RX_AUTH) drops.auth++;
   else if (code === RX_REPLAY) drops.replay++;

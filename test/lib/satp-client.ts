@@ -1,8 +1,8 @@
 // Test helpers: a SATP client on a loopback UDP socket built on the relay's own session module
 // (satp/session.ts), and packet makers.
-import { HEADER_LEN, PT_IPV4, type Header } from "../../src/satp/codec.ts";
+import { HEADER_LEN, PT_IPV4 } from "../../src/satp/codec.ts";
 import { SatpCrypto } from "../../src/satp/crypto.ts";
-import { openDatagram, SatpSession } from "../../src/satp/session.ts";
+import { receiverFor, SatpSession, type Receiver } from "../../src/satp/session.ts";
 import { deriveMaster, type Suite } from "../../src/satp/suite.ts";
 
 /** A client speaking SATP from a loopback UDP socket (role right, like `anytun -e client`). */
@@ -15,7 +15,7 @@ export class Client {
   readonly control: Uint8Array[] = [];
   readonly session: SatpSession;
   sock!: Bun.udp.Socket<"buffer">;
-  private readonly hdr: Header = { seq: 0, senderId: 0, mux: 0 };
+  private readonly rx: Receiver;
   /** Next send seq (the session's; tests may set it). */
   get seq(): number {
     return this.session.seq;
@@ -32,6 +32,7 @@ export class Client {
     const master = deriveMaster(suite.kdPrf, { passphrase, keyHex: opts.key, saltHex: opts.salt });
     this.crypto = new SatpCrypto(suite, master, "right");
     this.session = new SatpSession(this.crypto, mux, 0);
+    this.rx = receiverFor(this.session);
   }
   async open(): Promise<void> {
     this.sock = await Bun.udpSocket({
@@ -42,7 +43,7 @@ export class Client {
         error: () => {},
         data: (_s, buf, port) => {
           const s = this.session;
-          const n = openDatagram(buf, (m) => (m === s.mux ? s : undefined), this.hdr, { session: undefined });
+          const n = this.rx.open(buf);
           if (n < 0) this.raw.push({ port, data: Uint8Array.from(buf) });
           if (n > 2) (s.type === 0x88b5 ? this.control : this.got).push(s.inner().slice());
         },
