@@ -42,7 +42,8 @@ export const MEANING: Record<string, string> = {
   "crypto.auth": "`null` or `sha1` (HMAC-SHA1)",
   "crypto.tagLength": "tag bytes, clamped to 20 (0 with auth null)",
   "crypto.kdPrf": "key derivation: `null`, `aes-ctr`, `aes-ctr-128/192/256`",
-  "crypto.window": "replay window per (mux, sender id); 0 = off (anytun's default)",
+  "crypto.window":
+    "replay window per (mux, sender id); 0 = off (anytun's habit). Default: 1024 in server mode, 0 in peer and relay-client mode (a warning at start); only the newest packet of a sender id moves an endpoint, at any size",
   "crypto.maxSenders": "sender ids a connection keeps a replay window for; more are dropped (`senders`), none evicted",
   relayClient: "relay-client: the relay to ask for",
   "relayClient.peer": "the peer to reach through the relay, `host:port`",

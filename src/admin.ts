@@ -52,6 +52,10 @@ export function adminApp(s: Server): Hono {
         suite: x.crypto.suite,
         window: x.windowSize,
         seq: x.seq,
+        replay: {
+          epoch: x.epoch,
+          senders: [...x.windows()].filter(([, w]) => w.isStarted).map(([id, w]) => ({ id, max: w.max })),
+        },
         servedBy: x.servedBy < 0 ? null : x.servedBy,
         movedIn: x.movedIn,
         packets: { in: x.rxPackets, out: x.txPackets },
@@ -60,6 +64,16 @@ export function adminApp(s: Server): Hono {
       })),
     ),
   );
+  // A restarted legacy client (seq back to 0 under the same key and sender id) is a replay until
+  // its marks are reset, on every server of the group (synced): never on a timer or a packet.
+  app.post("/v1/clients/:mux/reset", (c) => {
+    const mux = Number(c.req.param("mux"));
+    const conn = Number.isInteger(mux) && mux >= 0 && mux <= 65535 ? s.conns.get(mux) : undefined;
+    if (conn === undefined) return c.json({ error: `no client with mux ${c.req.param("mux")}` }, 404);
+    const epoch = s.replication.reset(conn);
+    s.log.notice("client replay state reset (admin)", { mux, epoch });
+    return c.json({ mux, epoch });
+  });
   app.get("/v1/routes", (c) => {
     const r = s.chain.entries.filter((e) => e.name === "routes").map((e) => e.instance.describe?.());
     return c.json(r[0] ?? { routes: [] });

@@ -33,6 +33,8 @@ const role = v.pipe(
 const holdMs = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000));
 const holdBytes = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30));
 const HOLD_DEFAULTS = { ms: 500, bytes: 16 << 20 };
+/** crypto.window's default in server mode (peer and relay-client: 0, anytun's). */
+export const SERVER_WINDOW = 1024;
 const hexKey = v.pipe(v.string(), v.regex(/^([0-9a-fA-F]{2})+$/, "expected hex digits"));
 const hexSalt = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{28}$/, "expected 28 hex digits (14 bytes)"));
 const tagLength = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255));
@@ -57,8 +59,9 @@ const CryptoSchema = v.strictObject({
   auth: v.optional(v.picklist(["null", "sha1"]), "sha1"),
   tagLength: v.optional(tagLength, 10),
   kdPrf: v.optional(cipher, "aes-ctr"),
-  // Replay window per (mux, sender id); 0 = off, anytun's default (see README on restarts).
-  window: v.optional(windowSize, 0),
+  // Replay window per (mux, sender id); 0 = off (anytun's default). Default: 1024 in server mode,
+  // 0 in peer and relay-client mode (anytun's habit; a warning at start). README: "Restarts".
+  window: v.optional(windowSize),
   // Sender ids a connection keeps a replay window for; packets from more are dropped (counted
   // "senders"), never evicting one (an evicted window would accept its old packets again).
   maxSenders: v.optional(maxSenders, 64),
@@ -254,9 +257,11 @@ export const ConfigSchema = v.strictObject({
 
 export type RawConfig = v.InferOutput<typeof ConfigSchema>;
 /** The validated config: `hold` resolved (its aliases tcp.holdMs / tcp.holdBytes folded in). */
-export type Config = Omit<RawConfig, "hold"> & {
+export type Config = Omit<RawConfig, "hold" | "crypto"> & {
   mode: "peer" | "server" | "relay-client";
   hold: { ms: number; bytes: number };
+  /** `window` resolved from the mode when not set. */
+  crypto: CryptoConfig;
 };
 
 export class ConfigError extends Error {
@@ -306,7 +311,8 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     return a ?? b ?? HOLD_DEFAULTS[key];
   };
   const hold = { ms: alias("ms", "holdMs"), bytes: alias("bytes", "holdBytes") };
-  const c: Config = { ...o, mode, hold, tcp: { ...o.tcp, holdMs: hold.ms, holdBytes: hold.bytes } };
+  const crypto = { ...o.crypto, window: o.crypto.window ?? (mode === "server" ? SERVER_WINDOW : 0) };
+  const c: Config = { ...o, mode, crypto, hold, tcp: { ...o.tcp, holdMs: hold.ms, holdBytes: hold.bytes } };
   if (c.ipv4Only && c.ipv6Only) problems.push("ipv4Only: cannot be combined with ipv6Only");
   if (mode === "relay-client") {
     if (c.relayClient.peer === undefined)
@@ -365,7 +371,7 @@ export function isLoopback(host: string): boolean {
   return b.slice(0, 12).every((x, i) => (i < 10 ? x === 0 : x === 0xff)) && b[12] === 127; // ::ffff:127.x
 }
 
-export type CryptoConfig = RawConfig["crypto"];
+export type CryptoConfig = RawConfig["crypto"] & { window: number };
 
 /** The effective, normalized suite of a connection: defaults with the client's overrides laid over. */
 export function suiteFor(

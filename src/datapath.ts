@@ -4,7 +4,8 @@
 //   receive(buf, via, address, port)
 //     ─► past loopBudgetMs in this event-loop turn? drop "overload" (transport/turn.ts)
 //     ─► satp/session Receiver.open (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
-//     ─► endpoint: learned or moved only by an authenticated packet (Ingress.link on a change)
+//     ─► endpoint: learned or moved only by an authenticated packet that is the newest of its
+//        sender id (SatpSession.newest; Ingress.link on a change)
 //     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
 //   sendPayload(to, type, inner)
 //     ─► to.endpoint (a Link) usable, and taking data (not control)?  no: hold queue (hold.ts) or
@@ -101,7 +102,10 @@ export class Datapath {
     conn.lastSeen = now;
     const me = env.cfg().senderId;
     const ep = conn.endpoint;
-    if (!sameEndpoint(ep, via, address, port) || conn.servedBy !== me) this.learn(conn, via, address, port);
+    // Only the newest packet of its sender id moves anything: a replay (even one a window of 0
+    // delivers) comes from wherever the attacker is and must not take the client's traffic there.
+    if (conn.newest && (!sameEndpoint(ep, via, address, port) || conn.servedBy !== me))
+      this.learn(conn, via, address, port);
     if (n === 0) {
       this.keepalivesIn++;
       return true;

@@ -1,7 +1,8 @@
 // Point-to-point peer role (anytun's default mode): one SATP connection between a local TUN/TAP
 // device and one remote endpoint over UDP. Compared with anytun 0.3.8, on purpose:
-//  - the remote endpoint is learned or moved only by an authenticated packet (anytun pins the
-//    connection to the first datagram it sees, forged or not);
+//  - the remote endpoint is learned or moved only by an authenticated packet that is the newest
+//    from its sender id (anytun pins the connection to the first datagram it sees, forged or not;
+//    a replayed packet moves nothing here, even with the window off);
 //  - packets with a mux other than ours are dropped (anytun adopts the first packet's mux);
 //  - the sender refuses to go past 2^32 packets under one key instead of wrapping seq to 0;
 //  - `route` prefixes of any length filter what is sent (anytun ignores -R in this mode).
@@ -96,7 +97,7 @@ export class PeerPath {
       return authentic(n);
     }
     const ep = this.endpoint;
-    if (ep === null || ep.port !== port || ep.address !== address) {
+    if (this.session.newest && (ep === null || ep.port !== port || ep.address !== address)) {
       this.log.notice(ep === null ? "peer endpoint learned" : "peer endpoint changed", {
         from: ep ? `${ep.address}:${ep.port}` : undefined,
         to: `${address}:${port}`,
@@ -172,7 +173,9 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
   const routes = new PrefixTable<true>();
   for (const r of cfg.route) routes.set(parseCidr(r, true), true);
   if (session.windowSize === 0)
-    log.info("replay window off (-w 0, anytun's default): duplicated packets are delivered");
+    log.warn(
+      "replay window off (-w 0, anytun's default): a replayed packet is delivered again (it moves nothing); set crypto.window (-w) to refuse replays",
+    );
 
   const endpoint: Endpoint | null = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
 

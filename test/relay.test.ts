@@ -161,6 +161,7 @@ test("the relay client role forwards a local UDP port through the relay and rele
     remotePort: s1.listeners[0]!.udp.port,
     port: 0,
     mux: 1,
+    senderId: 7, // client 1's test socket above is sender 0: a second process under the same key needs its own id
     role: "client",
     passphrase: "pass",
     relayClient: { peer: `127.0.0.1:${echo.port}`, local: `127.0.0.1:${localPort}` },

@@ -225,12 +225,48 @@ describe("window sizes", () => {
     expect(w.accept(5001)).toBe(true);
   });
 
-  test("constructor rejects 0, negative, non-integer, non-finite and too big sizes", () => {
-    for (const bad of [0, -1, -16, 1.5, 16.0001, Number.NaN, Infinity, -Infinity, (1 << 20) + 1, 2 ** 32]) {
+  test("constructor rejects negative, non-integer, non-finite and too big sizes", () => {
+    for (const bad of [-1, -16, 1.5, 16.0001, Number.NaN, Infinity, -Infinity, (1 << 20) + 1, 2 ** 32]) {
       expect(() => new ReplayWindow(bad)).toThrow(RangeError);
     }
+    expect(new ReplayWindow(0).size).toBe(0);
     expect(new ReplayWindow(1).size).toBe(1);
     expect(new ReplayWindow(1 << 20).size).toBe(1 << 20);
+  });
+
+  test("size 0 (window off): every seq is accepted; `newest` only when it raises max", () => {
+    const w = new ReplayWindow(0);
+    expect(w.isStarted).toBe(false);
+    const seen = [5, 5, 3, 6, 6, 0, 7].map((s) => [w.accept(s), w.newest]);
+    expect(seen).toEqual([
+      [true, true],
+      [true, false],
+      [true, false],
+      [true, true],
+      [true, false],
+      [true, false],
+      [true, true],
+    ]);
+    expect(w.max).toBe(7);
+    w.advanceTo(100);
+    expect(w.accept(100)).toBe(true);
+    expect(w.newest).toBe(false);
+    expect(w.accept(101)).toBe(true);
+    expect(w.newest).toBe(true);
+  });
+
+  test("`newest` with a window: true only for a seq above every seq before it", () => {
+    const w = new ReplayWindow(16);
+    const seen = [10, 8, 11, 11, 9, 30, 29].map((s) => [w.accept(s), w.newest]);
+    expect(seen).toEqual([
+      [true, true],
+      [true, false],
+      [true, true],
+      [false, false],
+      [true, false],
+      [true, true],
+      [true, false],
+    ]);
   });
 });
 

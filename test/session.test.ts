@@ -68,12 +68,50 @@ test("sender ids past maxSenders are dropped and counted; no window is evicted",
   expect(open(rx, forged)).toBe(RX_AUTH);
 });
 
-test("window 0 keeps no per-sender state and delivers repeats (anytun's default)", () => {
+test("window 0 delivers repeats (anytun's default) but only the newest packet is `newest`", () => {
   const { tx, rx } = pair(0);
-  const p = sealed(tx, 1, 1);
+  const p = sealed(tx, 1, 10);
   expect(open(rx, p)).toBeGreaterThan(0);
-  expect(open(rx, p)).toBeGreaterThan(0);
+  expect(rx.newest).toBe(true); // the first packet of a sender id
+  expect(open(rx, p)).toBeGreaterThan(0); // delivered again (anytun -w 0) ...
+  expect(rx.newest).toBe(false); // ... but it may move nothing
+  expect(open(rx, sealed(tx, 1, 9))).toBeGreaterThan(0);
+  expect(rx.newest).toBe(false);
+  expect(open(rx, sealed(tx, 1, 11))).toBeGreaterThan(0);
+  expect(rx.newest).toBe(true);
+  expect(open(rx, sealed(tx, 2, 0))).toBeGreaterThan(0); // another sender id has its own mark
+  expect(rx.newest).toBe(true);
+  expect([...rx.windows()].map(([sid, w]) => [sid, w.max])).toEqual([
+    [1, 11],
+    [2, 0],
+  ]);
+});
+
+test("with a window: a packet inside the window that was never seen passes but is not `newest`", () => {
+  const { tx, rx } = pair(64);
+  expect(open(rx, sealed(tx, 1, 100))).toBeGreaterThan(0);
+  expect(rx.newest).toBe(true);
+  expect(open(rx, sealed(tx, 1, 99))).toBeGreaterThan(0); // late, reordered
+  expect(rx.newest).toBe(false);
+  expect(open(rx, sealed(tx, 1, 101))).toBeGreaterThan(0);
+  expect(rx.newest).toBe(true);
+  expect(open(rx, sealed(tx, 1, 101))).toBe(RX_REPLAY);
+});
+
+test("resetWindows (an operator's reset) lets a restarted client back in at seq 0, and only then", () => {
+  const { tx, rx } = pair(1024);
+  for (let q = 0; q < 50; q++) expect(open(rx, sealed(tx, 1, q))).toBeGreaterThan(0);
+  const restarted = sealed(tx, 1, 0);
+  expect(open(rx, restarted)).toBe(RX_REPLAY);
+  expect(rx.epoch).toBe(0);
+  rx.resetWindows();
+  expect(rx.epoch).toBe(1);
   expect([...rx.windows()].length).toBe(0);
+  expect(open(rx, restarted)).toBeGreaterThan(0);
+  expect(rx.newest).toBe(true);
+  expect(open(rx, restarted)).toBe(RX_REPLAY);
+  rx.resetWindows(7);
+  expect(rx.epoch).toBe(7);
 });
 
 test("crypto.maxSenders reaches a client's session (and a client may override it)", async () => {

@@ -19,9 +19,12 @@ let server: Server;
 const b = new Client(2, "pass b");
 const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
 
-/** A client speaking framed SATP over TCP with mux 1. */
+/** Client a's session: one client process, so its send counter carries on across connections. */
+const A = new SatpSession(new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: "pass a" }), "right"), 1, 0);
+
+/** A connection of client a speaking framed SATP over TCP with mux 1. */
 class TcpClient {
-  session = new SatpSession(new SatpCrypto(suite, deriveMaster("aes-ctr", { passphrase: "pass a" }), "right"), 1, 0);
+  session = A;
   rx = receiverFor(this.session);
   id = 0;
   conn!: FramedConn;

@@ -3,6 +3,10 @@
 // max - W + 1 <= seq < max and not seen yet; everything else is a replay. Near the ends of the
 // u32 range both values are shifted by 0x7FFFFFFF first so that seq wrap-around counts as newer.
 // Only authenticated packets may be fed to `accept`. Not safe to share between connections.
+//
+// `newest` tells whether the last accepted seq was above every seq seen before (the only packets
+// that may move an endpoint: a replay, even of a packet the window lets through, never is).
+// Size 0 is "window off" (anytun's -w 0): every seq is accepted, only `max` and `newest` are kept.
 
 export class ReplayWindow {
   readonly size: number;
@@ -11,24 +15,33 @@ export class ReplayWindow {
   private started = false;
   /** Highest accepted seq; meaningful once `started`. */
   max = 0;
+  /** The last accepted seq was the newest so far (it raised `max`, or was the first). */
+  newest = false;
 
   constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 20)
-      throw new RangeError(`window size ${size} not in 1..${1 << 20}`);
+    if (!Number.isInteger(size) || size < 0 || size > 1 << 20)
+      throw new RangeError(`window size ${size} not in 0..${1 << 20}`);
     this.size = size;
-    let nbits = 32;
+    let nbits = size === 0 ? 0 : 32;
     while (nbits < size) nbits *= 2; // power of two so (seq mod nbits) survives u32 wrap
     this.bits = new Uint32Array(nbits / 32);
     this.mask = nbits - 1;
   }
 
-  /** Marks `seq` seen and returns true when it is new; returns false for a replay. */
+  /** True once a seq was accepted or a mark adopted. */
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  /** Marks `seq` seen and returns true when it is new (size 0: always); false for a replay. */
   accept(seq: number): boolean {
+    this.newest = false;
     if (!this.started) {
       this.started = true;
       this.max = seq;
       this.bits.fill(0);
-      this.set(seq);
+      if (this.size > 0) this.set(seq);
+      this.newest = true;
       return true;
     }
     const w = this.size;
@@ -36,13 +49,17 @@ export class ReplayWindow {
     const m = (this.max + shift) >>> 0;
     const s = (seq + shift) >>> 0;
     if (s > m) {
-      const jump = s - m;
-      if (jump > this.mask) this.bits.fill(0);
-      else for (let i = 1; i <= jump; i++) this.clear((this.max + i) >>> 0);
+      if (w > 0) {
+        const jump = s - m;
+        if (jump > this.mask) this.bits.fill(0);
+        else for (let i = 1; i <= jump; i++) this.clear((this.max + i) >>> 0);
+        this.set(seq);
+      }
       this.max = seq;
-      this.set(seq);
+      this.newest = true;
       return true;
     }
+    if (w === 0) return true; // window off: delivered, but never the newest
     if (s === m || s < m - w + 1) return false;
     if (this.isSet(seq)) return false;
     this.set(seq);

@@ -39,23 +39,30 @@ export class SatpSession {
   seq = 0;
   /** Payload type of the last successful open (0 for a keepalive). */
   type = 0;
+  /**
+   * The last successful open was the newest packet seen from its sender id (here or, through
+   * synced marks, anywhere): the only kind that may learn or move an endpoint.
+   */
+  newest = false;
+  /** Bumped by `resetWindows` (an operator's reset, replicated: see sync/replicate.ts). */
+  epoch = 0;
   private readonly windowMap = new Map<number, ReplayWindow>();
 
   constructor(
     readonly crypto: SatpCrypto,
     readonly mux: number,
-    /** Replay window per sender id; 0 = off (anytun's default). */
+    /** Replay window per sender id; 0 = off (anytun's -w 0: only the newest seq is tracked). */
     readonly windowSize: number,
     /** Sender ids with state at most; packets from more are dropped (RX_SENDERS), never evicting. */
     readonly maxSenders = MAX_SENDERS,
   ) {}
 
   /**
-   * The replay window for a sender id (created on first use, within maxSenders), or null when
-   * windows are off or the cap is reached. Call only for an authenticated sender (or a synced mark).
+   * The replay window for a sender id (created on first use, within maxSenders; size 0 keeps only
+   * the high-water mark), or null when the cap is reached. Call only for an authenticated sender
+   * (or a synced mark).
    */
   window(senderId: number): ReplayWindow | null {
-    if (this.windowSize === 0) return null;
     let w = this.windowMap.get(senderId);
     if (w === undefined) {
       if (this.windowMap.size >= this.maxSenders) return null;
@@ -69,10 +76,21 @@ export class SatpSession {
     return this.windowMap.entries();
   }
 
+  /**
+   * Forgets every sender id's window and mark (a restarted legacy client starts again at seq 0):
+   * only ever on an operator's authenticated request, never on a timer or a packet.
+   */
+  resetWindows(epoch = this.epoch + 1): void {
+    this.windowMap.clear();
+    this.epoch = epoch;
+  }
+
   /** Carries another session's counters and windows over (a reload with the same keys). */
   carryOver(old: SatpSession): void {
     this.seq = old.seq;
+    this.epoch = old.epoch;
     if (old.windowSize === this.windowSize) for (const [k, w] of old.windowMap) this.windowMap.set(k, w);
+    else for (const [k, w] of old.windowMap) if (w.isStarted) this.window(k)?.advanceTo(w.max); // resized: the floor stays
   }
 
   /**
@@ -82,11 +100,10 @@ export class SatpSession {
   open(pkt: Uint8Array, h: Header): number {
     const n = this.crypto.open(pkt, h.seq, h.senderId, this.mux, null); // tag first: no state before it
     if (n < 0) return n;
-    if (this.windowSize > 0) {
-      const w = this.window(h.senderId);
-      if (w === null) return RX_SENDERS;
-      if (!w.accept(h.seq)) return RX_REPLAY;
-    }
+    const w = this.window(h.senderId);
+    if (w === null) return RX_SENDERS;
+    if (!w.accept(h.seq)) return RX_REPLAY;
+    this.newest = w.newest;
     if (n > 0) {
       const p = this.crypto.plain;
       this.type = (p[0]! << 8) | p[1]!;
