@@ -26,6 +26,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app /app
+# Durable send counters (stateDir): keep this volume across container restarts, or a restarted
+# relay cannot prove which seqs it already sent and starts past a fresh reservation only.
+RUN mkdir -p /var/lib/anytun-relay && chown bun:bun /var/lib/anytun-relay && chmod 0700 /var/lib/anytun-relay
+ENV STATE_DIRECTORY=/var/lib/anytun-relay
+VOLUME /var/lib/anytun-relay
 USER bun
 EXPOSE 4444/udp 2323/tcp
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["bun", "scripts/healthcheck.ts"]

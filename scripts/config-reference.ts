@@ -120,6 +120,8 @@ export const MEANING: Record<string, string> = {
   debug: "add the target stdout:5",
   nodaemonize: "accepted for anytun compatibility; the relay always stays in the foreground",
   writePid: "write the process id to this file",
+  stateDir:
+    "durable state (send counters, reserved ahead and fsynced: no seq is sent twice across restarts); default `$STATE_DIRECTORY`, `/var/lib/anytun-relay` as root, else `~/.local/state/anytun-relay`",
 };
 
 interface Row {

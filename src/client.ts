@@ -3,6 +3,7 @@
 import { lookup } from "node:dns/promises";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { CounterFile, counterId } from "./satp/counter.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
 import { SatpSession } from "./satp/session.ts";
 import { deriveMaster, normalizeSuite } from "./satp/suite.ts";
@@ -12,8 +13,12 @@ export interface Endpoint {
   port: number;
 }
 
-/** The SATP session of a single connection (mux, keys, suite, window) from the top-level keys. */
-export function connectionSession(cfg: Config, log: Logger): SatpSession {
+/**
+ * The SATP session of a single connection (mux, keys, suite, window) from the top-level keys, its
+ * send counter reserved durably under stateDir (satp/counter.ts) before anything is sent; release
+ * `counters` at stop. Throws when the counters cannot be written (the error names the fix).
+ */
+export function connectionSession(cfg: Config, log: Logger): { session: SatpSession; counters: CounterFile } {
   const { suite, warnings } = normalizeSuite({
     cipher: cfg.crypto.cipher,
     auth: cfg.crypto.auth,
@@ -22,7 +27,20 @@ export function connectionSession(cfg: Config, log: Logger): SatpSession {
   });
   for (const w of warnings) log.warn(w);
   const master = deriveMaster(suite.kdPrf, { passphrase: cfg.passphrase, keyHex: cfg.key, saltHex: cfg.salt });
-  return new SatpSession(new SatpCrypto(suite, master, cfg.role), cfg.mux, cfg.crypto.window, cfg.crypto.maxSenders);
+  const session = new SatpSession(
+    new SatpCrypto(suite, master, cfg.role),
+    cfg.mux,
+    cfg.crypto.window,
+    cfg.crypto.maxSenders,
+  );
+  const id = counterId([master.key, master.salt, cfg.mux, cfg.senderId]);
+  const counters = CounterFile.open(cfg.stateDir, `client-${id.slice(0, 16)}`);
+  session.reserveFrom(counters.slot(id));
+  if (!counters.flush()) {
+    counters.release();
+    throw new Error(`stateDir ${cfg.stateDir}: cannot write the send counter (${counters.lastError})`);
+  }
+  return { session, counters };
 }
 
 /** remoteHost:remotePort resolved once (as anytun does), honouring -4/-6. */

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parseCidr, parseIp } from "./net/addr.ts";
 import { parseLogTarget } from "./log.ts";
 import { CIPHERS, ROLE_NAMES, deriveMaster, normalizeSuite, type Cipher, type Role, type Suite } from "./satp/suite.ts";
+import { defaultStateDir } from "./satp/counter.ts";
 
 const u16 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
 const cipher = v.picklist(CIPHERS as Cipher[]);
@@ -253,11 +254,16 @@ export const ConfigSchema = v.strictObject({
   debug: v.optional(v.boolean(), false),
   nodaemonize: v.optional(v.boolean(), true),
   writePid: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  // Where durable state lives (send counters, satp/counter.ts); default: $STATE_DIRECTORY (systemd),
+  // /var/lib/anytun-relay as root, else $XDG_STATE_HOME/anytun-relay or ~/.local/state/anytun-relay.
+  stateDir: v.optional(v.pipe(v.string(), v.nonEmpty())),
 });
 
 export type RawConfig = v.InferOutput<typeof ConfigSchema>;
 /** The validated config: `hold` resolved (its aliases tcp.holdMs / tcp.holdBytes folded in). */
-export type Config = Omit<RawConfig, "hold" | "crypto"> & {
+export type Config = Omit<RawConfig, "hold" | "crypto" | "stateDir"> & {
+  /** Resolved from the environment when not set (satp/counter.ts defaultStateDir). */
+  stateDir: string;
   mode: "peer" | "server" | "relay-client";
   hold: { ms: number; bytes: number };
   /** `window` resolved from the mode when not set. */
@@ -312,7 +318,16 @@ export function validateConfig(raw: Record<string, unknown>): Config {
   };
   const hold = { ms: alias("ms", "holdMs"), bytes: alias("bytes", "holdBytes") };
   const crypto = { ...o.crypto, window: o.crypto.window ?? (mode === "server" ? SERVER_WINDOW : 0) };
-  const c: Config = { ...o, mode, crypto, hold, tcp: { ...o.tcp, holdMs: hold.ms, holdBytes: hold.bytes } };
+  const stateDir = o.stateDir ?? defaultStateDir() ?? "";
+  if (stateDir === "") problems.push("stateDir: no default here (no HOME, not root): set it to a writable directory");
+  const c: Config = {
+    ...o,
+    mode,
+    crypto,
+    hold,
+    stateDir,
+    tcp: { ...o.tcp, holdMs: hold.ms, holdBytes: hold.bytes },
+  };
   if (c.ipv4Only && c.ipv6Only) problems.push("ipv4Only: cannot be combined with ipv6Only");
   if (mode === "relay-client") {
     if (c.relayClient.peer === undefined)

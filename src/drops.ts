@@ -11,6 +11,7 @@ export const DROP_REASONS = [
   "noroute", // inner destination not covered by any route
   "badinner", // packet from the device that is not IPv4/IPv6 on a tun
   "exhausted", // 2^32 packets sent under this key: refusing to reuse a seq
+  "nostate", // the send counter's next block could not be written to stateDir: refusing to risk a reused seq
   "tunwrite", // device write failed
   "udpsend", // UDP send failed or the socket buffer was full
   "overload", // arrived after loopBudgetMs of packet work in one event-loop turn (load shedding)

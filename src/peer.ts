@@ -168,7 +168,7 @@ const EMPTY = new Uint8Array(0);
 
 /** Opens the device and socket and starts forwarding. Throws Error with a clear message on setup failure. */
 export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
-  const session = connectionSession(cfg, log);
+  const { session, counters } = connectionSession(cfg, log);
   const tap = cfg.type === "tap";
   const routes = new PrefixTable<true>();
   for (const r of cfg.route) routes.set(parseCidr(r, true), true);
@@ -177,9 +177,15 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       "replay window off (-w 0, anytun's default): a replayed packet is delivered again (it moves nothing); set crypto.window (-w) to refuse replays",
     );
 
-  const endpoint: Endpoint | null = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
-
-  const tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap });
+  let tun: ReturnType<typeof openTun>;
+  let endpoint: Endpoint | null;
+  try {
+    endpoint = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
+    tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap });
+  } catch (e) {
+    counters.release();
+    throw e;
+  }
   let udp: PeerOut | undefined;
   try {
     if (cfg.ifconfig !== undefined) configureLink(tun.name, { address: cfg.ifconfig, mtu: cfg.mtu, up: true });
@@ -240,11 +246,13 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       stop() {
         u.close();
         tun.close();
+        counters.release();
       },
     };
   } catch (e) {
     udp?.close();
     tun.close();
+    counters.release();
     throw e;
   }
 }

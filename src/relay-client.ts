@@ -80,8 +80,11 @@ export class RelayClientPath {
 }
 
 export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayClient> {
-  const session = connectionSession(cfg, log);
-  const server = await resolveRemote(cfg);
+  const { session, counters } = connectionSession(cfg, log);
+  const server = await resolveRemote(cfg).catch((e) => {
+    counters.release();
+    throw e;
+  });
   const peer = parseHostPort(cfg.relayClient.peer!);
   const peerBytes = parseIp(peer.host)!;
   const local = parseHostPort(cfg.relayClient.local);
@@ -208,6 +211,7 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
       }
       satp.close();
       appSock.close();
+      counters.release();
     },
   };
 }

@@ -16,6 +16,7 @@ import { TcpUnicast } from "./transport/tcp-unicast.ts";
 import { TcpAnycast } from "./transport/tcp-anycast.ts";
 import { turnElapsed } from "./transport/turn.ts";
 import { SyncMesh } from "./sync/mesh.ts";
+import { CounterFile } from "./satp/counter.ts";
 import { Replication, type EndpointRecord } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
 import { RouteIndex } from "./routing.ts";
@@ -39,6 +40,8 @@ export class Server {
   /** Replicated tables (local-only when sync is off) and the backend that syncs them. */
   readonly store: SyncStore;
   readonly replication: Replication;
+  /** The durable send counters (stateDir); null once stopped. */
+  counters: CounterFile | null = null;
   mesh: SyncMesh | null = null;
   readonly routes: RouteIndex;
   /** SATP over TCP (tcp-unicast): listeners, connections, INIT/redirect tokens. */
@@ -122,8 +125,21 @@ export class Server {
   /** Builds tables and plugins, binds the listeners, and turns ready. Throws (nothing left open) on failure. */
   static async start(cfg: Config, log: Logger, builtins: Builtins, configDir: string): Promise<Server> {
     const s = new Server(cfg, log, builtins, configDir);
-    s.conns.replace(cfg.clients, cfg.crypto);
-    s.chain = await buildChain(cfg.plugins, builtins, (name) => s.pluginContext(name), configDir);
+    // Send counters first: no packet goes out under a seq an earlier run may have sent.
+    s.counters = CounterFile.open(cfg.stateDir, `server-${cfg.senderId}`);
+    s.conns.counters = { file: s.counters, senderId: cfg.senderId };
+    try {
+      s.conns.replace(cfg.clients, cfg.crypto);
+    } catch (e) {
+      s.stop();
+      throw e;
+    }
+    try {
+      s.chain = await buildChain(cfg.plugins, builtins, (name) => s.pluginContext(name), configDir);
+    } catch (e) {
+      s.stop();
+      throw e;
+    }
     try {
       const listen = cfg.listen ?? [cfg.interface ? hostPortText(cfg.interface, cfg.port) : `[::]:${cfg.port}`];
       for (const text of listen) {
@@ -257,6 +273,8 @@ export class Server {
     this.held.stop();
     for (const l of this.listeners) l.udp.close();
     this.listeners.length = 0;
+    this.counters?.release(); // last: nothing sends after this
+    this.counters = null;
   }
 }
 

@@ -4,6 +4,7 @@
 // keys and suite are unchanged, so SIGHUP drops no session.
 import { suiteFor, type ClientConfig, type CryptoConfig } from "./config.ts";
 import { parseCidr, type Prefix } from "./net/addr.ts";
+import { counterId, type CounterFile } from "./satp/counter.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
 import { SatpSession } from "./satp/session.ts";
 import { deriveMaster } from "./satp/suite.ts";
@@ -15,6 +16,8 @@ export class Conn extends SatpSession {
   readonly routes: readonly Prefix[];
   /** Identity of the key material and suite; equal fingerprints → session state may carry over. */
   readonly fingerprint: string;
+  /** What makes this client's keystream besides the sender id (a hash; satp/counter.ts). */
+  readonly counterKey: readonly (string | number | Uint8Array)[];
   /** Where the client's packets go (transport/link.ts); set only by an authenticated packet or a synced record. */
   endpoint: Link | null = null;
   rxPackets = 0;
@@ -33,6 +36,7 @@ export class Conn extends SatpSession {
     super(new SatpCrypto(suite, master, c.role), c.mux, suite.window, suite.maxSenders);
     this.name = c.name ?? `mux-${c.mux}`;
     this.routes = c.routes.map((r) => parseCidr(r, true));
+    this.counterKey = [master.key, master.salt, c.mux];
     this.fingerprint = JSON.stringify([
       c.role,
       suite,
@@ -60,6 +64,8 @@ export class ConnTable {
   private readonly byMux: (Conn | undefined)[] = new Array(65536);
   private list: Conn[] = [];
   private readonly listeners: (() => void)[] = [];
+  /** Durable send counters (the server's state file) and the sender id they are kept for; null: in memory. */
+  counters: { file: CounterFile; senderId: number } | null = null;
 
   get(mux: number): Conn | undefined {
     return this.byMux[mux];
@@ -81,14 +87,20 @@ export class ConnTable {
   }
 
   /**
-   * Replaces every entry with connections built from `clients` (all built before any is swapped
-   * in, so a config error leaves the table untouched). Returns what changed.
+   * Replaces every entry with connections built from `clients` (all built, and their send counters
+   * reserved on disk, before any is swapped in, so an error leaves the table untouched). Returns
+   * what changed.
    */
   replace(
     clients: readonly ClientConfig[],
     defaults: CryptoConfig,
   ): { added: number; removed: number; kept: number; rekeyed: number } {
     const next = clients.map((c) => new Conn(c, defaults));
+    const d = this.counters;
+    if (d !== null) {
+      for (const c of next) c.reserveFrom(d.file.slot(counterId([...c.counterKey, d.senderId])));
+      if (!d.file.flush()) throw new Error(`stateDir: cannot write the send counters (${d.file.lastError})`);
+    }
     let kept = 0,
       rekeyed = 0;
     for (const c of next) {

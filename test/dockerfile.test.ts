@@ -2,7 +2,17 @@
 // HEALTHCHECK as the container would — the same files it copies, the config at its mount path
 // (mapped to a temp file), as an unprivileged user (the image's USER bun) when we are root.
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -62,12 +72,23 @@ test("the image's CMD starts the relay on the mounted config and its HEALTHCHECK
     }),
   );
   for (const p of [dir, app, config]) chmodSync(p, 0o755);
+  // the image's state volume (ENV STATE_DIRECTORY), owned by its user
+  const stateEnv = instr("ENV").find((l) => l.includes("STATE_DIRECTORY="));
+  expect(stateEnv).toBeDefined();
+  const state = `${dir}/state`;
+  mkdirSync(state);
+  chmodSync(state, 0o777);
   const asUser =
     process.getuid?.() === 0 ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "--"] : [];
   const swap = (argv: string[]) =>
     argv.map((a) => (a === "bun" ? process.execPath : a === "/etc/anytun-relay/config.json" ? config : a));
   const cmd = swap(json(instr("CMD")[0]!));
-  const relay = Bun.spawn([...asUser, ...cmd], { cwd: app, stdout: "pipe", stderr: "pipe" });
+  const relay = Bun.spawn([...asUser, ...cmd], {
+    cwd: app,
+    env: { ...process.env, STATE_DIRECTORY: state },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const health = swap(json(instr("HEALTHCHECK")[0]!.slice(instr("HEALTHCHECK")[0]!.indexOf("CMD"))));
   const env = { ...process.env, RELAY_ADMIN: `http://127.0.0.1:${port}` };
   let ok = false;

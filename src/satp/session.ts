@@ -12,11 +12,13 @@
 // resync on it (`authentic`).
 //
 // Send (`seal`): payload type + inner into a caller's buffer at HEADER_LEN, the send counter
-// taken from the session (never reused, never past SEQ_LIMIT), sealed in place. The buffer is the
+// taken from the session (never reused, never past SEQ_LIMIT, and with a durable reservation
+// (`reserveFrom`, satp/counter.ts) never past what is on disk), sealed in place. The buffer is the
 // caller's (a UDP slot, a stream scratch); the session keeps no reference to it.
 import type { Drops } from "../drops.ts";
 import { HEADER_LEN, MAX_PACKET, readHeader, TYPE_LEN, type Header } from "./codec.ts";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT, type SatpCrypto } from "./crypto.ts";
+import type { Reservation } from "./counter.ts";
 import { ReplayWindow } from "./replay.ts";
 
 export const RX_SHORT = OPEN_SHORT;
@@ -33,10 +35,14 @@ export const MAX_SENDERS = 64;
 /** `seal` results below zero. */
 export const SEAL_TOOBIG = -1; // type + inner + overhead would pass MAX_PACKET
 export const SEAL_EXHAUSTED = -2; // 2^32 packets sent under this key
+export const SEAL_NOSTATE = -3; // the next block of seqs could not be made durable (stateDir)
 
 export class SatpSession {
   /** Next send seq (never wraps: `seal` refuses at SEQ_LIMIT). */
   seq = 0;
+  /** Seqs below this may be sent: SEQ_LIMIT, or the durable reservation's limit (satp/counter.ts). */
+  private limit = SEQ_LIMIT;
+  private reservation: Reservation | null = null;
   /** Payload type of the last successful open (0 for a keepalive). */
   type = 0;
   /**
@@ -77,6 +83,16 @@ export class SatpSession {
   }
 
   /**
+   * Sends only seqs `r` has made durable, starting past everything an earlier run reserved (so no
+   * (key, sender id, seq) goes out twice across restarts).
+   */
+  reserveFrom(r: Reservation): void {
+    this.reservation = r;
+    this.seq = Math.max(this.seq, r.start);
+    this.limit = r.limit;
+  }
+
+  /**
    * Forgets every sender id's window and mark (a restarted legacy client starts again at seq 0):
    * only ever on an operator's authenticated request, never on a timer or a packet.
    */
@@ -87,7 +103,7 @@ export class SatpSession {
 
   /** Carries another session's counters and windows over (a reload with the same keys). */
   carryOver(old: SatpSession): void {
-    this.seq = old.seq;
+    this.seq = Math.max(this.seq, old.seq);
     this.epoch = old.epoch;
     if (old.windowSize === this.windowSize) for (const [k, w] of old.windowMap) this.windowMap.set(k, w);
     else for (const [k, w] of old.windowMap) if (w.isStarted) this.window(k)?.advanceTo(w.max); // resized: the floor stays
@@ -125,7 +141,11 @@ export class SatpSession {
     const keepalive = type === 0 && inner.length === 0;
     const len = this.crypto.overhead + TYPE_LEN + inner.length;
     if (!keepalive && (len > MAX_PACKET || len > buf.length)) return SEAL_TOOBIG;
-    if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
+    if (this.seq >= this.limit) {
+      if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
+      if (this.reservation === null || (this.limit = this.reservation.extend(this.seq)) <= this.seq)
+        return SEAL_NOSTATE;
+    }
     if (keepalive) return this.crypto.seal(this.seq++, senderId, this.mux, buf, 0);
     buf[HEADER_LEN] = type >>> 8;
     buf[HEADER_LEN + 1] = type & 255;
@@ -178,4 +198,5 @@ export function authentic(code: number): boolean {
 export function countSeal(code: number, drops: Drops): void {
   if (code === SEAL_TOOBIG) drops.toobig++;
   else if (code === SEAL_EXHAUSTED) drops.exhausted++;
+  else if (code === SEAL_NOSTATE) drops.nostate++;
 }
