@@ -81,6 +81,8 @@ export const MEANING: Record<string, string> = {
   "sync.heartbeatMs": "heartbeat; a peer silent for 3 heartbeats is dropped",
   "sync.staleSeconds": "what a lost peer taught is dropped after this long",
   "sync.hwmIntervalMs": "replay high-water marks published this often",
+  "sync.markWaitMs":
+    "a client a route moved here: its packets wait (hold queue) at most this long for the previous server's current replay marks (0 = never wait)",
   loopBudgetMs:
     "server: packet work per event-loop turn (ms; 0 = no limit); packets past it in that turn are dropped (`overload`) so timers, sync and admin keep running under a flood",
   "sync.dataChannel":

@@ -126,6 +126,7 @@ export function adminApp(s: Server): Hono {
       stats: s.mesh?.stats ?? null,
       data: s.mesh?.dataStats ?? null,
       forwarded: s.dp.forwarded,
+      replayMarkQueries: { asked: s.dp.marksAsked, ...s.markStats },
     }),
   );
   app.get("/v1/plugins", (c) =>

@@ -180,6 +180,9 @@ export const ConfigSchema = v.strictObject({
       staleSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(86400)), 300),
       // How often replay-window high-water marks are published (the bound on replay staleness).
       hwmIntervalMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(10000)), 100),
+      // A client a route moved here from another server: its packets wait (hold queue) at most
+      // this long for that server's current replay marks (one round trip; 0 = never wait).
+      markWaitMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000)), 200),
       // UDP data channel between servers, on the sync listen address (any port without one):
       // packets for a client whose TCP link another server holds go there (src/sync/data.ts).
       dataChannel: v.optional(v.boolean(), true),

@@ -4,6 +4,8 @@
 //   receive(buf, via, address, port)
 //     ─► past loopBudgetMs in this event-loop turn? drop "overload" (transport/turn.ts)
 //     ─► satp/session Receiver.open (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
+//        (a client a route just moved here from another server: held, tag checked, until that
+//        server's replay marks are in: `arrive`)
 //     ─► endpoint: learned or moved only by an authenticated packet that is the newest of its
 //        sender id (SatpSession.newest; Ingress.link on a change)
 //     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
@@ -33,8 +35,8 @@ import {
   u32,
   type ControlMessage,
 } from "./satp/control.ts";
-import { authentic, countRx, countSeal, Receiver } from "./satp/session.ts";
-import type { Conn, ConnTable } from "./state.ts";
+import { authentic, countRx, countSeal, Receiver, RX_WAIT } from "./satp/session.ts";
+import { MARKS_ASK, MARKS_ASKED, type Conn, type ConnTable } from "./state.ts";
 import { sameEndpoint, type Ingress } from "./transport/link.ts";
 
 /** What the datapath needs from the rest of the server. */
@@ -54,6 +56,11 @@ export interface DatapathEnv {
   overBudget(now: number): boolean;
   /** INIT (tcp-unicast redirect/token) for `conn` that came through `via`. */
   init(conn: Conn, msg: ControlMessage, via: Ingress): ControlMessage;
+  /**
+   * Asks the server that served `conn` last for its current replay marks; `done` runs once they
+   * are applied (or the wait timed out). False: nothing to wait for (no live link to it).
+   */
+  askMarks(conn: Conn, done: () => void): boolean;
 }
 
 export interface ForwardStats {
@@ -70,6 +77,8 @@ export class Datapath {
   readonly forwarded: ForwardStats = { in: 0, nolink: 0 };
   keepalivesIn = 0;
   endpointChanges = 0;
+  /** Replay-mark queries sent to the server that served a client last (a route moved it here). */
+  marksAsked = 0;
   private readonly pkt: Packet;
   private readonly rx: Receiver<Conn>;
   private pluginErrorLogged = 0;
@@ -93,6 +102,7 @@ export class Datapath {
     }
     const n = this.rx.open(buf);
     if (n < 0) {
+      if (n === RX_WAIT) return this.arrive(this.rx.session!, buf, via, address, port);
       countRx(n, this.drops);
       return authentic(n);
     }
@@ -150,6 +160,37 @@ export class Datapath {
       default:
         return true;
     }
+  }
+
+  /**
+   * A route moved `conn` here from another server (conn.wait): its packets wait, unopened, until
+   * that server's current replay marks are in (one round trip over sync, bounded by
+   * sync.markWaitMs), so a packet it accepted and an attacker replays here is refused. Only
+   * authentic packets are held (hold.ts bounds them); the tag is checked again when they run.
+   */
+  private arrive(conn: Conn, buf: Uint8Array, via: Ingress, address: string, port: number): boolean {
+    const v = conn.verify(buf, this.rx.header);
+    if (v < 0) {
+      countRx(v, this.drops);
+      return authentic(v);
+    }
+    if (conn.wait === MARKS_ASK) {
+      conn.wait = MARKS_ASKED;
+      this.marksAsked++;
+      if (!this.env.askMarks(conn, () => this.marksIn(conn))) {
+        conn.wait = 0; // the other server is not reachable: the synced marks bound what passes
+        this.marksAsked--;
+        return this.receive(buf, via, address, port);
+      }
+    }
+    if (!this.env.hold.holdIn(conn, buf, via, address, port)) this.drops.wait++;
+    return true;
+  }
+
+  /** The marks `conn` waited for are applied (or the wait timed out): its held arrivals run now. */
+  private marksIn(conn: Conn): void {
+    conn.wait = 0;
+    this.env.hold.releaseIn(conn, (pkt, via, address, port) => void this.receive(pkt, via, address, port));
   }
 
   /** An authenticated packet came from somewhere else than the endpoint we knew (or routing moved the client here). */

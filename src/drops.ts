@@ -14,6 +14,7 @@ export const DROP_REASONS = [
   "nostate", // the send counter's next block could not be written to stateDir: refusing to risk a reused seq
   "tunwrite", // device write failed
   "udpsend", // UDP send failed or the socket buffer was full
+  "wait", // held for another server's replay marks, but the hold queue was full (hold.bytes) or off
   "overload", // arrived after loopBudgetMs of packet work in one event-loop turn (load shedding)
 ] as const;
 

@@ -4,10 +4,13 @@
 // (stream closed, the server holding it unreachable) until it is heard again. The queue owns
 // copies of what it keeps: at most `hold.ms` each, `hold.bytes` in all (refused past that,
 // counted); `release` hands them back oldest first when the client's endpoint is learned here.
+// Arrivals wait here too (`holdIn` / `releaseIn`, same limits): authenticated packets from a
+// client that another server served last, until that server's replay marks are in (datapath.ts).
 //
 // Timers: one sweep every SWEEP_MS drops what is older than hold.ms (also checked on every hold
 // and release, so the sweep only bounds memory for clients that never come back).
 import type { Conn } from "./state.ts";
+import type { Ingress } from "./transport/link.ts";
 
 export const SWEEP_MS = 100;
 
@@ -15,7 +18,14 @@ interface Held {
   type: number;
   data: Uint8Array;
   at: number;
+  /** Arrivals only: where the datagram came from. */
+  via?: Ingress;
+  address?: string;
+  port?: number;
 }
+
+/** What an arrival is handed back with. */
+export type Arrival = (pkt: Uint8Array, via: Ingress, address: string, port: number) => void;
 
 export interface HoldLimits {
   ms: number;
@@ -23,7 +33,8 @@ export interface HoldLimits {
 }
 
 export class HoldQueue {
-  private readonly queues = new Map<Conn, Held[]>();
+  /** Outbound by client; arrivals by the client's `arrivals` key (one byte budget for both). */
+  private readonly queues = new Map<object, Held[]>();
   private bytes = 0;
   delivered = 0;
   expired = 0;
@@ -55,6 +66,36 @@ export class HoldQueue {
 
   /** Keeps a copy of `inner` for `to`; false when holding is off or the byte limit is reached. */
   hold(to: Conn, type: number, inner: Uint8Array): boolean {
+    return this.keep(to, type, inner);
+  }
+
+  /** Keeps a copy of an arrived datagram for `c` (its `arrivals` queue); false as `hold`. */
+  holdIn(c: Conn, pkt: Uint8Array, via: Ingress, address: string, port: number): boolean {
+    if (!this.keep(c.arrivals, 0, pkt)) return false;
+    const q = this.queues.get(c.arrivals)!;
+    const h = q[q.length - 1]!;
+    h.via = via;
+    h.address = address;
+    h.port = port;
+    return true;
+  }
+
+  /** Hands `c`'s held arrivals back to `fn`, oldest first (expired ones are gone). */
+  releaseIn(c: Conn, fn: Arrival): void {
+    const key = c.arrivals;
+    this.expire(key, performance.now());
+    const q = this.queues.get(key);
+    if (q === undefined) return;
+    this.queues.delete(key);
+    for (const h of q) {
+      this.bytes -= h.data.length;
+      this.delivered++;
+      fn(h.data, h.via!, h.address!, h.port!);
+    }
+  }
+
+  private keep(key: object, type: number, inner: Uint8Array): boolean {
+    const to = key;
     const lim = this.limits();
     if (lim.ms <= 0) return false;
     const now = performance.now();
@@ -82,7 +123,7 @@ export class HoldQueue {
     }
   }
 
-  private expire(c: Conn, now: number): void {
+  private expire(c: object, now: number): void {
     const q = this.queues.get(c);
     if (q === undefined) return;
     const limit = now - this.limits().ms;

@@ -120,6 +120,13 @@ export function renderMetrics(s: Server): string {
       o.sample("relay_sync_lag_seconds", { peer: p.address, node: p.node ?? "" }, p.lagSeconds ?? -1);
     o.family("relay_sync_events_total", "counter", "Sync link events.");
     for (const [event, n] of Object.entries(m.stats)) o.sample("relay_sync_events_total", { event }, n);
+    o.family(
+      "relay_replay_mark_queries_total",
+      "counter",
+      "Replay-mark queries to the server that served a moved client last, by outcome.",
+    );
+    o.sample("relay_replay_mark_queries_total", { outcome: "answered" }, s.markStats.answered);
+    o.sample("relay_replay_mark_queries_total", { outcome: "timeout" }, s.markStats.timeouts);
     const d = m.dataStats;
     if (d !== null) {
       o.family(

@@ -9,7 +9,7 @@ import type { Drops } from "./drops.ts";
 import { HoldQueue } from "./hold.ts";
 import type { Logger } from "./log.ts";
 import { buildChain, createChain, prepareChain, type Builtins, type Chain, type PluginContext } from "./pipeline.ts";
-import { ConnTable } from "./state.ts";
+import { ConnTable, type Conn } from "./state.ts";
 import { RemoteLink, type Link } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
 import { TcpUnicast } from "./transport/tcp-unicast.ts";
@@ -40,6 +40,8 @@ export class Server {
   /** Replicated tables (local-only when sync is off) and the backend that syncs them. */
   readonly store: SyncStore;
   readonly replication: Replication;
+  /** Replay-mark queries (a route moved a client here): answered, timed out, last wait. */
+  readonly markStats = { answered: 0, timeouts: 0, lastWaitMs: 0 };
   /** The durable send counters (stateDir); null once stopped. */
   counters: CounterFile | null = null;
   mesh: SyncMesh | null = null;
@@ -72,6 +74,7 @@ export class Server {
       overBudget: (now) => this.cfg.loopBudgetMs > 0 && turnElapsed(now) > this.cfg.loopBudgetMs,
       endpointChanged: (c) => this.replication.endpointChanged(c),
       init: (c, msg, via) => this.tcp.init(c, msg, via),
+      askMarks: (c, done) => this.askMarks(c, done),
     });
     this.replication = new Replication(
       this.store,
@@ -94,6 +97,25 @@ export class Server {
       log.child("tcp-anycast"),
       (mux) => this.conns.get(mux) !== undefined,
     );
+  }
+
+  /** The replay-mark query of a client a route moved here (datapath.ts `arrive`). */
+  private askMarks(c: Conn, done: () => void): boolean {
+    const ms = Math.min(this.cfg.sync.markWaitMs, this.cfg.hold.ms);
+    const q = ms > 0 ? (this.mesh?.askMarks(c.servedBy, c.mux, ms) ?? null) : null;
+    if (q === null) return false;
+    const asked = performance.now();
+    void q.then((m) => {
+      const st = this.markStats;
+      if (m === null) st.timeouts++;
+      else {
+        st.answered++;
+        if (this.conns.get(c.mux) === c) this.replication.applyMarks(c, m);
+      }
+      st.lastWaitMs = Math.round((performance.now() - asked) * 10) / 10;
+      done();
+    });
+    return true;
   }
 
   get drops(): Drops {
@@ -194,6 +216,7 @@ export class Server {
         log.child("sync"),
       );
       mesh.onForwarded((_from, mux, pkt) => s.dp.fromPeer(mux, pkt));
+      mesh.answerMarks((mux) => s.replication.marksOf(mux));
       s.mesh = mesh;
       try {
         await mesh.start();

@@ -10,6 +10,12 @@ import { SatpSession } from "./satp/session.ts";
 import { deriveMaster } from "./satp/suite.ts";
 import type { Link } from "./transport/link.ts";
 
+// `wait` (SatpSession) of a Conn: the replay marks of the server that served the client last
+// (servedBy, another server): MARKS_ASK = ask it before the first packet here counts (a route
+// moved the client here); MARKS_ASKED = asked, arrivals wait in the hold queue; 0 = nothing to ask.
+export const MARKS_ASK = 1;
+export const MARKS_ASKED = 2;
+
 /** A client: its SATP session (crypto, replay windows, send counter) plus what the server knows of it. */
 export class Conn extends SatpSession {
   readonly name: string;
@@ -29,6 +35,8 @@ export class Conn extends SatpSession {
   servedBy = -1;
   /** Packets that arrived here while another server had served the client last (a route moved it). */
   movedIn = 0;
+  /** The hold queue's key for this client's arrivals (hold.ts). */
+  readonly arrivals = {};
 
   constructor(c: ClientConfig, defaults: CryptoConfig) {
     const suite = suiteFor(defaults, c.crypto);
@@ -56,6 +64,7 @@ export class Conn extends SatpSession {
     this.lastSeen = old.lastSeen;
     this.servedBy = old.servedBy;
     this.movedIn = old.movedIn;
+    this.wait = old.wait === 0 ? 0 : MARKS_ASK; // a query in flight belonged to the old entry
   }
 }
 

@@ -28,6 +28,8 @@ export const RX_REPLAY = OPEN_REPLAY;
 export const RX_MUX = -4;
 /** Authentic, but from one sender id more than the session keeps state for (maxSenders). */
 export const RX_SENDERS = -5;
+/** Not opened: the session's arrivals wait (`wait` set; the caller verifies and holds them). */
+export const RX_WAIT = -6;
 
 /** Sender ids a session keeps replay windows for, unless configured otherwise (crypto.maxSenders). */
 export const MAX_SENDERS = 64;
@@ -50,6 +52,11 @@ export class SatpSession {
    * synced marks, anywhere): the only kind that may learn or move an endpoint.
    */
   newest = false;
+  /**
+   * Non-zero: `Receiver.open` hands this session's datagrams back unopened (RX_WAIT), its windows
+   * untouched; the owner's reason and states (the server: a replay-mark query, state.ts).
+   */
+  wait = 0;
   /** Bumped by `resetWindows` (an operator's reset, replicated: see sync/replicate.ts). */
   epoch = 0;
   private readonly windowMap = new Map<number, ReplayWindow>();
@@ -127,6 +134,11 @@ export class SatpSession {
     return n;
   }
 
+  /** Checks `pkt`'s tag only (no window, no state): >= 0 authentic, else RX_SHORT / RX_AUTH. */
+  verify(pkt: Uint8Array, h: Header): number {
+    return this.crypto.open(pkt, h.seq, h.senderId, this.mux, null);
+  }
+
   /** The inner packet of the last successful open: a view valid until the next open of any session. */
   inner(): Uint8Array {
     return this.crypto.plain.subarray(TYPE_LEN);
@@ -163,13 +175,14 @@ export class Receiver<S extends SatpSession = SatpSession> {
 
   constructor(private readonly find: (mux: number) => S | undefined) {}
 
-  /** What SatpSession.open returns, or RX_SHORT / RX_MUX. */
+  /** What SatpSession.open returns, or RX_SHORT / RX_MUX / RX_WAIT. */
   open(buf: Uint8Array): number {
     if (buf.length < HEADER_LEN) return RX_SHORT;
     readHeader(buf, this.header);
     const s = this.find(this.header.mux);
     this.session = s;
     if (s === undefined) return RX_MUX;
+    if (s.wait !== 0) return RX_WAIT;
     return s.open(buf, this.header);
   }
 }

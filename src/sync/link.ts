@@ -100,7 +100,14 @@ export type Message =
   | { k: "rec"; r: [string, string, unknown, number, number][] }
   | { k: "snap" }
   | { k: "ping"; ts: number }
-  | { k: "pong"; ts: number };
+  | { k: "pong"; ts: number }
+  | { k: "mq"; id: number; mux: number }
+  | { k: "ma"; id: number; m: [number, number][] };
+
+/** Replay-mark requests a link keeps open at most (more are answered null at once). */
+export const MAX_MARK_QUERIES = 4096;
+const isU16 = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
+const isId = (x: unknown) => Number.isInteger(x) && (x as number) > 0 && (x as number) <= 2 ** 32;
 
 export function parseMessage(plain: Uint8Array): Message | null {
   let m: unknown;
@@ -138,6 +145,18 @@ export function parseMessage(plain: Uint8Array): Message | null {
     case "ping":
     case "pong":
       return typeof o.ts === "number" ? (o as Message) : null;
+    case "mq":
+      return isId(o.id) && isU16(o.mux) ? { k: "mq", id: o.id as number, mux: o.mux as number } : null;
+    case "ma":
+      return isId(o.id) &&
+        Array.isArray(o.m) &&
+        o.m.length <= 65536 &&
+        o.m.every(
+          (x) =>
+            Array.isArray(x) && x.length === 2 && isU16(x[0]) && Number.isSafeInteger(x[1]) && (x[1] as number) >= 0,
+        )
+        ? { k: "ma", id: o.id as number, m: o.m as [number, number][] }
+        : null;
     default:
       return null;
   }
@@ -152,6 +171,8 @@ export interface LinkEvents {
   records(link: SyncLink, recs: SyncRecord[]): void;
   snapshotDone(link: SyncLink): void;
   closed(link: SyncLink, reason: string): void;
+  /** The peer asks for this server's current replay marks of client `mux`: [sender id, mark]. */
+  marks?(mux: number): [number, number][];
 }
 
 /** Minimal view of a Bun TCP socket (so tests can drive a link without one). */
@@ -188,6 +209,8 @@ export class SyncLink {
   private recvCtr = 0;
   private queued: SyncRecord[] = [];
   private flushArmed = false;
+  private readonly markQueries = new Map<number, (m: [number, number][] | null) => void>();
+  private nextQuery = 1;
 
   constructor(
     private readonly sock: ByteSocket,
@@ -282,7 +305,38 @@ export class SyncLink {
         return;
       case "auth":
         return this.close("unexpected second authentication");
+      case "mq":
+        this.sendMessage({ k: "ma", id: m.id, m: this.ev.marks?.(m.mux) ?? [] });
+        return;
+      case "ma": {
+        const done = this.markQueries.get(m.id);
+        if (done === undefined) return; // answered after we gave up, or never asked: ignored
+        this.markQueries.delete(m.id);
+        done(m.m);
+        return;
+      }
     }
+  }
+
+  /**
+   * Asks the peer for its current replay marks of client `mux` (one round trip); null when the
+   * link closes first, `timeoutMs` passes, or too many queries are open.
+   */
+  askMarks(mux: number, timeoutMs: number): Promise<[number, number][] | null> {
+    if (this.state !== "up" || this.markQueries.size >= MAX_MARK_QUERIES) return Promise.resolve(null);
+    const id = this.nextQuery;
+    this.nextQuery = this.nextQuery >= 2 ** 32 ? 1 : this.nextQuery + 1;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.markQueries.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.markQueries.set(id, (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      this.sendMessage({ k: "mq", id, mux });
+    });
   }
 
   /** Queues records; they go out together once per event-loop turn. */
@@ -367,6 +421,8 @@ export class SyncLink {
     if (this.state === "closed") return;
     this.state = "closed";
     this.closeReason = reason;
+    for (const done of this.markQueries.values()) done(null);
+    this.markQueries.clear();
     try {
       this.sock.end();
     } catch {

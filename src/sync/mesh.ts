@@ -29,6 +29,14 @@ export interface SyncBackend extends Forwarder {
   readonly stats: SyncStats;
   onForwarded(fn: (from: number, mux: number, pkt: Uint8Array) => void): void;
   readonly dataStats: DataStats | null;
+  /**
+   * Server `node`'s current replay marks of client `mux` ([sender id, epoch * 2^32 + seq]), one
+   * round trip; resolves null after `timeoutMs` or when the link goes. Returns null at once when
+   * there is no live link to `node` (nothing to wait for).
+   */
+  askMarks(node: number, mux: number, timeoutMs: number): Promise<[number, number][] | null> | null;
+  /** What this server answers when a peer asks for its marks of `mux`. */
+  answerMarks(fn: (mux: number) => [number, number][]): void;
 }
 
 export interface SyncStats {
@@ -105,6 +113,7 @@ export class SyncMesh implements SyncBackend {
   /** Port actually bound (listen port 0 in tests). */
   listenPort = 0;
   private readonly data: DataChannel | null;
+  private markSource: ((mux: number) => [number, number][]) | null = null;
 
   constructor(
     private readonly store: SyncStore,
@@ -264,6 +273,7 @@ export class SyncMesh implements SyncBackend {
         for (const r of recs) this.store.apply(r, link.id);
       },
       snapshotDone: (link) => this.log.info("sync snapshot received", { peer: link.remote, records: link.recordsIn }),
+      marks: (mux) => this.markSource?.(mux) ?? [],
       closed: (link, reason) => {
         this.links.delete(link);
         const node = link.peer?.node;
@@ -365,6 +375,16 @@ export class SyncMesh implements SyncBackend {
   forward(node: number, mux: number, pkt: Uint8Array): boolean {
     if (this.data === null) return false;
     return this.data.forward(node, mux, pkt);
+  }
+
+  askMarks(node: number, mux: number, timeoutMs: number): Promise<[number, number][] | null> | null {
+    const link = this.byNode.get(node);
+    if (link === undefined || link.state !== "up") return null;
+    return link.askMarks(mux, timeoutMs);
+  }
+
+  answerMarks(fn: (mux: number) => [number, number][]): void {
+    this.markSource = fn;
   }
 
   onForwarded(fn: (from: number, mux: number, pkt: Uint8Array) => void): void {

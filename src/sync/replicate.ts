@@ -16,7 +16,7 @@
 //   table "rt",  key "<prefix>":    { mux } learned routes (admin API; read by the routes plugin)
 //
 // Local changes become records; remote records change the tables but are never re-published.
-import type { Conn, ConnTable } from "../state.ts";
+import { MARKS_ASK, type Conn, type ConnTable } from "../state.ts";
 import type { Link } from "../transport/link.ts";
 import type { SyncStore } from "./store.ts";
 
@@ -51,6 +51,9 @@ export class Replication {
         return;
       }
       const r = value as EndpointRecord;
+      // Another server serves the client now: if a route brings it back here, its first packets
+      // wait for that server's current marks (datapath.ts `arrive`).
+      if (r.s !== store.node && r.s >= 0 && conn.wait === 0) conn.wait = MARKS_ASK;
       conn.servedBy = r.s;
       conn.endpoint = linkFor(r, conn.mux);
       if (conn.endpoint !== null) this.adopted(conn);
@@ -111,6 +114,20 @@ export class Replication {
     for (const k of this.published.keys()) if (k.startsWith(prefix)) this.published.delete(k);
   }
 
+  /** This server's current marks of client `mux` (what a peer asks for after a route flip). */
+  marksOf(mux: number): [number, number][] {
+    const c = this.conns.get(mux);
+    if (c === undefined) return [];
+    const out: [number, number][] = [];
+    for (const [sid, w] of c.windows()) if (w.isStarted) out.push([sid, c.epoch * 2 ** 32 + w.max]);
+    return out;
+  }
+
+  /** Marks another server answered for `c` (as if synced). */
+  applyMarks(c: Conn, marks: readonly [number, number][]): void {
+    for (const [sid, value] of marks) this.applyMark(c, sid, value);
+  }
+
   /** A mark (epoch * 2^32 + seq) for (c, sid): a newer epoch resets first, an older one is ignored. */
   private applyMark(c: Conn, sid: number, value: number): void {
     const epoch = Math.floor(value / 2 ** 32);
@@ -145,6 +162,7 @@ export class Replication {
     const r = this.store.get("ep", String(c.mux)) as EndpointRecord | undefined;
     if (r === undefined) return;
     c.endpoint = this.linkFor(r, c.mux);
+    if (r.s !== this.store.node && r.s >= 0 && c.wait === 0) c.wait = MARKS_ASK;
     c.servedBy = r.s;
     if (c.endpoint !== null) this.adopted(c);
   }

@@ -86,6 +86,7 @@ export function rolePaths(v: Vector, role: "left" | "right", windowSize: number)
     cfg: () => cfg,
     chain: () => chain,
     holdUnknown: () => false,
+    askMarks: () => false,
     overBudget: () => false, // one synchronous run is one event-loop turn: never shed here
     endpointChanged: () => {},
     init: (c, m, via) => tcp.init(c, m, via),

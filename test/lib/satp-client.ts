@@ -15,6 +15,8 @@ export class Client {
   readonly control: Uint8Array[] = [];
   readonly session: SatpSession;
   sock!: Bun.udp.Socket<"buffer">;
+  /** The last datagram `send` sent (what an on-path attacker captures). */
+  last: Uint8Array = new Uint8Array(0);
   private readonly rx: Receiver;
   /** Next send seq (the session's; tests may set it). */
   get seq(): number {
@@ -61,7 +63,8 @@ export class Client {
       buf.set(inner, HEADER_LEN + 2);
       n = this.crypto.seal(this.session.seq++, 0, mux, buf, inner.length + 2);
     }
-    this.sock.send(buf.subarray(0, n), port, "127.0.0.1");
+    this.last = buf.slice(0, n);
+    this.sock.send(this.last, port, "127.0.0.1");
   }
 }
 
