@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
 
   let server: Server;
   try {
-    server = await Server.start(cfg, log, BUILTIN, configDir);
+    server = await Server.start(cfg, log, BUILTIN, configDir, false); // /readyz is 503 until whenReady
   } catch (e) {
     return fail(e);
   }
@@ -113,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
     }
     log.notice("admin listening", { url: `http://${hostPortText(host, http.port ?? port)}` });
   }
+  await server.whenReady();
   for (const line of demo) console.log(line);
 
   process.on("SIGHUP", () => {

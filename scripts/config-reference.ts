@@ -81,6 +81,8 @@ export const MEANING: Record<string, string> = {
   "sync.heartbeatMs": "heartbeat; a peer silent for 3 heartbeats is dropped",
   "sync.staleSeconds": "what a lost peer taught is dropped after this long",
   "sync.hwmIntervalMs": "replay high-water marks published this often",
+  "sync.readyGraceMs":
+    "a (re)started server is not ready (`/readyz` 503, packets dropped `notready`) until a sync peer's snapshot brings the fleet's replay marks, or this long with no peer reachable",
   "sync.markWaitMs":
     "a client a route moved here: its packets wait (hold queue) at most this long for the previous server's current replay marks (0 = never wait)",
   loopBudgetMs:

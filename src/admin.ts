@@ -27,7 +27,10 @@ export function adminApp(s: Server): Hono {
   });
 
   app.get("/healthz", (c) => c.json({ ok: true }));
-  app.get("/readyz", (c) => c.json({ ready: s.state === "ready", state: s.state }, s.state === "ready" ? 200 : 503));
+  app.get("/readyz", (c) => {
+    const reason = s.notReadyReason();
+    return c.json({ ready: reason === null, state: s.state, reason }, reason === null ? 200 : 503);
+  });
   app.post("/drain", (c) => {
     s.drain();
     return c.json({ state: s.state });

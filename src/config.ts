@@ -183,6 +183,9 @@ export const ConfigSchema = v.strictObject({
       // A client a route moved here from another server: its packets wait (hold queue) at most
       // this long for that server's current replay marks (one round trip; 0 = never wait).
       markWaitMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000)), 200),
+      // A (re)started server takes packets once it has a sync peer's snapshot (the fleet's replay
+      // marks), or after this long with no peer reachable.
+      readyGraceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(600000)), 2000),
       // UDP data channel between servers, on the sync listen address (any port without one):
       // packets for a client whose TCP link another server holds go there (src/sync/data.ts).
       dataChannel: v.optional(v.boolean(), true),

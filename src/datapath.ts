@@ -2,6 +2,7 @@
 // framed packet, whatever transport it came through (the seam: transport/link.ts):
 //
 //   receive(buf, via, address, port)
+//     ─► not ready yet (no fleet replay marks)? drop "notready"
 //     ─► past loopBudgetMs in this event-loop turn? drop "overload" (transport/turn.ts)
 //     ─► satp/session Receiver.open (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
 //        (a client a route just moved here from another server: held, tag checked, until that
@@ -77,6 +78,8 @@ export class Datapath {
   readonly forwarded: ForwardStats = { in: 0, nolink: 0 };
   keepalivesIn = 0;
   endpointChanges = 0;
+  /** False until the server is ready (it has the fleet's replay marks): packets are dropped (notready). */
+  accepting = false;
   /** Replay-mark queries sent to the server that served a client last (a route moved it here). */
   marksAsked = 0;
   private readonly pkt: Packet;
@@ -95,6 +98,10 @@ export class Datapath {
   /** One SATP packet from (address, port) through `via`; false when it did not authenticate (stream readers resync). */
   receive(buf: Uint8Array, via: Ingress, address: string, port: number): boolean {
     const env = this.env;
+    if (!this.accepting) {
+      this.drops.notready++; // no replay marks yet: an old packet could pass
+      return true;
+    }
     const now = performance.now();
     if (env.overBudget(now)) {
       this.drops.overload++; // shed before any crypto; true: a stream reader keeps its framing

@@ -31,7 +31,7 @@ export function renderMetrics(s: Server): string {
   o.family("relay_up", "gauge", "1 while the process runs.");
   o.sample("relay_up", {}, 1);
   o.family("relay_ready", "gauge", "1 when ready for traffic (0 while starting or draining).");
-  o.sample("relay_ready", {}, s.state === "ready" ? 1 : 0);
+  o.sample("relay_ready", {}, s.notReadyReason() === null ? 1 : 0);
   o.family("relay_uptime_seconds", "gauge", "Seconds since start.");
   o.sample("relay_uptime_seconds", {}, (Date.now() - s.startedAt) / 1000);
   o.family("relay_clients", "gauge", "Configured clients.");

@@ -21,7 +21,8 @@ import { Replication, type EndpointRecord } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
 import { RouteIndex } from "./routing.ts";
 
-export type ServerState = "starting" | "ready" | "draining";
+/** syncing: up, but not taking packets until it has the fleet's replay marks (sync/mesh.ts readiness). */
+export type ServerState = "starting" | "syncing" | "ready" | "draining" | "stopped";
 
 export interface Listener {
   readonly name: string;
@@ -145,7 +146,14 @@ export class Server {
   }
 
   /** Builds tables and plugins, binds the listeners, and turns ready. Throws (nothing left open) on failure. */
-  static async start(cfg: Config, log: Logger, builtins: Builtins, configDir: string): Promise<Server> {
+  static async start(
+    cfg: Config,
+    log: Logger,
+    builtins: Builtins,
+    configDir: string,
+    /** Resolve only once ready (whenReady); false: at once, in state "syncing" (relay.ts serves /readyz meanwhile). */
+    wait = true,
+  ): Promise<Server> {
     const s = new Server(cfg, log, builtins, configDir);
     // Send counters first: no packet goes out under a seq an earlier run may have sent.
     s.counters = CounterFile.open(cfg.stateDir, `server-${cfg.senderId}`);
@@ -228,14 +236,34 @@ export class Server {
     if (cfg.clients.length === 0) log.warn("no clients configured: every packet will be dropped (mux)");
     for (const c of s.conns.all())
       if (c.crypto.suite.auth === "null") log.warn("client without authentication", { mux: c.mux });
-    s.state = "ready";
-    log.notice("server ready", {
-      listen: s.listeners.map((l) => l.name).join(","),
-      clients: s.conns.size,
-      plugins: s.chain.entries.map((e) => e.name).join(","),
-      senderId: cfg.senderId,
-    });
+    s.state = "syncing";
+    if (wait) await s.whenReady();
     return s;
+  }
+
+  /**
+   * Why this server is not ready, or null: draining; or (with sync) it has not yet the fleet's
+   * replay marks, or another server uses its sender id (sync/mesh.ts readiness).
+   */
+  notReadyReason(): string | null {
+    if (this.state === "starting") return "starting";
+    if (this.state === "draining") return "draining";
+    if (this.state === "stopped") return "stopped";
+    return this.mesh?.readiness(this.cfg.sync.readyGraceMs, this.state === "ready") ?? null;
+  }
+
+  /** Resolves once the server takes packets (see notReadyReason); until then they are dropped (notready). */
+  async whenReady(): Promise<void> {
+    while (this.state === "syncing" && this.notReadyReason() !== null) await Bun.sleep(10);
+    if (this.state !== "syncing") return; // stopped or draining meanwhile
+    this.state = "ready";
+    this.dp.accepting = true;
+    this.log.notice("server ready", {
+      listen: this.listeners.map((l) => l.name).join(","),
+      clients: this.conns.size,
+      plugins: this.chain.entries.map((e) => e.name).join(","),
+      senderId: this.cfg.senderId,
+    });
   }
 
   private pluginContext(name: string): PluginContext {
@@ -283,11 +311,13 @@ export class Server {
   }
 
   drain(): void {
+    this.dp.accepting = true; // draining keeps sessions working
     if (this.state !== "draining") this.log.notice("draining: not ready from now on; sessions keep working");
     this.state = "draining";
   }
 
   stop(): void {
+    this.state = "stopped";
     this.mesh?.stop();
     this.replication.stop();
     this.chain?.stop();

@@ -168,7 +168,7 @@ describe("server on loopback", () => {
     expect((await fetch(url("/drain"), { method: "POST", ...auth })).status).toBe(200);
     const r = await fetch(url("/readyz"));
     expect(r.status).toBe(503);
-    expect(await r.json()).toEqual({ ready: false, state: "draining" });
+    expect(await r.json()).toEqual({ ready: false, state: "draining", reason: "draining" });
   });
 });
 

@@ -37,7 +37,16 @@ export interface SyncBackend extends Forwarder {
   askMarks(node: number, mux: number, timeoutMs: number): Promise<[number, number][] | null> | null;
   /** What this server answers when a peer asks for its marks of `mux`. */
   answerMarks(fn: (mux: number) => [number, number][]): void;
+  /**
+   * Null when this server has the fleet's replay marks (a snapshot from every live link, and from
+   * at least one peer unless `graceMs` passed since start with none) and no other server uses its
+   * sender id; else why not. With `started` (it was ready once) only the sender id counts.
+   */
+  readiness(graceMs: number, started: boolean): string | null;
 }
+
+/** How long an authenticated peer with our sender id keeps this server not ready (it redials within). */
+export const DUPLICATE_HOLD_MS = 30000;
 
 export interface SyncStats {
   linkUps: number;
@@ -114,6 +123,11 @@ export class SyncMesh implements SyncBackend {
   listenPort = 0;
   private readonly data: DataChannel | null;
   private markSource: ((mux: number) => [number, number][]) | null = null;
+  private readonly startedAt = performance.now();
+  /** Snapshots received since start (any peer's holds the fleet's merged marks). */
+  private snapshots = 0;
+  /** The last authenticated peer with our sender id. */
+  private duplicate: { peer: string; at: number } | null = null;
 
   constructor(
     private readonly store: SyncStore,
@@ -230,23 +244,26 @@ export class SyncMesh implements SyncBackend {
           }
           return "link to self";
         }
-        if (peer.node === this.opts.node) {
-          this.stats.duplicateNodes++;
-          this.log.error(
-            "sync peer has our sender id: two servers must never share one (replay windows and sequence numbers would collide)",
-            {
-              peer: link.remote,
-              node: peer.node,
-            },
-          );
-          if (dialer) dialer.state = "refused";
-          return `duplicate sender id ${peer.node}`;
-        }
+        // The same sender id on another instance is judged only after authentication (`up`):
+        // decided here, a stranger's hello could make this server not ready.
         return null;
       },
       up: (link) => {
         const node = link.peer!.node;
         if (dialer) dialer.node = node;
+        if (node === this.opts.node) {
+          // Proven by the fleet key: another server really has our sender id. Both sides see it
+          // and both stay not ready (readiness) until it is fixed: their seqs and windows collide.
+          this.stats.duplicateNodes++;
+          this.duplicate = { peer: link.remote, at: performance.now() };
+          this.log.error(
+            "sync peer has our sender id: two servers must never share one (replay windows and sequence numbers would collide); not ready",
+            { peer: link.remote, node },
+          );
+          if (dialer) dialer.state = "refused";
+          link.close(`duplicate sender id ${node}`);
+          return;
+        }
         const existing = this.byNode.get(node);
         if (existing && existing !== link) {
           // Both sides dialed: keep the link dialed by the lower node id.
@@ -272,7 +289,10 @@ export class SyncMesh implements SyncBackend {
         if (this.byNode.get(link.peer!.node) !== link) return;
         for (const r of recs) this.store.apply(r, link.id);
       },
-      snapshotDone: (link) => this.log.info("sync snapshot received", { peer: link.remote, records: link.recordsIn }),
+      snapshotDone: (link) => {
+        this.snapshots++;
+        this.log.info("sync snapshot received", { peer: link.remote, records: link.recordsIn });
+      },
       marks: (mux) => this.markSource?.(mux) ?? [],
       closed: (link, reason) => {
         this.links.delete(link);
@@ -375,6 +395,19 @@ export class SyncMesh implements SyncBackend {
   forward(node: number, mux: number, pkt: Uint8Array): boolean {
     if (this.data === null) return false;
     return this.data.forward(node, mux, pkt);
+  }
+
+  readiness(graceMs: number, started: boolean): string | null {
+    const now = performance.now();
+    const d = this.duplicate;
+    if (d !== null && now - d.at < DUPLICATE_HOLD_MS)
+      return `sender id ${this.opts.node} is also used by the sync peer at ${d.peer}`;
+    if (started) return null; // once serving, a peer (re)connecting does not make it unready
+    const waiting = [...this.byNode.values()].filter((l) => !l.snapshotReceived).map((l) => l.remote);
+    if (waiting.length > 0) return `waiting for the replay marks (sync snapshot) of ${waiting.join(", ")}`;
+    if (this.snapshots === 0 && now - this.startedAt < graceMs)
+      return `waiting up to ${graceMs} ms for a sync peer's replay marks`;
+    return null;
   }
 
   askMarks(node: number, mux: number, timeoutMs: number): Promise<[number, number][] | null> | null {
