@@ -1,0 +1,174 @@
+// Black-box attacks on a real relay process (bun relay.ts --config FILE) over loopback, packets
+// built by the test: a replayed packet from the attacker's address is not delivered again and
+// moves no endpoint (default config: window 1024; and with the window off it is delivered but
+// still moves nothing); 65,536 header-only and 65,536 forged-tag datagrams from as many sender ids
+// leave the relay's RSS within a few MiB and cost a real client's traffic < 1%.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { Client, ipv4, until } from "./lib/satp-client.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const dir = mkdtempSync(`${tmpdir()}/relay-blackbox-`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const base = 21000 + (process.pid % 500) * 4;
+
+class Relay {
+  proc!: ReturnType<typeof Bun.spawn>;
+  constructor(
+    readonly udp: number,
+    readonly admin: number,
+    private readonly extra: Record<string, unknown>,
+  ) {}
+  async start() {
+    const file = `${dir}/relay-${this.udp}.json`;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        mode: "server",
+        listen: [`127.0.0.1:${this.udp}`],
+        admin: { listen: `127.0.0.1:${this.admin}` },
+        clients: [
+          { mux: 1, passphrase: "pass a", routes: ["10.99.0.1/32"] },
+          { mux: 2, passphrase: "pass b", routes: ["10.99.0.2/32"] },
+        ],
+        log: ["stderr:2"],
+        drainSeconds: 0,
+        ...this.extra,
+      }),
+    );
+    this.proc = Bun.spawn([process.execPath, `${ROOT}relay.ts`, "--config", file], {
+      stdout: "ignore",
+      stderr: "inherit",
+    });
+    for (let i = 0; i < 100; i++) {
+      if ((await fetch(`http://127.0.0.1:${this.admin}/readyz`).catch(() => null))?.status === 200) return;
+      await Bun.sleep(50);
+    }
+    throw new Error("relay did not become ready");
+  }
+  async clients() {
+    return (await (await fetch(`http://127.0.0.1:${this.admin}/v1/clients`)).json()) as {
+      mux: number;
+      endpoint: { port: number } | null;
+      replay: { senders: { id: number; max: number }[] };
+    }[];
+  }
+  async drops(reason: string) {
+    const text = await (await fetch(`http://127.0.0.1:${this.admin}/metrics`)).text();
+    const m = new RegExp(`^relay_drops_total\\{reason="${reason}"\\} (\\d+)`, "m").exec(text);
+    return Number(m?.[1] ?? 0);
+  }
+  rssKiB() {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.proc.pid}/status`, "utf8"))![1]);
+  }
+  async stop() {
+    this.proc.kill("SIGTERM");
+    await this.proc.exited;
+  }
+}
+
+const payloads = (c: Client) => c.got.map((p) => new TextDecoder().decode(p.subarray(28)));
+
+for (const [name, extra, delivered] of [
+  ["default config (window 1024)", {}, 1],
+  ["window off (crypto.window 0)", { crypto: { window: 0 } }, 2],
+] as const)
+  describe(`a replay from the attacker's address, ${name}`, () => {
+    const relay = new Relay(base + (delivered === 1 ? 0 : 2), base + (delivered === 1 ? 1 : 3), extra);
+    const a = new Client(1, "pass a");
+    const b = new Client(2, "pass b");
+    const attacker = new Client(1, "not the key");
+    beforeAll(async () => {
+      await relay.start();
+      await Promise.all([a.open(), b.open(), attacker.open()]);
+    });
+    afterAll(async () => {
+      await relay.stop();
+      for (const c of [a, b, attacker]) c.sock.close();
+    });
+    test(`is delivered ${delivered === 1 ? "once only" : "again (anytun's -w 0)"} and moves no endpoint`, async () => {
+      b.send(relay.udp, ipv4("10.99.0.2", "10.99.0.9", "b here"));
+      a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", "captured"));
+      const captured = a.last;
+      await until("b got it", () => payloads(b).includes("captured"));
+      for (let i = 0; i < 3; i++) attacker.sock.send(captured, relay.udp, "127.0.0.1");
+      await Bun.sleep(200);
+      expect(payloads(b).filter((t) => t === "captured").length).toBe(delivered === 1 ? 1 : 4);
+      if (delivered === 1) expect(await relay.drops("replay")).toBe(3);
+      const view = (await relay.clients()).find((c) => c.mux === 1)!;
+      expect(view.endpoint!.port).toBe(a.sock.port);
+      // B's next 20 packets for A all reach A, none the attacker
+      for (let i = 0; i < 20; i++) b.send(relay.udp, ipv4("10.99.0.2", "10.99.0.1", `to a ${i}`));
+      await until("a got 20", () => a.got.length === 20);
+      await Bun.sleep(50);
+      expect(attacker.raw.length).toBe(0);
+    });
+  });
+
+describe("65,536 header-only and 65,536 forged-tag datagrams from as many sender ids", () => {
+  const relay = new Relay(base + 4 * 500 + 10, base + 4 * 500 + 11, {});
+  const a = new Client(1, "pass a");
+  const b = new Client(2, "pass b");
+  const flood = new Client(1, "x");
+  beforeAll(async () => {
+    await relay.start();
+    await Promise.all([a.open(), b.open(), flood.open()]);
+  });
+  afterAll(async () => {
+    await relay.stop();
+    for (const c of [a, b, flood]) c.sock.close();
+  });
+  test("RSS stays within a few MiB, no window is made, the real client loses < 1%", async () => {
+    b.send(relay.udp, ipv4("10.99.0.2", "10.99.0.9", "b here"));
+    a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", "warm up"));
+    await until("warm", () => b.got.length === 1);
+    a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", "template"));
+    const template = a.last;
+    await until("template", () => b.got.length === 2);
+    Bun.gc(true);
+    await Bun.sleep(300);
+    const before = relay.rssKiB();
+    const REAL = 2000;
+    let sent = 0;
+    const real = (async () => {
+      for (; sent < REAL; sent++) {
+        a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", `real ${sent}`));
+        if (sent % 20 === 19) await Bun.sleep(1);
+      }
+    })();
+    for (let sid = 0; sid < 65536; sid += 256) {
+      const batch: (Uint8Array | number | string)[] = [];
+      for (let i = sid; i < sid + 256; i++) {
+        const h = new Uint8Array(8);
+        h[3] = 1; // seq 1
+        h[4] = i >>> 8;
+        h[5] = i & 255;
+        h[7] = 1; // mux 1: a real client's
+        const f = template.slice();
+        f[4] = i >>> 8;
+        f[5] = i & 255;
+        if (i === 0) f[f.length - 1]! ^= 1; // sender 0 is the real one: break its tag too
+        batch.push(h, relay.udp, "127.0.0.1", f, relay.udp, "127.0.0.1");
+      }
+      flood.sock.sendMany(batch as never);
+      await Bun.sleep(2);
+    }
+    await real;
+    for (let i = 0; i < 100 && (await relay.drops("short")) + (await relay.drops("auth")) < 131072; i++)
+      await Bun.sleep(50);
+    const short = await relay.drops("short"),
+      auth = await relay.drops("auth");
+    await Bun.sleep(300);
+    const after = relay.rssKiB();
+    const got = payloads(b).filter((t) => t.startsWith("real ")).length;
+    const view = (await relay.clients()).find((c) => c.mux === 1)!;
+    console.log(
+      `  flood: short ${short}, auth ${auth}; RSS ${(before / 1024).toFixed(1)} → ${(after / 1024).toFixed(1)} MiB; real client ${got}/${REAL} delivered; senders with state: ${view.replay.senders.length}`,
+    );
+    expect(short + auth).toBeGreaterThanOrEqual(131072 * 0.99); // what the kernel let through, counted
+    expect(view.replay.senders.map((s) => s.id)).toEqual([0]);
+    expect(after - before).toBeLessThan(8 * 1024);
+    expect(got).toBeGreaterThanOrEqual(REAL * 0.99);
+  }, 30000);
+});
