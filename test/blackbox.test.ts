@@ -38,6 +38,7 @@ class Relay {
       }),
     );
     this.proc = Bun.spawn([process.execPath, `${ROOT}relay.ts`, "--config", file], {
+      env: process.env,
       stdout: "ignore",
       stderr: "inherit",
     });

@@ -49,7 +49,7 @@ function describe_announce() {
         "-L",
         "stderr:0",
       ],
-      { stdout: "ignore", stderr: "ignore" },
+      { stdout: "ignore", stderr: "ignore", env: process.env },
     );
     for (let i = 0; i < 50; i++) {
       await Bun.sleep(100);

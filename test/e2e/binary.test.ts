@@ -10,7 +10,8 @@ import { BUN, have, isRoot, ROOT } from "./lib/netns.ts";
 
 const dir = mkdtempSync(`${tmpdir()}/relay-binary-`);
 const bin = `${dir}/anytun-relay`;
-const run = (args: string[], cwd = dir) => Bun.spawnSync([bin, ...args], { cwd, stdout: "pipe", stderr: "pipe" });
+const run = (args: string[], cwd = dir) =>
+  Bun.spawnSync([bin, ...args], { cwd, stdout: "pipe", stderr: "pipe", env: process.env });
 
 beforeAll(() => {
   const b = Bun.spawnSync([BUN, "build", "--compile", `${ROOT}relay.ts`, "--outfile", bin], {
@@ -49,6 +50,7 @@ test("the binary loads examples/server.json with its plugin by path, from any di
       cwd: "/",
       stdout: "pipe",
       stderr: "pipe",
+      env: process.env,
     },
   );
   const reader = p.stdout.getReader();

@@ -6,7 +6,12 @@ import { BUN, have, isRoot, ROOT } from "./lib/netns.ts";
 test.skipIf(!(isRoot && have("ping")))(
   "bun examples/three-pop/demo.ts: every check ok",
   () => {
-    const r = Bun.spawnSync([BUN, `${ROOT}examples/three-pop/demo.ts`], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const r = Bun.spawnSync([BUN, `${ROOT}examples/three-pop/demo.ts`], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: process.env,
+    });
     const out = r.stdout.toString();
     console.log(out.replace(/^/gm, "  ").trimEnd());
     expect(out).toContain("all checks passed");

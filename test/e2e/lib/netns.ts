@@ -16,7 +16,7 @@ export function have(cmd: string): boolean {
 
 /** Runs a command; throws with its stderr when it fails. */
 export function run(cmd: string[], opts: { ok?: boolean } = {}): string {
-  const r = spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  const r = spawnSync(cmd, { stdout: "pipe", stderr: "pipe", env: process.env });
   if (r.exitCode !== 0 && !opts.ok)
     throw new Error(`${cmd.join(" ")} → exit ${r.exitCode}: ${r.stderr.toString().trim()}`);
   return r.stdout.toString();
@@ -68,7 +68,12 @@ export class Lab {
   /** Starts a long-running process in a namespace; output goes to `log` (a file path) if given. */
   spawn(ns: string, cmd: string[], log?: string): Subprocess {
     const out = log ? Bun.file(log) : "ignore";
-    const p = spawn(["ip", "netns", "exec", ns, ...cmd], { stdout: out, stderr: out, stdin: "ignore" });
+    const p = spawn(["ip", "netns", "exec", ns, ...cmd], {
+      stdout: out,
+      stderr: out,
+      stdin: "ignore",
+      env: process.env,
+    });
     this.procs.push(p);
     return p;
   }
