@@ -73,7 +73,7 @@ export function adminApp(s: Server): Hono {
     const mux = Number(c.req.param("mux"));
     const conn = Number.isInteger(mux) && mux >= 0 && mux <= 65535 ? s.conns.get(mux) : undefined;
     if (conn === undefined) return c.json({ error: `no client with mux ${c.req.param("mux")}` }, 404);
-    const epoch = s.replication.reset(conn);
+    const epoch = s.replication.marks.reset(conn);
     s.log.notice("client replay state reset (admin)", { mux, epoch });
     return c.json({ mux, epoch });
   });

@@ -111,7 +111,7 @@ export class Server {
       if (m === null) st.timeouts++;
       else {
         st.answered++;
-        if (this.conns.get(c.mux) === c) this.replication.applyMarks(c, m);
+        if (this.conns.get(c.mux) === c) this.replication.marks.applyMarks(c, m);
       }
       st.lastWaitMs = Math.round((performance.now() - asked) * 10) / 10;
       done();
@@ -224,7 +224,7 @@ export class Server {
         log.child("sync"),
       );
       mesh.onForwarded((_from, mux, pkt) => s.dp.fromPeer(mux, pkt));
-      mesh.answerMarks((mux) => s.replication.marksOf(mux));
+      mesh.answerMarks((mux) => s.replication.marks.marksOf(mux));
       s.mesh = mesh;
       try {
         await mesh.start();

@@ -73,7 +73,7 @@ test("an operator's reset clears every server's windows; old-epoch marks lose; a
     await settle();
     expect(a.open(packet(0))).toBe(RX_REPLAY); // the client restarted: a replay everywhere
     expect(b.open(packet(0))).toBe(RX_REPLAY);
-    expect(a.rep.reset(a.conns.get(3)!)).toBe(1);
+    expect(a.rep.marks.reset(a.conns.get(3)!)).toBe(1);
     expect(b.conns.get(3)!.epoch).toBe(1);
     expect([...b.conns.get(3)!.windows()].length).toBe(0);
     expect(b.open(packet(0))).toBeGreaterThan(0); // back in at seq 0, at either server
