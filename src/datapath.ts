@@ -183,12 +183,11 @@ export class Datapath {
     }
     if (conn.wait === MARKS_ASK) {
       conn.wait = MARKS_ASKED;
-      this.marksAsked++;
       if (!this.env.askMarks(conn, () => this.marksIn(conn))) {
         conn.wait = 0; // the other server is not reachable: the synced marks bound what passes
-        this.marksAsked--;
         return this.receive(buf, via, address, port);
       }
+      this.marksAsked++;
     }
     if (!this.env.hold.holdIn(conn, buf, via, address, port)) this.drops.wait++;
     return true;

@@ -160,11 +160,6 @@ export class Server {
     s.conns.counters = { file: s.counters, senderId: cfg.senderId };
     try {
       s.conns.replace(cfg.clients, cfg.crypto);
-    } catch (e) {
-      s.stop();
-      throw e;
-    }
-    try {
       s.chain = await buildChain(cfg.plugins, builtins, (name) => s.pluginContext(name), configDir);
     } catch (e) {
       s.stop();

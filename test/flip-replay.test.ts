@@ -85,3 +85,44 @@ test("a replay from another address while the client stays put is refused and mo
   b.send(port(s2), ipv4("10.99.0.2", "10.99.0.1", "to a"));
   await until("a still gets its traffic", () => a.got.length > 0);
 });
+
+test("S1 killed at the flip: replays of packets S1 accepted in its last moments pass S2 only within the mark interval (+ the mark wait); printed", async () => {
+  // fresh pair with the default publication interval (100 ms) and mark wait (200 ms)
+  const t1 = await server(11, [], 100);
+  const t2 = await server(12, [`127.0.0.1:${t1.mesh!.listenPort}`], 100);
+  const c = new Client(1, "pass a");
+  const peer = new Client(2, "pass b");
+  await Promise.all([c.open(), peer.open()]);
+  try {
+    await until("sync link up", () => t1.mesh!.peers().some((p) => p.state === "up"));
+    peer.send(port(t1), ipv4("10.99.0.2", "10.99.0.9", "peer here"));
+    const captured: { at: number; pkt: Uint8Array }[] = [];
+    for (let i = 0; i < 120; i++) {
+      c.send(port(t1), ipv4("10.99.0.1", "10.99.0.2", `c ${i}`));
+      captured.push({ at: performance.now(), pkt: c.last });
+      await Bun.sleep(5);
+    }
+    await until("s2 knows s1 serves c", () => t2.conns.get(1)!.servedBy === 11);
+    const killedAt = performance.now();
+    t1.stop(); // its sync link goes with it (as after kill -9: the kernel closes the socket)
+    await until("s2 sees s1 gone", () => !t2.mesh!.peers().some((p) => p.state === "up"));
+    const before = peer.got.length;
+    for (const { pkt } of captured) attacker.sock.send(pkt, port(t2), "127.0.0.1");
+    await Bun.sleep(300);
+    const passed = peer.got.slice(before).map((p) => Number(new TextDecoder().decode(p.subarray(28)).slice(2)));
+    const oldest = passed.length === 0 ? null : Math.min(...passed);
+    const windowMs = oldest === null ? 0 : killedAt - captured[oldest]!.at;
+    console.log(
+      `  S1 killed at the flip: ${passed.length}/${captured.length} replays accepted by S2, accepted window ${windowMs.toFixed(0)} ms (bound: hwmIntervalMs 100 + markWaitMs 200)`,
+    );
+    expect(windowMs).toBeLessThanOrEqual(100 + 200 + 50); // 50: timer jitter
+    // the client's own next packet is newer than any replay: its endpoint is back at once
+    c.send(port(t2), ipv4("10.99.0.1", "10.99.0.2", "c after"));
+    await until("s2 has the client's endpoint", () => t2.conns.get(1)!.endpoint?.port === c.sock.port);
+  } finally {
+    t2.stop();
+    t1.stop();
+    c.sock.close();
+    peer.sock.close();
+  }
+}, 20000);

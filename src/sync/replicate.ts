@@ -43,13 +43,7 @@ export class Replication {
         conn.endpoint = null; // expired: learned from a peer that is gone, never confirmed here
         return;
       }
-      const r = value as EndpointRecord;
-      // Another server serves the client now: if a route brings it back here, its first packets
-      // wait for that server's current marks (datapath.ts `arrive`).
-      if (r.s !== store.node && r.s >= 0 && conn.wait === 0) conn.wait = MARKS_ASK;
-      conn.servedBy = r.s;
-      conn.endpoint = linkFor(r, conn.mux);
-      if (conn.endpoint !== null) this.adopted(conn);
+      this.take(conn, value as EndpointRecord);
     });
     // Clients configured after their endpoint was synced (reload) pick it up.
     conns.onChange(() => {
@@ -76,10 +70,16 @@ export class Replication {
 
   private adoptEndpoint(c: Conn): void {
     const r = this.store.get("ep", String(c.mux)) as EndpointRecord | undefined;
-    if (r === undefined) return;
-    c.endpoint = this.linkFor(r, c.mux);
+    if (r !== undefined) this.take(c, r);
+  }
+
+  /** A synced endpoint record for `c`. */
+  private take(c: Conn, r: EndpointRecord): void {
+    // Another server serves the client now: if a route brings it here, its first packets wait
+    // for that server's current replay marks (datapath.ts `arrive`).
     if (r.s !== this.store.node && r.s >= 0 && c.wait === 0) c.wait = MARKS_ASK;
     c.servedBy = r.s;
+    c.endpoint = this.linkFor(r, c.mux);
     if (c.endpoint !== null) this.adopted(c);
   }
 }
