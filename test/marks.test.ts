@@ -131,3 +131,50 @@ test("applyMarks (a peer's answer) and start/reload adopt what the store holds",
   marks.stop();
   expect(six.window(1)!.max).toBe(44);
 });
+
+test("a reset epoch the client already reached through a mark does not clear its windows again", () => {
+  const { store, c } = setup();
+  remote(store, "hwm", "3/1", markOf(2, 50)); // epoch 2 arrives with a mark first
+  expect(c.epoch).toBe(2);
+  remote(store, "rst", "3", 2); // then the reset itself
+  expect(c.window(1)!.max).toBe(50);
+  expect(c.window(1)!.accept(50)).toBe(false);
+});
+
+test("merged tables take numbers only, the first record too; a reset epoch above every mark is adopted", () => {
+  const { store, conns, c } = setup();
+  remote(store, "rst", "3", true);
+  remote(store, "hwm", "3/4", "99");
+  expect(store.get("rst", "3")).toBeUndefined();
+  expect(store.get("hwm", "3/4")).toBeUndefined();
+  expect(c.epoch).toBe(0);
+  expect(store.set("hwm", "3/4", "junk")).toBeNull();
+  // client 7 arrives by a reload after its reset (epoch 5) and an older mark (epoch 3)
+  remote(store, "rst", "7", 5);
+  remote(store, "hwm", "7/1", markOf(3, 44));
+  const more = validateConfig({ mode: "server", clients: [...cfg.clients, { mux: 7, passphrase: "m7" }] });
+  conns.replace(more.clients, more.crypto);
+  const seven = conns.get(7)!;
+  expect(seven.epoch).toBe(5);
+  expect([...seven.windows()].filter(([, w]) => w.isStarted)).toEqual([]);
+});
+
+test("marksOf reports started windows only; stop() ends publication", async () => {
+  const store = new SyncStore(1);
+  const out: SyncRecord[] = [];
+  store.onPublish((r) => out.push(r));
+  const conns = new ConnTable();
+  conns.replace(cfg.clients, cfg.crypto);
+  const marks = new ReplayMarks(store, conns, 10);
+  const c = conns.get(3)!;
+  c.window(2); // made, never started
+  c.window(1)!.accept(9);
+  expect(marks.marksOf(3)).toEqual([[1, 9]]);
+  marks.start();
+  await Bun.sleep(40);
+  expect(out.map((r) => [r.key, r.value])).toEqual([["3/1", 9]]);
+  marks.stop();
+  c.window(1)!.accept(10);
+  await Bun.sleep(40);
+  expect(out.length).toBe(1);
+});

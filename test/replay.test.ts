@@ -416,3 +416,73 @@ describe("advanceTo (synced high-water mark)", () => {
     expect(fresh.accept(8)).toBe(true);
   });
 });
+
+// ---- boundaries a wrong comparison would cross (found by mutation testing) -------------------
+
+describe("boundaries", () => {
+  test("no packet yet: not newest, not started", () => {
+    const w = new ReplayWindow(16);
+    expect(w.newest).toBe(false);
+    expect(w.isStarted).toBe(false);
+  });
+
+  test("a jump of exactly mask keeps the old max seen (window = slots); one more clears it", () => {
+    const w = new ReplayWindow(32); // 32 slots
+    w.accept(100);
+    expect(w.accept(131)).toBe(true); // jump 31: 100 is still inside [100, 131]
+    expect(w.accept(100)).toBe(false);
+    const v = new ReplayWindow(32);
+    v.accept(100);
+    expect(v.accept(132)).toBe(true); // jump 32: 100 slid out
+    expect(v.accept(100)).toBe(false); // too old, not "unseen"
+    expect(v.accept(101)).toBe(true);
+  });
+
+  test("a jump clears the slots it passes: a seq seen a full cycle ago is new again", () => {
+    const w = new ReplayWindow(32);
+    for (let s = 0; s < 32; s++) w.accept(s);
+    expect(w.accept(40)).toBe(true); // passes 32..39 (slots of 0..7)
+    for (let s = 32; s < 40; s++) expect(w.accept(s)).toBe(true);
+    expect(w.accept(40)).toBe(false);
+  });
+
+  test("advanceTo at the low shift boundary: max < W shifts, max = W does not", () => {
+    const a = new ReplayWindow(16);
+    a.accept(15); // < W: shifted, 0xFFFFFFF8 is "before" 15
+    a.advanceTo(0xfffffff8);
+    expect(a.max).toBe(15);
+    const b = new ReplayWindow(16);
+    b.accept(16); // = W: not shifted, 0xFFFFFFF8 is newer
+    b.advanceTo(0xfffffff8);
+    expect(b.max).toBe(0xfffffff8);
+  });
+
+  test("advanceTo at the high shift boundary: max > 2^32-1-W shifts, max = 2^32-1-W does not", () => {
+    const a = new ReplayWindow(16);
+    a.accept(0xffffffef); // = 0xFFFFFFFF - 16: not shifted, 2 is older
+    a.advanceTo(2);
+    expect(a.max).toBe(0xffffffef);
+    const b = new ReplayWindow(16);
+    b.accept(0xfffffff0); // shifted: 2 is after the wrap, newer
+    b.advanceTo(2);
+    expect(b.max).toBe(2);
+  });
+
+  test("advanceTo inside the shift zone compares both shifted values: never back, always forward", () => {
+    const w = new ReplayWindow(16);
+    w.accept(5);
+    w.advanceTo(4);
+    expect(w.max).toBe(5);
+    w.advanceTo(6);
+    expect(w.max).toBe(6);
+  });
+
+  test("advanceTo(max) changes nothing: unseen seqs inside the window stay acceptable", () => {
+    const w = new ReplayWindow(16);
+    w.accept(100);
+    w.advanceTo(100);
+    expect(w.accept(99)).toBe(true);
+    w.advanceTo(101); // now everything up to 101 counts as seen
+    expect(w.accept(98)).toBe(false);
+  });
+});

@@ -22,15 +22,21 @@ export class ReplayWindow {
     if (!Number.isInteger(size) || size < 0 || size > 1 << 20)
       throw new RangeError(`window size ${size} not in 0..${1 << 20}`);
     this.size = size;
-    let nbits = size === 0 ? 0 : 32;
+    let nbits = 32;
     while (nbits < size) nbits *= 2; // power of two so (seq mod nbits) survives u32 wrap
-    this.bits = new Uint32Array(nbits / 32);
+    this.bits = new Uint32Array(nbits >>> 5);
     this.mask = nbits - 1;
   }
 
   /** True once a seq was accepted or a mark adopted. */
   get isStarted(): boolean {
     return this.started;
+  }
+
+  /** SPEC §10: near either end of the u32 range both values are shifted so that wrap-around is newer. */
+  private shift(): number {
+    const w = this.size;
+    return this.max < w || this.max > 0xffffffff - w ? 0x7fffffff : 0;
   }
 
   /** Marks `seq` seen and returns true when it is new (size 0: always); false for a replay. */
@@ -40,28 +46,26 @@ export class ReplayWindow {
       this.started = true;
       this.max = seq;
       this.bits.fill(0);
-      if (this.size > 0) this.set(seq);
+      this.set(seq);
       this.newest = true;
       return true;
     }
-    const w = this.size;
-    const shift = this.max < w || this.max > 0xffffffff - w ? 0x7fffffff : 0;
+    const shift = this.shift();
     const m = (this.max + shift) >>> 0;
     const s = (seq + shift) >>> 0;
     if (s > m) {
-      if (w > 0) {
-        const jump = s - m;
-        if (jump > this.mask) this.bits.fill(0);
-        else for (let i = 1; i <= jump; i++) this.clear((this.max + i) >>> 0);
-        this.set(seq);
-      }
+      // Slots strictly between the old max and seq were last used a full cycle ago: clear them.
+      if (s - m > this.mask) this.bits.fill(0);
+      else for (let q = (this.max + 1) >>> 0; q !== seq; q = (q + 1) >>> 0) this.clear(q);
+      this.set(seq);
       this.max = seq;
       this.newest = true;
       return true;
     }
+    const w = this.size;
     if (w === 0) return true; // window off: delivered, but never the newest
-    if (s === m || s < m - w + 1) return false;
-    if (this.isSet(seq)) return false;
+    // s === m (the newest packet again) is a replay too: max's slot is always set.
+    if (s < m - w + 1 || this.isSet(seq)) return false;
     this.set(seq);
     return true;
   }
@@ -73,7 +77,7 @@ export class ReplayWindow {
    */
   advanceTo(seq: number): void {
     if (this.started) {
-      const shift = this.max < this.size || this.max > 0xffffffff - this.size ? 0x7fffffff : 0;
+      const shift = this.shift();
       if ((seq + shift) >>> 0 <= (this.max + shift) >>> 0) return;
     }
     this.started = true;

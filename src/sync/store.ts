@@ -8,8 +8,8 @@
 // stale record that nothing refreshes within `staleMs` is dropped (tombstones too), so what a
 // lost peer taught is not trusted forever. Local writes are never stale.
 //
-// A table may instead merge by value (`mergeBy`): a record replaces another only when the merge
-// says its value wins, whatever the clocks say, and such a table is never marked stale nor
+// A table may instead merge by value (`mergeBy`): a record replaces another (or is the first)
+// only when the merge says its value wins, whatever the clocks say, and such a table is never marked stale nor
 // expired. Replay high-water marks ("hwm") merge by maximum: a server whose clock runs ahead
 // cannot pin a lower mark over the fleet's, and a lost peer's mark stays a floor.
 //
@@ -125,13 +125,15 @@ export class SyncStore {
 
   /**
    * A local write; value null deletes. Versions are strictly increasing per node. In a merged
-   * table a value that does not win over the current one changes nothing (the current record is
-   * returned and nothing is published).
+   * table a value that does not win over the current one (or over nothing, for the first) changes
+   * nothing: the current record (or null) is returned and nothing is published.
    */
-  set(table: string, key: string, value: unknown): SyncRecord {
+  set(table: string, key: string, value: unknown): SyncRecord | null {
     const wins = this.merges.get(table);
-    const cur = wins === undefined ? undefined : this.tables.get(table)?.get(key);
-    if (cur !== undefined && !wins!(value ?? null, cur.rec.value)) return cur.rec;
+    if (wins !== undefined) {
+      const cur = this.tables.get(table)?.get(key);
+      if (!wins(value ?? null, cur?.rec.value)) return cur?.rec ?? null;
+    }
     let t = this.now();
     if (t <= this.lastT) t = this.lastT + 1e-3; // same millisecond: still newer than our last write
     this.lastT = t;
@@ -153,8 +155,8 @@ export class SyncStore {
     const t = this.table(rec.table);
     const cur = t.get(rec.key);
     const wins = this.merges.get(rec.table);
-    if (cur !== undefined && wins !== undefined) {
-      if (!wins(rec.value, cur.rec.value)) return false;
+    if (wins !== undefined) {
+      if (!wins(rec.value, cur?.rec.value)) return false; // the first record must pass the rule too
     } else if (cur !== undefined && !newer(rec, cur.rec)) {
       // The same version again (e.g. a snapshot after reconnect) refreshes a stale entry.
       if (cur.rec.t === rec.t && cur.rec.node === rec.node && cur.staleSince !== 0) {
