@@ -178,3 +178,29 @@ test("marksOf reports started windows only; stop() ends publication", async () =
   await Bun.sleep(40);
   expect(out.length).toBe(1);
 });
+
+test("records for clients this server does not have, and sender ids past the cap, are ignored safely", () => {
+  const { store, conns, marks, c } = setup();
+  remote(store, "rst", "99", 4);
+  remote(store, "hwm", "99/1", markOf(4, 9));
+  marks.start(); // adopts: nothing to adopt them to, no throw
+  marks.stop();
+  const capped = validateConfig({ mode: "server", clients: [{ mux: 3, passphrase: "m3", crypto: { maxSenders: 1 } }] });
+  conns.replace(capped.clients, capped.crypto);
+  const d = conns.get(3)!;
+  expect(d).not.toBe(c);
+  d.window(1)!.accept(5);
+  remote(store, "hwm", "3/2", markOf(0, 70)); // no room for sender 2
+  expect([...d.windows()].map(([s]) => s)).toEqual([1]);
+});
+
+test("a reload does not reset a client whose epoch the store already holds", () => {
+  const { store, conns, c } = setup();
+  remote(store, "rst", "3", 1);
+  c.window(1)!.accept(20);
+  conns.replace(cfg.clients, cfg.crypto); // the same client, carried over; adopt runs again
+  const again = conns.get(3)!;
+  expect(again.epoch).toBe(1);
+  expect(again.window(1)!.max).toBe(20);
+  expect(again.window(1)!.accept(20)).toBe(false);
+});

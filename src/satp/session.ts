@@ -39,12 +39,15 @@ export const SEAL_TOOBIG = -1; // type + inner + overhead would pass MAX_PACKET
 export const SEAL_EXHAUSTED = -2; // 2^32 packets sent under this key
 export const SEAL_NOSTATE = -3; // the next block of seqs could not be made durable (stateDir)
 
+/** No durable reservation (tests, fuzzers, benches): every seq below SEQ_LIMIT, never extended. */
+const IN_MEMORY: Reservation = { start: 0, limit: SEQ_LIMIT, extend: () => SEQ_LIMIT };
+
 export class SatpSession {
   /** Next send seq (never wraps: `seal` refuses at SEQ_LIMIT). */
   seq = 0;
   /** Seqs below this may be sent: SEQ_LIMIT, or the durable reservation's limit (satp/counter.ts). */
   private limit = SEQ_LIMIT;
-  private reservation: Reservation | null = null;
+  private reservation: Reservation = IN_MEMORY;
   /** Payload type of the last successful open (0 for a keepalive). */
   type = 0;
   /**
@@ -127,10 +130,9 @@ export class SatpSession {
     if (w === null) return RX_SENDERS;
     if (!w.accept(h.seq)) return RX_REPLAY;
     this.newest = w.newest;
-    if (n > 0) {
-      const p = this.crypto.plain;
-      this.type = (p[0]! << 8) | p[1]!;
-    } else this.type = 0;
+    const p = this.crypto.plain;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent — a keepalive's plain is empty and reads as 0
+    this.type = n > 0 ? (p[0]! << 8) | p[1]! : 0;
     return n;
   }
 
@@ -147,7 +149,7 @@ export class SatpSession {
   /**
    * Seals payload type `type` + `inner` into `buf` (header at 0) under the next seq, as sender
    * `senderId`; a keepalive is type 0 with an empty inner. Returns the datagram length, or
-   * SEAL_TOOBIG / SEAL_EXHAUSTED (nothing consumed).
+   * SEAL_TOOBIG / SEAL_EXHAUSTED / SEAL_NOSTATE (nothing consumed).
    */
   seal(buf: Uint8Array, senderId: number, type: number, inner: Uint8Array): number {
     const keepalive = type === 0 && inner.length === 0;
@@ -155,8 +157,7 @@ export class SatpSession {
     if (!keepalive && (len > MAX_PACKET || len > buf.length)) return SEAL_TOOBIG;
     if (this.seq >= this.limit) {
       if (this.seq >= SEQ_LIMIT) return SEAL_EXHAUSTED;
-      if (this.reservation === null || (this.limit = this.reservation.extend(this.seq)) <= this.seq)
-        return SEAL_NOSTATE;
+      if ((this.limit = this.reservation.extend(this.seq)) <= this.seq) return SEAL_NOSTATE;
     }
     if (keepalive) return this.crypto.seal(this.seq++, senderId, this.mux, buf, 0);
     buf[HEADER_LEN] = type >>> 8;
@@ -169,6 +170,7 @@ export class SatpSession {
 /** The receive prologue of every role, with its scratch: header, session by mux (`find`), open. */
 export class Receiver<S extends SatpSession = SatpSession> {
   /** The last datagram's header (when it was long enough). */
+  // Stryker disable next-line ObjectLiteral: equivalent — readHeader sets every field before use
   readonly header: Header = { seq: 0, senderId: 0, mux: 0 };
   /** The session the last datagram's mux named (undefined: none). */
   session: S | undefined = undefined;
