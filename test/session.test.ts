@@ -174,6 +174,11 @@ test("countRx / countSeal count each code under its own reason, nothing for leng
     countRx(code, d);
     expect(Object.values(d).every((n) => n === 0)).toBe(true);
   }
+  for (const code of [0, 40, -9]) {
+    const d = newDrops();
+    countSeal(code, d);
+    expect(Object.values(d).every((n) => n === 0)).toBe(true);
+  }
   for (const [code, reason] of [
     [SEAL_TOOBIG, "toobig"],
     [SEAL_EXHAUSTED, "exhausted"],
@@ -190,7 +195,7 @@ test("countRx / countSeal count each code under its own reason, nothing for leng
 test("seal: data and keepalive lengths, the type bytes, what opens; inner() is the packet", () => {
   const { tx, rx } = pair(64);
   expect(rx.newest).toBe(false); // nothing opened yet
-  const buf = new Uint8Array(2048);
+  const buf = new Uint8Array(2048).fill(0xff); // stale bytes: seal must write every one it uses
   const n = tx.seal(buf, 3, PT_IPV4, inner);
   expect(n).toBe(tx.crypto.overhead + 2 + inner.length);
   expect([buf[HEADER_LEN], buf[HEADER_LEN + 1]]).not.toEqual([0x08, 0x00]); // encrypted in place
@@ -211,7 +216,9 @@ test("seal: data and keepalive lengths, the type bytes, what opens; inner() is t
   const h = { seq: 0, senderId: 0, mux: 0 };
   readHeader(buf, h);
   expect(h).toEqual({ seq: 2, senderId: 3, mux: 7 });
-  expect(tx.seq).toBe(3);
+  const t0 = tx.seal(buf, 3, 0, new Uint8Array(5)); // type 0 with an inner: data, not a keepalive
+  expect(t0).toBe(tx.crypto.overhead + 2 + 5);
+  expect(tx.seq).toBe(4);
 });
 
 test("seal refuses what does not fit (at MAX_PACKET and at the buffer's end) and consumes no seq", () => {
@@ -241,7 +248,7 @@ test("seal stops at SEQ_LIMIT (SEAL_EXHAUSTED, keepalives too), and at a reserva
     limit: 102,
     extend: (next) => {
       asked++;
-      return next === 102 && asked === 1 ? 110 : 102;
+      return next === 102 && asked === 1 ? 110 : next; // then: no progress at all
     },
   });
   expect(t2.seq).toBe(100);
@@ -310,6 +317,9 @@ test("carryOver: the larger seq, the epoch, the same windows; a resized window k
   expect(resized.window(1)!.accept(40)).toBe(false);
   expect(resized.window(1)!.accept(39)).toBe(false); // the floor: everything up to 40 counts as seen
   expect(resized.window(2)).toBeNull(); // the unstarted one was not carried (and the cap holds)
+  const roomy = pair(16, 4).rx;
+  roomy.carryOver(old);
+  expect(roomy.window(2)!.isStarted).toBe(false); // an unstarted window carries no floor
   const tight = pair(16, 1).rx;
   old.window(2)!.accept(5); // now two started windows, room for one
   tight.carryOver(old);

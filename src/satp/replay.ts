@@ -23,6 +23,7 @@ export class ReplayWindow {
       throw new RangeError(`window size ${size} not in 0..${1 << 20}`);
     this.size = size;
     let nbits = 32;
+    // Stryker disable next-line EqualityOperator: equivalent — twice the slots for a power-of-two size only costs memory
     while (nbits < size) nbits *= 2; // power of two so (seq mod nbits) survives u32 wrap
     this.bits = new Uint32Array(nbits >>> 5);
     this.mask = nbits - 1;
