@@ -70,6 +70,8 @@ export const MEANING: Record<string, string> = {
   "admin.token": "bearer token; required when listen is not loopback",
   "admin.openHealth": "/healthz and /readyz answer without the token",
   "admin.enabled": "serve the admin API at all",
+  "admin.hosts":
+    "host names accepted in `Host` besides IP literals and `localhost` (others: 421, against DNS rebinding)",
   plugins:
     'server: the plugin chain, in order: `{ "use": NAME or PATH, ...options }` (options: each plugin\'s header comment)',
   "plugins[].use": "a built-in (dns, local, nat, relay, routes) or a path relative to the config file",

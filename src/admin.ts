@@ -1,19 +1,70 @@
 // Admin HTTP API (Hono on Bun.serve): health, readiness, drain, Prometheus metrics and JSON views.
 // Loopback by default. With a token set, every route needs `Authorization: Bearer TOKEN`
 // (except /healthz and /readyz while admin.openHealth is true, for health checkers).
+//
+// A web page in a browser on this host must not drive it (issue 14):
+//  - `Host` must be an IP literal, `localhost` or a name in admin.hosts, else 421 (DNS rebinding:
+//    the attacker's name resolving to 127.0.0.1 arrives with the attacker's Host);
+//  - POST / PUT / DELETE with an `Origin` other than this Host, `Sec-Fetch-Site: cross-site`, or a
+//    body type a page may send cross-site without a preflight (text/plain, form encodings) get
+//    403 / 415; `curl -X POST .../drain` (no Origin, no body) still works;
+//  - request bodies are capped at MAX_BODY (413).
+// No view carries a secret: keys, passphrases, salts, tokens are "(set)" wherever they appear.
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "./config.ts";
 import { renderMetrics } from "./metrics.ts";
-import { formatPrefix, parseCidr } from "./net/addr.ts";
+import { formatPrefix, parseCidr, parseIp } from "./net/addr.ts";
 import type { Server } from "./server.ts";
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Bytes a request body may have. */
+export const MAX_BODY = 64 * 1024;
+/** Body types a web page may POST cross-site without a CORS preflight. */
+const SIMPLE_TYPES = new Set(["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]);
+
+/** The host part of a Host header ("[::1]:8080" → "::1", "Name:80" → "name"), or null when malformed. */
+export function hostName(h: string): string | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+))(?::(\d{1,5}))?$/.exec(h.trim());
+  if (!m) return null;
+  return (m[1] ?? m[2]!).toLowerCase();
+}
+
+/** True when `origin` (scheme://host[:port]) names the same host and port as the Host header. */
+function sameOrigin(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host.toLowerCase() === host.trim().toLowerCase();
+  } catch {
+    return false;
+  }
+}
 
 export function adminApp(s: Server): Hono {
   const app = new Hono();
   const { token, openHealth } = s.cfg.admin;
   const want = token === undefined ? null : digest(token);
+
+  const names = new Set(["localhost", ...s.cfg.admin.hosts]);
+  app.use("*", async (c, next) => {
+    const hostHeader = c.req.header("host") ?? new URL(c.req.url).host; // Bun.serve builds the URL from Host
+    const host = hostName(hostHeader);
+    if (host === null || !(parseIp(host) !== null || names.has(host)))
+      return c.json({ error: "Host is not this admin API's (use an IP address, localhost or admin.hosts)" }, 421);
+    const m = c.req.method;
+    if (m !== "GET" && m !== "HEAD" && m !== "OPTIONS") {
+      const origin = c.req.header("origin");
+      if (origin !== undefined && !sameOrigin(origin, hostHeader))
+        return c.json({ error: "cross-origin request refused" }, 403);
+      if (c.req.header("sec-fetch-site") === "cross-site") return c.json({ error: "cross-site request refused" }, 403);
+      const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      if (SIMPLE_TYPES.has(type))
+        return c.json({ error: `content type ${type} refused (send application/json, or no body)` }, 415);
+    }
+    return next();
+  });
+  app.use("*", bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json({ error: `body over ${MAX_BODY} bytes` }, 413) }));
 
   app.use("*", async (c, next) => {
     if (want === null || (openHealth && (c.req.path === "/healthz" || c.req.path === "/readyz"))) return next();
@@ -138,8 +189,8 @@ export function adminApp(s: Server): Hono {
         position: i,
         name: e.name,
         use: e.use,
-        options: e.options,
-        state: e.instance.describe?.() ?? null,
+        options: redactSecrets(e.options),
+        state: redactSecrets(e.instance.describe?.() ?? null),
       })),
     ),
   );
@@ -149,15 +200,19 @@ export function adminApp(s: Server): Hono {
   return app;
 }
 
-/** The running config with secrets replaced, so every knob is visible without leaking keys. */
+/** Names of secret-bearing fields, wherever they sit (config, client entries, plugin options). */
+const SECRET = /^(passphrase|key|salt|token|password|secret|psk|credentials?)$/i;
+
+/** `v` with every secret-bearing field replaced by "(set)", so every knob is visible without leaking keys. */
+export function redactSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redactSecrets);
+  if (v === null || typeof v !== "object" || v instanceof Uint8Array) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = SECRET.test(k) && x !== undefined ? "(set)" : redactSecrets(x);
+  return out;
+}
+
+/** The running config with secrets replaced. */
 export function redact(cfg: Config): unknown {
-  const hide = (v: unknown) => (v === undefined ? undefined : "(set)");
-  return {
-    ...cfg,
-    passphrase: hide(cfg.passphrase),
-    key: hide(cfg.key),
-    salt: hide(cfg.salt),
-    admin: { ...cfg.admin, token: hide(cfg.admin.token) },
-    clients: cfg.clients.map((c) => ({ ...c, passphrase: hide(c.passphrase), key: hide(c.key), salt: hide(c.salt) })),
-  };
+  return redactSecrets(cfg);
 }

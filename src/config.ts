@@ -162,6 +162,12 @@ export const ConfigSchema = v.strictObject({
       // /healthz and /readyz answer without the token (load balancers and BGP health checks).
       openHealth: v.optional(v.boolean(), true),
       enabled: v.optional(v.boolean(), true),
+      // Host names the API answers to besides IP literals and localhost (DNS rebinding: any other
+      // Host gets 421).
+      hosts: v.optional(
+        v.array(v.pipe(v.string(), v.toLowerCase(), v.regex(/^[a-z0-9.-]+$/, "expected a host name"))),
+        [],
+      ),
     }),
     {},
   ),
