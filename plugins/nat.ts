@@ -38,22 +38,12 @@ import { PrefixTable } from "../src/net/lpm.ts";
 import { newFlow, parseFlow, PROTO_ICMP, PROTO_TCP, rewrite, TCP_FIN, TCP_RST } from "../src/net/rewrite.ts";
 import { applyNatSetup, checkNatSetup } from "../src/nat/setup.ts";
 import { NatTable } from "../src/nat/table.ts";
+import { REFUSED_V4 } from "../src/net/special.ts";
 import { CONSUMED, definePlugin, drop, NEXT } from "../src/pipeline.ts";
 import { configureLink, openTun } from "../src/tun.ts";
 
-export const REFUSED = [
-  "0.0.0.0/8",
-  "10.0.0.0/8",
-  "100.64.0.0/10",
-  "127.0.0.0/8",
-  "169.254.0.0/16",
-  "172.16.0.0/12",
-  "192.0.0.0/24",
-  "192.168.0.0/16",
-  "198.18.0.0/15",
-  "224.0.0.0/4",
-  "240.0.0.0/4",
-];
+/** Destinations refused unless `allow` lists them (IPv4: this NAT is IPv4 only). */
+export const REFUSED = REFUSED_V4;
 
 const cidr4 = v.pipe(
   v.string(),

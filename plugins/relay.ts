@@ -11,8 +11,9 @@
  *
  * Allocations are synced (table "relay"), and every server of the group binds every allocated
  * port, so a route flip in either direction keeps the relay working. Peers in private,
- * loopback, link-local, CGN, multicast and reserved ranges are refused unless `allowPeers`
- * lists them (the relay must not reach the server's own networks).
+ * loopback, link-local, CGN, multicast and reserved ranges, IPv4 and IPv6 (ULA, documentation,
+ * and the ::ffff:a.b.c.d / ::a.b.c.d forms of refused IPv4: src/net/special.ts) are refused
+ * unless `allowPeers` lists them (the relay must not reach the server's own networks).
  *
  * Options:
  *   address                  IP the relay ports are bound on (the anycast address), required
@@ -28,7 +29,7 @@ import { PrefixTable } from "../src/net/lpm.ts";
 import { definePlugin, NEXT } from "../src/pipeline.ts";
 import { be16, be32, ERR, MSG, TLV, tlv, u16, u32, type ControlMessage } from "../src/satp/control.ts";
 import type { Conn } from "../src/state.ts";
-import { REFUSED } from "./nat.ts";
+import { REFUSED_ALL } from "../src/net/special.ts";
 import { SendBatch } from "../src/transport/batch.ts";
 
 interface Allocation {
@@ -104,7 +105,7 @@ export default definePlugin({
     const size = Math.floor((hi - lo + 1) / SLICES);
     const sliceStart = lo + (ctx.node % SLICES) * size;
     const policy = new PrefixTable<boolean>();
-    for (const r of REFUSED) policy.set(parseCidr(r, true), true);
+    for (const r of REFUSED_ALL) policy.set(parseCidr(r, true), true);
     for (const r of opts.allowPeers) policy.set(parseCidr(r, true), false);
     const ev = {
       allocated: ctx.counter("allocated"),

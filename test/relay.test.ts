@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { adminApp } from "../src/admin.ts";
 import { validateConfig } from "../src/config.ts";
+import { parseIp } from "../src/net/addr.ts";
 import { Logger } from "../src/log.ts";
 import { PT_CONTROL } from "../src/satp/codec.ts";
 import { be16, be32, decodeControl, encodeControl, ERR, MSG, TLV, tlv, u16, u32 } from "../src/satp/control.ts";
@@ -119,6 +120,25 @@ test("quotas: allocations per client, bytes per allocation; refused peers", asyn
   expect(u16(tlv(third, TLV.ERROR_CODE))).toBe(ERR.QUOTA);
   const priv = await allocate(7, undefined, [10, 1, 2, 3]);
   expect(u16(tlv(priv, TLV.ERROR_CODE))).toBe(ERR.REFUSED);
+  // IPv6 forms: loopback, link-local, ULA, multicast, documentation, and the mapped and
+  // compatible forms of refused IPv4 (a dual-stack socket sends ::ffff:127.0.0.1 to 127.0.0.1)
+  const allocations = s1.store.entries("relay").length;
+  for (const a of [
+    "::1",
+    "::",
+    "fe80::1",
+    "fd00::1",
+    "ff02::1",
+    "2001:db8::1",
+    "::ffff:127.0.0.1",
+    "::127.0.0.1",
+    "::ffff:10.0.0.1",
+    "::ffff:169.254.169.254",
+  ]) {
+    const r = await allocate(7, undefined, [...parseIp(a)!]);
+    expect([a, u16(tlv(r, TLV.ERROR_CODE))]).toEqual([a, ERR.REFUSED]);
+  }
+  expect(s1.store.entries("relay").length).toBe(allocations); // zero allocations to refused peers
   const views = (await (await adminApp(s1).request("/v1/relays")).json()) as { allocations: { port: number }[] };
   const port = views.allocations[0]!.port;
   const before = atPeer.length;
