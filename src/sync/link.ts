@@ -27,6 +27,10 @@ import type { SyncRecord } from "./store.ts";
 
 export const HELLO_LEN = 31;
 export const MAX_FRAME = 16 << 20;
+/** Before the fleet key is proven a frame is the authentication message only: a few hundred bytes. */
+export const MAX_PREAUTH_FRAME = 4096;
+/** Hello and authentication must be done within this (else the link closes). */
+export const HANDSHAKE_MS = 5000;
 const MAGIC = [0x41, 0x54, 0x52, 0x53]; // "ATRS"
 const VERSION = 1;
 /** Records per sealed frame; big snapshots go out in several frames. */
@@ -220,6 +224,17 @@ export class SyncLink {
     private readonly ev: LinkEvents,
   ) {
     this.write(encodeHello({ node: self.node, instance: self.instance, nonce: this.nonce }));
+    this.deadline = setTimeout(() => {
+      if (this.state !== "up") this.close("handshake deadline");
+    }, HANDSHAKE_MS);
+    (this.deadline as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private deadline: ReturnType<typeof setTimeout>;
+
+  /** The link broke a pre-authentication rule (oversize frame, deadline): the mesh counts these. */
+  get handshakeFailed(): boolean {
+    return this.closeReason === "handshake deadline" || this.closeReason.startsWith("frame before authentication");
   }
 
   onData(chunk: Uint8Array): void {
@@ -255,6 +270,8 @@ export class SyncLink {
       if (this.inBuf.length < 4) return;
       const n = new DataView(this.inBuf.buffer, this.inBuf.byteOffset).getUint32(0);
       if (n <= 16 || n > MAX_FRAME) return this.close(`frame length ${n} out of range`);
+      if (this.state !== "up" && n > MAX_PREAUTH_FRAME)
+        return this.close(`frame before authentication of ${n} bytes (at most ${MAX_PREAUTH_FRAME})`);
       if (this.inBuf.length < 4 + n) return;
       const body = this.inBuf.subarray(4, 4 + n);
       const plain = openFrame(this.recvKey!, this.recvCtr++, body);
@@ -283,6 +300,7 @@ export class SyncLink {
         return this.close("authentication message does not match the hellos");
       this.peerDataPort = m.dp ?? 0;
       this.state = "up";
+      clearTimeout(this.deadline);
       this.ev.up(this);
       return;
     }
@@ -421,6 +439,7 @@ export class SyncLink {
     if (this.state === "closed") return;
     this.state = "closed";
     this.closeReason = reason;
+    clearTimeout(this.deadline);
     for (const done of this.markQueries.values()) done(null);
     this.markQueries.clear();
     try {

@@ -45,6 +45,9 @@ export interface SyncBackend extends Forwarder {
   readiness(graceMs: number, started: boolean): string | null;
 }
 
+/** Accepted connections that have not authenticated yet, at most (more are closed at once, counted). */
+export const MAX_UNAUTHENTICATED = 16;
+
 /** How long an authenticated peer with our sender id keeps this server not ready (it redials within). */
 export const DUPLICATE_HOLD_MS = 30000;
 
@@ -55,6 +58,10 @@ export interface SyncStats {
   duplicateNodes: number;
   authFailures: number;
   expired: number;
+  /** Accepted connections closed at once: MAX_UNAUTHENTICATED were already in their handshake. */
+  refusedConnections: number;
+  /** Links closed for breaking the pre-authentication rules (oversize frame, handshake deadline). */
+  handshakeFailures: number;
 }
 
 export interface PeerView {
@@ -109,6 +116,8 @@ export class SyncMesh implements SyncBackend {
     duplicateNodes: 0,
     authFailures: 0,
     expired: 0,
+    refusedConnections: 0,
+    handshakeFailures: 0,
   };
   readonly instance = randomBytes(8).toString("hex");
   private readonly fleetKey: Uint8Array;
@@ -217,6 +226,12 @@ export class SyncMesh implements SyncBackend {
     const ev = this.events(dialer);
     return {
       open: (s: Socket<SockData>) => {
+        if (!dialed && this.unauthenticated() >= MAX_UNAUTHENTICATED) {
+          this.stats.refusedConnections++; // a flood of handshakes: the live links are unaffected
+          s.data = {};
+          s.end();
+          return;
+        }
         const remote = dialer?.address ?? `${s.remoteAddress}`;
         const link = new SyncLink(s, dialed, remote, self, ev);
         link.host = dialer?.host ?? unmapV4(s.remoteAddress);
@@ -235,21 +250,20 @@ export class SyncMesh implements SyncBackend {
 
   private events(dialer: Dialer | null): LinkEvents {
     return {
-      hello: (link, peer) => {
-        if (peer.instance === this.instance) {
+      // Nothing in a hello is trusted: it comes before the fleet key is proven. Self links and
+      // duplicate sender ids are judged in `up` (a reflected hello cannot authenticate).
+      hello: () => null,
+      up: (link) => {
+        const node = link.peer!.node;
+        if (link.peer!.instance === this.instance) {
           this.stats.selfLinks++;
           if (dialer) {
             dialer.state = "self";
             this.log.warn("sync peer is this server itself; not dialing it again", { address: dialer.address });
           }
-          return "link to self";
+          link.close("link to self");
+          return;
         }
-        // The same sender id on another instance is judged only after authentication (`up`):
-        // decided here, a stranger's hello could make this server not ready.
-        return null;
-      },
-      up: (link) => {
-        const node = link.peer!.node;
         if (dialer) dialer.node = node;
         if (node === this.opts.node) {
           // Proven by the fleet key: another server really has our sender id. Both sides see it
@@ -296,6 +310,7 @@ export class SyncMesh implements SyncBackend {
       marks: (mux) => this.markSource?.(mux) ?? [],
       closed: (link, reason) => {
         this.links.delete(link);
+        if (link.handshakeFailed) this.stats.handshakeFailures++;
         const node = link.peer?.node;
         const wasUp = node !== undefined && this.byNode.get(node) === link;
         if (wasUp) {
@@ -395,6 +410,13 @@ export class SyncMesh implements SyncBackend {
   forward(node: number, mux: number, pkt: Uint8Array): boolean {
     if (this.data === null) return false;
     return this.data.forward(node, mux, pkt);
+  }
+
+  /** Links that have not proven the fleet key yet. */
+  private unauthenticated(): number {
+    let n = 0;
+    for (const l of this.links) if (l.state !== "up") n++;
+    return n;
   }
 
   readiness(graceMs: number, started: boolean): string | null {

@@ -1,0 +1,136 @@
+// The sync link attacked before the fleet key is proven (real meshes on loopback, a raw TCP
+// attacker): a declared 16 MiB frame is refused at once, a silent handshake is cut at the
+// deadline, a flood of half-open handshakes is capped while a real link stays up, and a
+// reflected hello no longer makes a real peer "self".
+import { afterEach, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { Logger } from "../src/log.ts";
+import { encodeHello, HANDSHAKE_MS, HELLO_LEN } from "../src/sync/link.ts";
+import { MAX_UNAUTHENTICATED, SyncMesh } from "../src/sync/mesh.ts";
+import { SyncStore } from "../src/sync/store.ts";
+
+const quiet = new Logger([], "text");
+const KEY = "fleet passphrase for the attack tests";
+const until = async (what: string, ok: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timeout: ${what}`);
+    await Bun.sleep(10);
+  }
+};
+const meshes: SyncMesh[] = [];
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const m of meshes.splice(0)) m.stop();
+  for (const c of closers.splice(0)) c();
+});
+async function node(id: number, peers: number[] = []) {
+  const store = new SyncStore(id);
+  const mesh = new SyncMesh(
+    store,
+    {
+      node: id,
+      key: KEY,
+      listen: { host: "127.0.0.1", port: 0 },
+      peers: peers.map((port) => ({ host: "127.0.0.1", port })),
+      heartbeatMs: 200,
+      staleMs: 60000,
+    },
+    quiet,
+  );
+  meshes.push(mesh);
+  await mesh.start();
+  return { store, mesh };
+}
+/** A raw TCP connection to `port` that records whether it was closed (or refused). */
+async function attacker(port: number) {
+  const st = { closed: false, got: [] as Uint8Array[] };
+  const sock = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data: (_s, d) => void st.got.push(d),
+      close: () => void (st.closed = true),
+      error: () => void (st.closed = true),
+      connectError: () => void (st.closed = true),
+    },
+  }).catch(() => null);
+  if (sock === null) st.closed = true;
+  else closers.push(() => sock.end());
+  return { sock: sock ?? { write: () => 0, end: () => {} }, st };
+}
+const hello = (node: number) => encodeHello({ node, instance: randomBytes(8).toString("hex"), nonce: randomBytes(16) });
+
+test("a 16 MiB frame declared before authentication closes the link at once (nothing buffered)", async () => {
+  const a = await node(1);
+  const { sock, st } = await attacker(a.mesh.listenPort);
+  sock.write(hello(9));
+  sock.write(new Uint8Array([0x01, 0x00, 0x00, 0x00, ...randomBytes(1000)])); // n = 16 MiB
+  await until("closed", () => st.closed);
+  expect(a.mesh.stats.handshakeFailures).toBe(1);
+});
+
+test(`a handshake trickled byte by byte (slow loris) is cut at the ${HANDSHAKE_MS} ms deadline`, async () => {
+  const a = await node(1);
+  const { sock, st } = await attacker(a.mesh.listenPort);
+  sock.write(hello(9));
+  const frame = new Uint8Array([0, 0, 0, 200, ...randomBytes(200)]); // never complete in time
+  const t0 = performance.now();
+  for (let i = 0; i < frame.length && !st.closed; i++) {
+    sock.write(frame.subarray(i, i + 1)); // often enough that no heartbeat timeout fires
+    await Bun.sleep(50);
+  }
+  const took = performance.now() - t0;
+  expect(st.closed).toBe(true);
+  expect(took).toBeGreaterThan(HANDSHAKE_MS - 500);
+  expect(took).toBeLessThan(HANDSHAKE_MS + 1500);
+  expect(a.mesh.stats.handshakeFailures).toBe(1);
+}, 15000);
+
+test(`200 half-open handshakes: at most ${MAX_UNAUTHENTICATED} held, the real link stays up and a new peer still joins`, async () => {
+  const a = await node(1);
+  const b = await node(2, [a.mesh.listenPort]);
+  await until("link up", () => a.mesh.peers().some((p) => p.state === "up"));
+  const conns = [];
+  for (let i = 0; i < 200; i++) conns.push(await attacker(a.mesh.listenPort));
+  await until("excess refused", () => a.mesh.stats.refusedConnections >= 200 - MAX_UNAUTHENTICATED);
+  expect(conns.filter((c) => !c.st.closed).length).toBeLessThanOrEqual(MAX_UNAUTHENTICATED + 1);
+  b.store.set("ep", "1", { a: "198.51.100.7", p: 1, l: "x", s: 2 });
+  await until("records still flow", () => a.store.get("ep", "1") !== undefined);
+  expect(a.mesh.peers().filter((p) => p.state === "up").length).toBe(1);
+  for (const c of conns) c.sock.end();
+  const c3 = await node(3, [a.mesh.listenPort]);
+  await until("a new peer joins once the flood is gone", () => c3.mesh.peers().some((p) => p.state === "up"));
+});
+
+test("a reflected hello (the server's own, sent back) does not mark a peer as self", async () => {
+  // a "peer" that echoes back what the dialing server sends: its own hello
+  const echo = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { data: (s, d) => void s.write(d.subarray(0, HELLO_LEN)) },
+  });
+  closers.push(() => echo.stop(true));
+  const a = await node(1, [echo.port]);
+  await Bun.sleep(1500); // several dials
+  expect(a.mesh.stats.selfLinks).toBe(0);
+  expect(a.mesh.peers()[0]!.state).not.toBe("self");
+  // a real link to itself is still detected (after authentication) and not redialled
+  const port = 24000 + (process.pid % 500);
+  const self = new SyncMesh(
+    new SyncStore(5),
+    {
+      node: 5,
+      key: KEY,
+      listen: { host: "127.0.0.1", port },
+      peers: [{ host: "127.0.0.1", port }],
+      heartbeatMs: 200,
+      staleMs: 60000,
+    },
+    quiet,
+  );
+  meshes.push(self);
+  await self.start();
+  await until("self link detected after authentication", () => self.stats.selfLinks > 0);
+  expect(self.peers()[0]!.state).toBe("self");
+}, 10000);
