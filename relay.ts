@@ -46,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   const targets = cfg.log.map(parseLogTarget);
   if (cfg.debug) targets.push({ kind: "stdout", level: 5 });
   const log = new Logger(targets, cfg.logFormat);
+  exitOnUncaught(log);
   const fail = (e: unknown) => {
     const msg = e instanceof ConfigError ? e.problems.join("; ") : (e as Error).message;
     log.error(`cannot start: ${msg}`);
@@ -160,6 +161,24 @@ async function main(argv: string[]): Promise<number> {
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/**
+ * What escapes every guard is a bug whose state we cannot trust: log it (with the stack, which
+ * names the component) and exit 70 (EX_SOFTWARE) so the supervisor restarts the relay, instead of
+ * running on half-updated. Packet callbacks are guarded where they are (udp.ts, tun.ts): one bad
+ * packet is a counted drop, not an exit.
+ */
+function exitOnUncaught(log: Logger): void {
+  const die = (kind: string) => (e: unknown) => {
+    log.error(`${kind}: exiting so the supervisor restarts the relay`, {
+      error: String(e),
+      stack: e instanceof Error ? (e.stack ?? "").split("\n").slice(1, 6).join(" | ") : undefined,
+    });
+    process.exit(70);
+  };
+  process.on("uncaughtException", die("uncaught exception"));
+  process.on("unhandledRejection", die("unhandled promise rejection"));
 }
 
 process.exit(await main(process.argv.slice(2)));

@@ -58,6 +58,17 @@ export function renderMetrics(s: Server): string {
   o.family("relay_transport_send_errors_total", "counter", "Datagrams the socket refused (buffer full, ICMP errors).");
   for (const l of s.listeners)
     o.sample("relay_transport_send_errors_total", { transport: "udp", listener: l.name }, l.udp.stats.txErrors);
+  o.family(
+    "relay_transport_callback_errors_total",
+    "counter",
+    "Datagrams whose receive path threw (a bug): dropped, the socket kept reading.",
+  );
+  for (const l of s.listeners)
+    o.sample(
+      "relay_transport_callback_errors_total",
+      { transport: "udp", listener: l.name },
+      l.udp.stats.rxCallbackErrors,
+    );
 
   o.family("relay_client_packets_total", "counter", "Authenticated SATP packets per client (mux) and direction.");
   for (const c of s.conns.all())

@@ -30,6 +30,8 @@ export interface TunStats {
   txBytes: number;
   txErrors: number;
   rxErrors: number;
+  /** Packets whose callback threw (a bug): dropped, the device keeps reading. */
+  callbackErrors: number;
 }
 
 export interface TunDevice {
@@ -190,7 +192,15 @@ export function openTun(opts: TunOptions): TunDevice {
 }
 
 class Device implements TunDevice {
-  readonly stats: TunStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0, rxErrors: 0 };
+  readonly stats: TunStats = {
+    rxPackets: 0,
+    rxBytes: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txErrors: 0,
+    rxErrors: 0,
+    callbackErrors: 0,
+  };
   private readonly buf = new Uint8Array(READ_BUF);
   private readonly bufPtr = ptr(this.buf);
   private readonly shared = new Int32Array(new SharedArrayBuffer(16));
@@ -246,7 +256,11 @@ class Device implements TunDevice {
         }
         st.rxPackets++;
         st.rxBytes += n;
-        cb(buf.subarray(0, n));
+        try {
+          cb(buf.subarray(0, n));
+        } catch {
+          st.callbackErrors++; // one bad packet is a counted drop
+        }
         if (this.closed) {
           again = false;
           return;

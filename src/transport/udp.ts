@@ -18,13 +18,15 @@ export interface UdpStats {
   txPackets: number;
   txBytes: number;
   txErrors: number;
+  /** Datagrams whose receive callback threw (a bug): each one dropped, the socket kept reading. */
+  rxCallbackErrors: number;
 }
 
 /** One datagram (or framed packet); may return false when it did not authenticate (TCP readers resync). */
 export type OnDatagram = (buf: Uint8Array, port: number, address: string) => boolean | void;
 
 export class UdpTransport {
-  private readonly rx = { packets: 0, bytes: 0 };
+  private readonly rx = { packets: 0, bytes: 0, callbackErrors: 0 };
   private readonly slots: Uint8Array[] = [];
   private readonly out: SendBatch;
   private closed = false;
@@ -58,7 +60,12 @@ export class UdpTransport {
           const rx = t!.rx;
           rx.packets++;
           rx.bytes += buf.length;
-          onDatagram(buf, rport, raddr.startsWith("::ffff:") ? unmapV4(raddr) : raddr);
+          try {
+            onDatagram(buf, rport, raddr.startsWith("::ffff:") ? unmapV4(raddr) : raddr);
+          } catch (e) {
+            // a bug on the receive path: this datagram is a counted drop; the socket keeps reading
+            if (rx.callbackErrors++ < 10) onError(e instanceof Error ? e : new Error(String(e)));
+          }
         },
         error(_s, e) {
           onError(e);
@@ -81,6 +88,7 @@ export class UdpTransport {
       txPackets: o.sent,
       txBytes: o.bytes,
       txErrors: o.failed,
+      rxCallbackErrors: this.rx.callbackErrors,
     };
   }
 
