@@ -96,6 +96,10 @@ export const MEANING: Record<string, string> = {
   "tcp.listen[]": "`host:port`",
   "tcp.advertise": "the unicast `host:port` INIT redirects clients to (required with listen)",
   "tcp.tokenSeconds": "validity of a redirect token",
+  "tcp.maxPending":
+    "connections on `tcp.listen` without a valid token at most (more are closed at once, `tcp-pending-full`)",
+  "tcp.pendingMs": "a connection without a valid token is closed after this long (`tcp-pending-timeout`)",
+  "tcp.pendingBytes": "a connection without a valid token is closed once it sent this many bytes (`tcp-pending-bytes`)",
   "tcp.capture":
     "full anycast TCP: anycast `ip:port` terminated by this relay's own TCP stack behind a capture TUN (IPv4)",
   "tcp.capture[]": "`ip:port`",

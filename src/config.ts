@@ -206,6 +206,11 @@ export const ConfigSchema = v.strictObject({
       listen: v.optional(v.array(hostPort), []),
       advertise: v.optional(hostPort),
       tokenSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(5), v.maxValue(3600)), 60),
+      // Connections on tcp.listen that have not presented a valid token: at most this many, each
+      // closed after pendingMs or once it sent pendingBytes (counted tcp-pending-*).
+      maxPending: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100000)), 256),
+      pendingMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(600000)), 10000),
+      pendingBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 24)), 65536),
       // Full anycast TCP: these anycast host:port are terminated by this relay's own TCP stack
       // (src/tcp/) behind the capture TUN `captureDev`, so a flow can move between servers.
       // Kernel setup (policy rule pref `capturePref` → table `captureTable`) is applied and

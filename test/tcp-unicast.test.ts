@@ -1,6 +1,7 @@
 // tcp-unicast, server side, in-process on loopback: INIT over TCP → REDIRECT with a token; the
 // token presented on the unicast connection → INIT_OK; then framed SATP both ways between a TCP
-// client and a UDP client. Data before a token, forged tokens and garbage framing are refused.
+// client and a UDP client. Data before a token, forged tokens and garbage framing are refused;
+// connections without a token are capped in number, time and bytes.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { validateConfig } from "../src/config.ts";
 import { Logger } from "../src/log.ts";
@@ -66,7 +67,13 @@ beforeAll(async () => {
       { mux: 1, passphrase: "pass a", routes: ["10.99.0.1/32"] },
       { mux: 2, passphrase: "pass b", routes: ["10.99.0.2/32"] },
     ],
-    tcp: { listen: [`127.0.0.1:${PORT}`], advertise: `127.0.0.1:${PORT}` },
+    tcp: {
+      listen: [`127.0.0.1:${PORT}`],
+      advertise: `127.0.0.1:${PORT}`,
+      maxPending: 8,
+      pendingMs: 600,
+      pendingBytes: 4096,
+    },
   });
   server = await Server.start(cfg, new Logger([], "text"), BUILTIN, process.cwd());
   await b.open();
@@ -142,4 +149,52 @@ test("data for a client on its INIT connection waits in the hold queue and goes 
   expect(new TextDecoder().decode(a.data[0]!.subarray(28))).toBe("while initialising");
   expect(server.held.delivered).toBe(delivered + 1);
   a.conn.close("done");
+});
+
+/** A raw TCP connection that only records whether the server closed it. */
+async function rawConn() {
+  const st = { closed: false };
+  const sock = await Bun.connect({
+    hostname: "127.0.0.1",
+    port: PORT,
+    socket: { data() {}, close: () => void (st.closed = true), error: () => void (st.closed = true) },
+  });
+  return { sock, st };
+}
+const drops = (r: string) => server.pluginDrops.get(r) ?? 0;
+
+test("40 idle connections without a token: 8 held, the rest closed at once; those 8 closed at pendingMs; then a real client gets in", async () => {
+  const full = drops("tcp-pending-full"),
+    timeout = drops("tcp-pending-timeout");
+  const conns: Awaited<ReturnType<typeof rawConn>>[] = [];
+  for (let i = 0; i < 40; i++) conns.push(await rawConn());
+  await until("excess closed", () => drops("tcp-pending-full") - full === 32);
+  await Bun.sleep(50);
+  expect(conns.filter((c) => !c.st.closed).length).toBe(8);
+  await until("the held ones time out", () => conns.every((c) => c.st.closed), 3000);
+  expect(drops("tcp-pending-timeout") - timeout).toBe(8);
+  const init = new TcpClient();
+  await init.dial(PORT);
+  const r = await init.ask([]);
+  expect(r.type).toBe(MSG.REDIRECT);
+  init.conn.close("done");
+  const a = new TcpClient();
+  await a.dial(PORT);
+  expect((await a.ask([{ t: TLV.TOKEN, v: tlv(r, TLV.TOKEN)! }])).type).toBe(MSG.INIT_OK);
+  await Bun.sleep(800); // past pendingMs: a connection with a token is never timed out
+  expect(a.closedWhy).toBe("");
+  a.conn.close("done");
+});
+
+test("a connection streaming frames without a token is closed once it sent pendingBytes", async () => {
+  const before = drops("tcp-pending-bytes");
+  const { sock, st } = await rawConn();
+  const frame = new Uint8Array(2 + 100);
+  frame[1] = 100; // u16 length 100, then junk (not SATP for any client)
+  for (let i = 0; i < 60 && !st.closed; i++) {
+    sock.write(frame);
+    await Bun.sleep(1);
+  }
+  await until("closed", () => st.closed);
+  expect(drops("tcp-pending-bytes") - before).toBe(1);
 });

@@ -7,6 +7,10 @@
 // Token (16 bytes): expiry (u32 BE, unix seconds) || HMAC-SHA256(key, mux u16 BE || expiry)[0..12].
 // The key is random per process: a restarted or other server issues its own tokens, and the
 // client re-initialises through the anycast address when its server goes away.
+//
+// Before a valid token a connection costs bounded state: at most tcp.maxPending of them, each
+// closed after tcp.pendingMs or once it sent tcp.pendingBytes (counted tcp-pending-full /
+// -timeout / -bytes), so a flood of idle or chatty connections cannot starve real clients.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { TCPSocketListener } from "bun";
 import { parseHostPort, type Config } from "../config.ts";
@@ -18,6 +22,9 @@ import { listenFramed, type FramedConn, type OnStreamPacket } from "./tcp.ts";
 
 export class TcpUnicast {
   readonly conns = new Set<FramedConn>();
+  /** Connections without a valid token yet, with when they opened. */
+  private readonly pending = new Map<FramedConn, number>();
+  private sweep: ReturnType<typeof setInterval> | null = null;
   private readonly listeners: TCPSocketListener<unknown>[] = [];
   private readonly key = randomBytes(32);
 
@@ -36,10 +43,11 @@ export class TcpUnicast {
           listenFramed(
             host,
             port,
-            this.onPacket,
-            (c) => void this.conns.add(c),
+            (c, pkt) => this.packet(c, pkt),
+            (c) => this.opened(c),
             (c, why) => {
               this.conns.delete(c);
+              this.pending.delete(c);
               if (why.startsWith("frame length")) this.countDrop("tcp-framing");
             },
           ) as TCPSocketListener<unknown>,
@@ -50,7 +58,44 @@ export class TcpUnicast {
     }
   }
 
+  private opened(c: FramedConn): void {
+    if (this.pending.size >= this.cfg.maxPending) {
+      this.countDrop("tcp-pending-full");
+      c.close("too many connections without a token");
+      return;
+    }
+    this.conns.add(c);
+    this.pending.set(c, performance.now());
+    if (this.sweep === null) {
+      this.sweep = setInterval(() => this.expire(), Math.min(1000, this.cfg.pendingMs));
+      (this.sweep as unknown as { unref?: () => void }).unref?.();
+    }
+  }
+
+  private packet(c: FramedConn, pkt: Uint8Array): boolean | void {
+    if (!c.tokenOk && c.stats.bytesIn > this.cfg.pendingBytes) {
+      this.countDrop("tcp-pending-bytes");
+      c.close("too many bytes without a token");
+      return true;
+    }
+    const r = this.onPacket(c, pkt);
+    if (c.tokenOk) this.pending.delete(c);
+    return r;
+  }
+
+  private expire(): void {
+    const limit = performance.now() - this.cfg.pendingMs;
+    for (const [c, at] of this.pending)
+      if (c.tokenOk) this.pending.delete(c);
+      else if (at < limit) {
+        this.countDrop("tcp-pending-timeout");
+        c.close("no token in time");
+      }
+  }
+
   stop(): void {
+    if (this.sweep !== null) clearInterval(this.sweep);
+    this.sweep = null;
     for (const l of this.listeners) l.stop(true);
     for (const c of [...this.conns]) c.close("stopping");
   }
