@@ -116,6 +116,7 @@ export function renderMetrics(s: Server): string {
   o.sample("relay_sync_records_total", { direction: "out" }, st.recordsOut);
   o.sample("relay_sync_records_total", { direction: "in" }, st.recordsIn);
   o.sample("relay_sync_records_total", { direction: "applied" }, st.recordsApplied);
+  o.sample("relay_sync_records_total", { direction: "refused" }, st.recordsRefused);
   o.family("relay_sync_records", "gauge", "Records held per table (live) and how many are stale.");
   for (const [table, n] of Object.entries(st.counts())) {
     o.sample("relay_sync_records", { table, state: "live" }, n.live);

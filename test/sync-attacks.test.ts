@@ -134,3 +134,44 @@ test("a reflected hello (the server's own, sent back) does not mark a peer as se
   await until("self link detected after authentication", () => self.stats.selfLinks > 0);
   expect(self.peers()[0]!.state).toBe("self");
 }, 10000);
+
+test("a fleet member's forged records are refused before they apply: future stamps, other nodes' names, wrong shapes", async () => {
+  const a = await node(1);
+  const b = await node(2, [a.mesh.listenPort]);
+  const { Replication } = await import("../src/sync/replicate.ts");
+  const { ConnTable } = await import("../src/state.ts");
+  new Replication(
+    a.store,
+    new ConnTable(),
+    () => null,
+    () => {},
+    1000,
+  ); // a's table rules (ep, rt, hwm)
+  await until("link up, snapshots done", () => a.mesh.peers().some((p) => p.state === "up" && p.snapshotReceived));
+  await until("b has a's snapshot", () => b.mesh.peers().some((p) => p.snapshotReceived));
+  // b's authenticated link to a, used to send what a compromised or buggy member might
+  const link = (b.mesh as unknown as { byNode: Map<number, { queue(r: unknown): void }> }).byNode.get(1)!;
+  const now = Date.now();
+  const ep = { a: "198.51.100.9", p: 4444, l: "x", s: 2 };
+  const forged = [
+    { table: "ep", key: "7", value: ep, t: now + 3_600_000, node: 2 }, // pins mux 7 for an hour
+    { table: "ep", key: "8", value: ep, t: 2 ** 53, node: 1 }, // in a's own name, beyond any later write
+    { table: "ep", key: "9", value: ep, t: now, node: 3 }, // a delta in a third node's name
+    { table: "ep", key: "10", value: { ...ep, a: "not an address" }, t: now, node: 2 },
+    { table: "ep", key: "x", value: ep, t: now, node: 2 },
+    { table: "rt", key: "not a prefix", value: { mux: 1 }, t: now, node: 2 },
+    { table: "rt", key: "10.0.0.0/8", value: { mux: 70000 }, t: now, node: 2 },
+  ];
+  const refused = a.store.recordsRefused;
+  for (const r of forged) link.queue(r);
+  link.queue({ table: "ep", key: "11", value: ep, t: now, node: 2 }); // and one good record last
+  link.queue({ table: "hwm", key: "11/0", value: 500, t: now + 120_000, node: 2 }); // marks ignore clocks
+  await until("the good record arrived", () => a.store.get("ep", "11") !== undefined);
+  await until("the mark arrived", () => a.store.get("hwm", "11/0") === 500);
+  expect(a.store.recordsRefused - refused).toBe(forged.length);
+  for (const k of ["7", "8", "9", "10", "x"]) expect(a.store.get("ep", k)).toBeUndefined();
+  expect(a.store.entries("rt")).toEqual([]);
+  // a's own later write to key 8 still wins everywhere
+  a.store.set("ep", "8", { ...ep, a: "203.0.113.8" });
+  await until("b takes a's write", () => (b.store.get("ep", "8") as { a?: string } | undefined)?.a === "203.0.113.8");
+});

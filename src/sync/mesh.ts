@@ -301,7 +301,16 @@ export class SyncMesh implements SyncBackend {
       },
       records: (link, recs) => {
         if (this.byNode.get(link.peer!.node) !== link) return;
-        for (const r of recs) this.store.apply(r, link.id);
+        const node = link.peer!.node;
+        for (const r of recs) {
+          // After its snapshot a peer sends only what it wrote itself: a delta in another node's
+          // name is forged (a snapshot may carry every node's records).
+          if (link.snapshotReceived && r.node !== node) {
+            this.store.recordsRefused++;
+            continue;
+          }
+          this.store.apply(r, link.id);
+        }
       },
       snapshotDone: (link) => {
         this.snapshots++;

@@ -8,6 +8,7 @@
 //   table "rt",  key "<prefix>":    { mux } learned routes (admin API; read by the routes plugin)
 //
 // Local changes become records; remote records change the tables but are never re-published.
+import { parseCidr, parseIp } from "../net/addr.ts";
 import { MARKS_ASK, type Conn, type ConnTable } from "../state.ts";
 import type { Link } from "../transport/link.ts";
 import { ReplayMarks } from "./marks.ts";
@@ -18,6 +19,34 @@ export interface EndpointRecord {
   p: number;
   l: string;
   s: number;
+}
+
+const isInt = (x: unknown, lo: number, hi: number) => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+
+/** An "ep" record from a peer: client mux as key, an IP literal, a port, a short listener name, a sender id. */
+export function isEndpointRecord(v: unknown, key: string): boolean {
+  const r = v as Partial<EndpointRecord>;
+  return (
+    isInt(Number(key), 0, 65535) &&
+    /^\d+$/.test(key) &&
+    typeof v === "object" &&
+    typeof r.a === "string" &&
+    parseIp(r.a) !== null &&
+    isInt(r.p, 0, 65535) &&
+    typeof r.l === "string" &&
+    r.l.length <= 64 &&
+    isInt(r.s, -1, 65535)
+  );
+}
+
+/** An "rt" record: a prefix as key, { mux }. */
+export function isRouteRecord(v: unknown, key: string): boolean {
+  try {
+    parseCidr(key, true);
+  } catch {
+    return false;
+  }
+  return typeof v === "object" && isInt((v as { mux?: unknown }).mux, 0, 65535);
 }
 
 /** The link a record gives client `mux` here (a UDP listener's, or the data channel to the owner), or null. */
@@ -35,6 +64,8 @@ export class Replication {
     private readonly adopted: (conn: Conn) => void,
     hwmIntervalMs: number,
   ) {
+    store.validateBy("ep", isEndpointRecord);
+    store.validateBy("rt", isRouteRecord);
     store.onChange("ep", (key, value, origin) => {
       if (origin === "local") return;
       const conn = conns.get(Number(key));

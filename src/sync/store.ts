@@ -57,6 +57,12 @@ export class SyncStore {
   recordsIn = 0;
   recordsApplied = 0;
   recordsOut = 0;
+  /** Records refused before they could win: wrong shape for their table, or stamped too far ahead. */
+  recordsRefused = 0;
+  /** Shape checks per table (`validateBy`): a record whose value fails is refused. */
+  private readonly shapes = new Map<string, (value: unknown, key: string) => boolean>();
+  /** How far ahead of our clock a last-writer-wins record may be stamped (else refused). */
+  maxSkewMs = 60_000;
 
   constructor(
     readonly node: number,
@@ -118,6 +124,14 @@ export class SyncStore {
     this.merges.set(table, wins);
   }
 
+  /**
+   * Records of `table` from links must have a value `ok` accepts (null, a delete, always passes);
+   * others are refused and counted. Register before records arrive.
+   */
+  validateBy(table: string, ok: (value: unknown, key: string) => boolean): void {
+    this.shapes.set(table, ok);
+  }
+
   /** Where local writes go (the sync backend publishes them). */
   onPublish(fn: (rec: SyncRecord) => void): void {
     this.outbox.push(fn);
@@ -152,9 +166,21 @@ export class SyncStore {
   /** A record from link `via`. Returns true when it won (was newer) and was applied. */
   apply(rec: SyncRecord, via: number): boolean {
     this.recordsIn++;
+    const shape = this.shapes.get(rec.table);
+    const wins = this.merges.get(rec.table);
+    if (
+      !Number.isFinite(rec.t) ||
+      !Number.isInteger(rec.node) ||
+      (shape !== undefined && rec.value !== null && !shape(rec.value, rec.key)) ||
+      // a record stamped in the future would win over every later write (LWW tables only: merged
+      // tables ignore time, and marks must converge whatever the clocks)
+      (wins === undefined && rec.t > this.now() + this.maxSkewMs)
+    ) {
+      this.recordsRefused++;
+      return false;
+    }
     const t = this.table(rec.table);
     const cur = t.get(rec.key);
-    const wins = this.merges.get(rec.table);
     if (wins !== undefined) {
       if (!wins(rec.value, cur?.rec.value)) return false; // the first record must pass the rule too
     } else if (cur !== undefined && !newer(rec, cur.rec)) {
