@@ -241,9 +241,9 @@ export class SyncMesh implements SyncBackend {
       data: (s: Socket<SockData>, chunk: Uint8Array) => s.data.link?.onData(chunk),
       drain: (s: Socket<SockData>) => s.data.link?.onDrain(),
       close: (s: Socket<SockData>) => s.data.link?.close("connection closed"),
-      error: (s: Socket<SockData>, e: Error) => s.data.link?.close(`socket error: ${e.message}`),
-      connectError: (_s: Socket<SockData>, e: Error) => {
-        if (dialer) this.retry(dialer, `connect: ${e.message}`);
+      error: (s: Socket<SockData>, e: Error | undefined) => s.data.link?.close(`socket error: ${e?.message ?? e}`),
+      connectError: (_s: Socket<SockData>, e: Error | undefined) => {
+        if (dialer) this.retry(dialer, `connect: ${e?.message ?? e}`);
       },
     };
   }

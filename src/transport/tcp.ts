@@ -184,7 +184,7 @@ export function listenFramed(
       data: (s, chunk) => s.data.conn?.onData(chunk),
       drain: (s) => s.data.conn?.onDrain(),
       close: (s) => s.data.conn?.close("connection closed"),
-      error: (s, e) => s.data.conn?.close(`socket error: ${e.message}`),
+      error: (s, e) => s.data.conn?.close(`socket error: ${e?.message ?? e}`),
     },
   });
 }
@@ -211,7 +211,7 @@ export function dialFramed(
         data: (s, chunk) => s.data.conn?.onData(chunk),
         drain: (s) => s.data.conn?.onDrain(),
         close: (s) => s.data.conn?.close("connection closed"),
-        error: (s, e) => s.data.conn?.close(`socket error: ${e.message}`),
+        error: (s, e) => s.data.conn?.close(`socket error: ${e?.message ?? e}`),
         connectError: (_s, e) => reject(e),
       },
     }).catch(reject);

@@ -68,7 +68,8 @@ export class UdpTransport {
           }
         },
         error(_s, e) {
-          onError(e);
+          // Bun may call this without an Error (e.g. after an ICMP port unreachable)
+          onError(e instanceof Error ? e : new Error(String(e ?? "socket error")));
         },
       },
     });
