@@ -87,6 +87,8 @@ export const MEANING: Record<string, string> = {
     "a (re)started server is not ready (`/readyz` 503, packets dropped `notready`) until a sync peer's snapshot brings the fleet's replay marks, or this long with no peer reachable",
   "sync.markWaitMs":
     "a client a route moved here: its packets wait (hold queue) at most this long for the previous server's current replay marks (0 = never wait)",
+  sourceCheck:
+    "server: an inner packet's source must fall in the sending client's routes (longest match over all clients), else it is dropped (`spoofed`)",
   loopBudgetMs:
     "server: packet work per event-loop turn (ms; 0 = no limit); packets past it in that turn are dropped (`overload`) so timers, sync and admin keep running under a flood",
   "sync.dataChannel":

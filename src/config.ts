@@ -263,6 +263,10 @@ export const ConfigSchema = v.strictObject({
   // same turn are dropped (counted "overload") so timers, sync heartbeats and admin keep running
   // under a flood, at a cost in peak throughput under sustained overload (transport/turn.ts).
   loopBudgetMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10000)), 0),
+  // Server: an inner packet's source must be covered by the sending client's own routes (the
+  // longest match over every client's configured and learned routes is that client), else it is
+  // dropped and counted "spoofed".
+  sourceCheck: v.optional(v.boolean(), true),
   // Seconds between SIGTERM (not ready from then on) and exit; a second SIGTERM exits at once.
   drainSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600)), 3),
   // -L -U -D -P and ours: logging and process.

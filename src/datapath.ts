@@ -9,7 +9,8 @@
 //        server's replay marks are in: `arrive`)
 //     ─► endpoint: learned or moved only by an authenticated packet that is the newest of its
 //        sender id (SatpSession.newest; Ingress.link on a change)
-//     ─► keepalive | control message | inner packet ─► plugin chain ─► verdict
+//     ─► keepalive | control message | inner packet ─► source in the client's routes? (sourceCheck;
+//        else drop "spoofed") ─► plugin chain ─► verdict
 //   sendPayload(to, type, inner)
 //     ─► to.endpoint (a Link) usable, and taking data (not control)?  no: hold queue (hold.ts) or
 //        drop "noendpoint"; held packets go once a link that takes them is learned
@@ -53,6 +54,8 @@ export interface DatapathEnv {
   holdUnknown(): boolean;
   /** The receive path learned or moved `conn`'s endpoint (replication publishes it). */
   endpointChanged(conn: Conn): void;
+  /** The client whose routes cover the source of inner packet `pkt` (routing.ts sourceOwner). */
+  sourceOwner(pkt: Uint8Array): Conn | undefined;
   /** True when this event-loop turn has used up its packet budget (transport/turn.ts): shed. */
   overBudget(now: number): boolean;
   /** INIT (tcp-unicast redirect/token) for `conn` that came through `via`. */
@@ -137,10 +140,15 @@ export class Datapath {
       this.countPluginDrop("tcp-no-token"); // data on a TCP connection before INIT with a valid token
       return true;
     }
+    const inner = conn.inner();
+    if (env.cfg().sourceCheck && env.sourceOwner(inner) !== conn) {
+      this.drops.spoofed++; // another client's address, or none of ours: never forwarded, NATed or answered
+      return true;
+    }
     const p = this.pkt;
     p.from = conn;
     p.type = type;
-    p.data = conn.inner();
+    p.data = inner;
     p.listener = via.listener;
     p.now = now;
     let v;

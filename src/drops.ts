@@ -9,6 +9,7 @@ export const DROP_REASONS = [
   "type", // payload type does not fit the device (tun: IPv4/IPv6, tap: Ethernet)
   "noendpoint", // peer endpoint not known yet
   "noroute", // inner destination not covered by any route
+  "spoofed", // inner source not covered by the sending client's routes (sourceCheck)
   "badinner", // packet from the device that is not IPv4/IPv6 on a tun
   "exhausted", // 2^32 packets sent under this key: refusing to reuse a seq
   "nostate", // the send counter's next block could not be written to stateDir: refusing to risk a reused seq

@@ -4,7 +4,7 @@
 // allocate nothing. The routes plugin and packets coming back from server-side devices (local,
 // nat) resolve their client here.
 import { parseCidr } from "./net/addr.ts";
-import { ipDestination, PrefixTable } from "./net/lpm.ts";
+import { ipDestination, ipSource, PrefixTable } from "./net/lpm.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import type { SyncStore } from "./sync/store.ts";
 
@@ -27,6 +27,12 @@ export class RouteIndex {
   lookup(pkt: Uint8Array): Conn | undefined {
     const d = ipDestination(pkt);
     return d === null ? undefined : this.table.lookup(pkt, d.off, d.family);
+  }
+
+  /** The client whose route covers the source of IP packet `pkt` (who may send from it); undefined if none. */
+  sourceOwner(pkt: Uint8Array): Conn | undefined {
+    const s = ipSource(pkt);
+    return s === null ? undefined : this.table.lookup(pkt, s.off, s.family);
   }
 
   entries(): { prefix: string; mux: number }[] {

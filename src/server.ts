@@ -76,6 +76,7 @@ export class Server {
       endpointChanged: (c) => this.replication.endpointChanged(c),
       init: (c, msg, via) => this.tcp.init(c, msg, via),
       askMarks: (c, done) => this.askMarks(c, done),
+      sourceOwner: (pkt) => this.routes.sourceOwner(pkt),
     });
     this.replication = new Replication(
       this.store,

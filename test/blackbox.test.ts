@@ -180,3 +180,30 @@ describe("65,536 header-only and 65,536 forged-tag datagrams from as many sender
     expect(got).toBeGreaterThanOrEqual(2 * REAL * 0.99);
   }, 30000);
 });
+
+describe("inner source addresses", () => {
+  const relay = new Relay(base + 4 * 500 + 20, base + 4 * 500 + 21, {});
+  const a = new Client(1, "pass a");
+  const b = new Client(2, "pass b");
+  beforeAll(async () => {
+    await relay.start();
+    await Promise.all([a.open(), b.open()]);
+  });
+  afterAll(async () => {
+    await relay.stop();
+    for (const c of [a, b]) c.sock.close();
+  });
+  test("a client sending from another client's address, or from no client's, is dropped (spoofed)", async () => {
+    b.send(relay.udp, ipv4("10.99.0.2", "10.99.0.9", "b here"));
+    a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", "genuine"));
+    await until("genuine delivered", () => payloads(b).includes("genuine"));
+    a.send(relay.udp, ipv4("10.99.0.2", "10.99.0.2", "as b"));
+    a.send(relay.udp, ipv4("10.99.0.77", "10.99.0.2", "as nobody"));
+    a.send(relay.udp, ipv4("192.0.2.1", "10.99.0.2", "as the world"));
+    for (let i = 0; i < 50 && (await relay.drops("spoofed")) < 3; i++) await Bun.sleep(20);
+    expect(await relay.drops("spoofed")).toBe(3);
+    a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", "genuine again"));
+    await until("genuine again", () => payloads(b).includes("genuine again"));
+    expect(payloads(b).filter((t) => t.startsWith("as "))).toEqual([]);
+  });
+});

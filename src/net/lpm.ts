@@ -79,5 +79,12 @@ export function ipDestination(pkt: Uint8Array): { off: number; family: 4 | 6 } |
   if (v === 6 && pkt.length >= 40) return DST6;
   return null;
 }
+/** Where the source address of IP packet `pkt` is (same rules as ipDestination). */
+export function ipSource(pkt: Uint8Array): { off: number; family: 4 | 6 } | null {
+  const d = ipDestination(pkt);
+  return d === null ? null : d.family === 4 ? SRC4 : SRC6;
+}
+const SRC4 = { off: 12, family: 4 } as const;
+const SRC6 = { off: 8, family: 6 } as const;
 const DST4 = { off: 16, family: 4 } as const;
 const DST6 = { off: 24, family: 6 } as const;

@@ -11,6 +11,8 @@ import { PrefixTable } from "../../src/net/lpm.ts";
 import { PeerPath } from "../../src/peer.ts";
 import { Chain } from "../../src/pipeline.ts";
 import { RelayClientPath } from "../../src/relay-client.ts";
+import { RouteIndex } from "../../src/routing.ts";
+import { SyncStore } from "../../src/sync/store.ts";
 import { SatpSession } from "../../src/satp/session.ts";
 import { ConnTable } from "../../src/state.ts";
 import type { Ingress, Link } from "../../src/transport/link.ts";
@@ -60,7 +62,7 @@ export function rolePaths(v: Vector, role: "left" | "right", windowSize: number)
   const conns = new ConnTable();
   const client: ClientConfig = {
     mux: v.mux,
-    routes: [],
+    routes: ["0.0.0.0/0", "::/0"], // every source is the client's: the source check passes, the chain runs
     role,
     ...(v.passphrase !== null ? { passphrase: v.passphrase } : { key: v.master_key_hex!, salt: v.master_salt_hex! }),
     crypto: {
@@ -73,6 +75,7 @@ export function rolePaths(v: Vector, role: "left" | "right", windowSize: number)
   };
   conns.replace([client], cfg.crypto);
   const chain = new Chain([]);
+  const routes = new RouteIndex(conns, new SyncStore(0));
   const tcp = new TcpUnicast(
     cfg.tcp,
     () => true,
@@ -87,10 +90,12 @@ export function rolePaths(v: Vector, role: "left" | "right", windowSize: number)
     chain: () => chain,
     holdUnknown: () => false,
     askMarks: () => false,
+    sourceOwner: (pkt) => routes.sourceOwner(pkt),
     overBudget: () => false, // one synchronous run is one event-loop turn: never shed here
     endpointChanged: () => {},
     init: (c, m, via) => tcp.init(c, m, via),
   });
+  dp.accepting = true; // a ready server
   const serverCount = () => sum(dp.drops) + sum(Object.fromEntries(dp.pluginDrops)) + dp.keepalivesIn + ingress.sent;
 
   // Peer: the same keys as one connection, a device that takes every packet.
@@ -122,7 +127,10 @@ export function rolePaths(v: Vector, role: "left" | "right", windowSize: number)
     run(r, pkt) {
       if (r === "server") {
         const before = serverCount();
+        const gated = dp.drops.notready;
         dp.receive(pkt, ingress, "198.51.100.7", 40000);
+        // a ready server: a notready drop means the run fuzzes a gate, not the path
+        if (dp.drops.notready !== gated) return -1;
         return serverCount() - before;
       }
       if (r === "peer") {
