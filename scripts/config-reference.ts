@@ -58,6 +58,10 @@ export const MEANING: Record<string, string> = {
   "clients[].routes": "inner prefixes routed to this client",
   "clients[].routes[]": "a prefix, any length, IPv4 or IPv6",
   "clients[].role": "the server's role towards this client (anytun clients run `-e client`)",
+  "clients[].rateLimit": "overrides of `rateLimit` for this client",
+  "clients[].rateLimit.packetsPerSecond": "as rateLimit.packetsPerSecond",
+  "clients[].rateLimit.bytesPerSecond": "as rateLimit.bytesPerSecond",
+  "clients[].rateLimit.burstMs": "as rateLimit.burstMs",
   "clients[].crypto": "overrides of `crypto` for this client",
   "clients[].crypto.cipher": "as crypto.cipher",
   "clients[].crypto.auth": "as crypto.auth",
@@ -89,6 +93,11 @@ export const MEANING: Record<string, string> = {
     "a client a route moved here: its packets wait (hold queue) at most this long for the previous server's current replay marks (0 = never wait)",
   sourceCheck:
     "server: an inner packet's source must fall in the sending client's routes (longest match over all clients), else it is dropped (`spoofed`)",
+  rateLimit:
+    "server: per-client token buckets over authenticated packets; past them a packet is dropped (`ratelimit`), other clients unaffected",
+  "rateLimit.packetsPerSecond": "packets/s per client (0 = no limit)",
+  "rateLimit.bytesPerSecond": "bytes/s per client (0 = no limit)",
+  "rateLimit.burstMs": "burst: this many ms worth of each rate",
   loopBudgetMs:
     "server: packet work per event-loop turn (ms; 0 = no limit); packets past it in that turn are dropped (`overload`) so timers, sync and admin keep running under a flood",
   "sync.dataChannel":

@@ -76,6 +76,20 @@ const CryptoOverride = v.strictObject({
   maxSenders: v.optional(maxSenders),
 });
 
+const perSecond = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1e12));
+// Token bucket per client over authenticated packets (0 = no limit); burst: this many ms of rate.
+const RateSchema = v.strictObject({
+  packetsPerSecond: v.optional(perSecond, 0),
+  bytesPerSecond: v.optional(perSecond, 0),
+  burstMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60000)), 200),
+});
+const RateOverride = v.strictObject({
+  packetsPerSecond: v.optional(perSecond),
+  bytesPerSecond: v.optional(perSecond),
+  burstMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60000))),
+});
+export type RateConfig = v.InferOutput<typeof RateSchema>;
+
 const ClientSchema = v.strictObject({
   name: v.optional(v.pipe(v.string(), v.nonEmpty(), v.maxLength(64))),
   mux: u16,
@@ -87,6 +101,8 @@ const ClientSchema = v.strictObject({
   // The server's role towards this client: left (anytun clients run `-e client` = right).
   role: v.optional(role, "left"),
   crypto: v.optional(CryptoOverride),
+  // This client's rate limit (over the defaults in `rateLimit`).
+  rateLimit: v.optional(RateOverride),
 });
 export type ClientConfig = v.InferOutput<typeof ClientSchema>;
 
@@ -267,6 +283,9 @@ export const ConfigSchema = v.strictObject({
   // longest match over every client's configured and learned routes is that client), else it is
   // dropped and counted "spoofed".
   sourceCheck: v.optional(v.boolean(), true),
+  // Server: per-client rate limits (defaults; a client's `rateLimit` overrides them): authenticated
+  // packets past them are dropped and counted "ratelimit", other clients unaffected. 0 = none.
+  rateLimit: v.optional(RateSchema, {}),
   // Seconds between SIGTERM (not ready from then on) and exit; a second SIGTERM exits at once.
   drainSeconds: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600)), 3),
   // -L -U -D -P and ours: logging and process.

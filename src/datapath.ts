@@ -7,6 +7,7 @@
 //     ─► satp/session Receiver.open (header, conn by mux, tag, replay window, decrypt) ─► drop by reason
 //        (a client a route just moved here from another server: held, tag checked, until that
 //        server's replay marks are in: `arrive`)
+//     ─► past the client's rate limit (rate.ts)? drop "ratelimit"
 //     ─► endpoint: learned or moved only by an authenticated packet that is the newest of its
 //        sender id (SatpSession.newest; Ingress.link on a change)
 //     ─► keepalive | control message | inner packet ─► source in the client's routes? (sourceCheck;
@@ -117,6 +118,10 @@ export class Datapath {
       return authentic(n);
     }
     const conn = this.rx.session!;
+    if (conn.rate !== null && !conn.rate.take(buf.length, now)) {
+      this.drops.ratelimit++; // authentic, but past the client's rate: nothing else is touched
+      return true;
+    }
     conn.rxPackets++;
     conn.rxBytes += buf.length;
     conn.lastSeen = now;

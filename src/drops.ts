@@ -16,6 +16,7 @@ export const DROP_REASONS = [
   "tunwrite", // device write failed
   "udpsend", // UDP send failed or the socket buffer was full
   "wait", // held for another server's replay marks, but the hold queue was full (hold.bytes) or off
+  "ratelimit", // authentic, but past the client's packets/s or bytes/s (rateLimit)
   "notready", // arrived before the server had the fleet's replay marks (sync snapshot or grace)
   "overload", // arrived after loopBudgetMs of packet work in one event-loop turn (load shedding)
 ] as const;

@@ -160,7 +160,7 @@ export class Server {
     s.counters = CounterFile.open(cfg.stateDir, `server-${cfg.senderId}`);
     s.conns.counters = { file: s.counters, senderId: cfg.senderId };
     try {
-      s.conns.replace(cfg.clients, cfg.crypto);
+      s.conns.replace(cfg.clients, cfg.crypto, cfg.rateLimit);
       s.chain = await buildChain(cfg.plugins, builtins, (name) => s.pluginContext(name), configDir);
     } catch (e) {
       s.stop();
@@ -289,7 +289,7 @@ export class Server {
     // devices the new ones reopen under the same names) and create the new one. If that fails,
     // the previous plugins are created again from the running config.
     const prepared = await prepareChain(next.plugins, this.builtins, this.configDir);
-    const diff = this.conns.replace(next.clients, next.crypto);
+    const diff = this.conns.replace(next.clients, next.crypto, next.rateLimit);
     const ctxFor = (name: string) => this.pluginContext(name);
     this.chain.stop();
     try {

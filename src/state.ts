@@ -2,7 +2,8 @@
 // replay windows per sender id, send counter and last authenticated endpoint. Reloads replace
 // the table's entries but carry a client's session state (seq, endpoint, windows) over when its
 // keys and suite are unchanged, so SIGHUP drops no session.
-import { suiteFor, type ClientConfig, type CryptoConfig } from "./config.ts";
+import { suiteFor, type ClientConfig, type CryptoConfig, type RateConfig } from "./config.ts";
+import { rateFor, type RateLimit } from "./rate.ts";
 import { parseCidr, type Prefix } from "./net/addr.ts";
 import { counterId, type CounterFile } from "./satp/counter.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
@@ -35,6 +36,8 @@ export class Conn extends SatpSession {
   servedBy = -1;
   /** Packets that arrived here while another server had served the client last (a route moved it). */
   movedIn = 0;
+  /** The client's rate limit (rate.ts); null: none. */
+  rate: RateLimit | null = null;
   /** The hold queue's key for this client's arrivals (hold.ts). */
   readonly arrivals = {};
 
@@ -103,8 +106,13 @@ export class ConnTable {
   replace(
     clients: readonly ClientConfig[],
     defaults: CryptoConfig,
+    rates?: RateConfig,
   ): { added: number; removed: number; kept: number; rekeyed: number } {
     const next = clients.map((c) => new Conn(c, defaults));
+    if (rates !== undefined) {
+      const now = performance.now();
+      for (let i = 0; i < next.length; i++) next[i]!.rate = rateFor(rates, clients[i]!.rateLimit, now);
+    }
     const d = this.counters;
     if (d !== null) {
       for (const c of next) c.reserveFrom(d.file.slot(counterId([...c.counterKey, d.senderId])));

@@ -207,3 +207,45 @@ describe("inner source addresses", () => {
     expect(payloads(b).filter((t) => t.startsWith("as "))).toEqual([]);
   });
 });
+
+describe("per-client rate limits", () => {
+  const relay = new Relay(base + 4 * 500 + 30, base + 4 * 500 + 31, {
+    clients: [
+      { mux: 1, passphrase: "pass a", routes: ["10.99.0.1/32"], rateLimit: { packetsPerSecond: 100, burstMs: 100 } },
+      { mux: 2, passphrase: "pass b", routes: ["10.99.0.2/32"] },
+    ],
+  });
+  const a = new Client(1, "pass a");
+  const b = new Client(2, "pass b");
+  beforeAll(async () => {
+    await relay.start();
+    await Promise.all([a.open(), b.open()]);
+  });
+  afterAll(async () => {
+    await relay.stop();
+    for (const c of [a, b]) c.sock.close();
+  });
+  test("a client over its packets/s loses the excess (counted); another client at the same time loses nothing", async () => {
+    b.send(relay.udp, ipv4("10.99.0.2", "10.99.0.9", "b here"));
+    a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.9", "a here"));
+    await Bun.sleep(300); // a's bucket refills (10 packets of burst)
+    const t0 = performance.now();
+    for (let i = 0; i < 500; i++) {
+      a.send(relay.udp, ipv4("10.99.0.1", "10.99.0.2", `a ${i}`));
+      b.send(relay.udp, ipv4("10.99.0.2", "10.99.0.1", `b ${i}`));
+      if (i % 10 === 9) await Bun.sleep(10);
+    }
+    const secs = (performance.now() - t0) / 1000;
+    await Bun.sleep(300);
+    const fromA = payloads(b).filter((t) => t.startsWith("a ")).length;
+    const fromB = payloads(a).filter((t) => t.startsWith("b ")).length;
+    const limited = await relay.drops("ratelimit");
+    console.log(
+      `  rate limit 100 pkt/s (burst 10): a sent 500 in ${secs.toFixed(2)} s, ${fromA} delivered, ${limited} dropped; b (no limit) ${fromB}/500`,
+    );
+    expect(fromA + limited).toBe(500);
+    expect(fromA).toBeLessThanOrEqual(10 + Math.ceil(secs * 100) + 5);
+    expect(fromA).toBeGreaterThanOrEqual(Math.floor(secs * 100 * 0.8));
+    expect(fromB).toBeGreaterThanOrEqual(495);
+  }, 20000);
+});
