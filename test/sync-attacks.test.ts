@@ -175,3 +175,37 @@ test("a fleet member's forged records are refused before they apply: future stam
   a.store.set("ep", "8", { ...ep, a: "203.0.113.8" });
   await until("b takes a's write", () => (b.store.get("ep", "8") as { a?: string } | undefined)?.a === "203.0.113.8");
 });
+
+test("a peer that stops reading is dropped once 32 MiB wait for it (memory bounded)", async () => {
+  const { SyncLink, fleetKeyFrom, MAX_BACKLOG } = await import("../src/sync/link.ts");
+  const key = fleetKeyFrom(KEY);
+  let reading = true;
+  let closedWhy = "";
+  const ends: { link?: InstanceType<typeof SyncLink> }[] = [{}, {}];
+  // two links wired back to back in memory; b "stops reading" when `reading` turns false
+  const sock = (to: number) => ({
+    write: (d: Uint8Array) => {
+      if (!reading && to === 1) return 0;
+      queueMicrotask(() => ends[to]!.link?.onData(d.slice()));
+      return d.length;
+    },
+    end() {},
+  });
+  const ev = (self: number) => ({
+    hello: () => null,
+    up() {},
+    records() {},
+    snapshotDone() {},
+    closed: (_l: unknown, why: string) => void (self === 0 && (closedWhy = why)),
+  });
+  ends[0]!.link = new SyncLink(sock(1), true, "b", { node: 1, instance: "aaaaaaaaaaaaaaaa", fleetKey: key }, ev(0));
+  ends[1]!.link = new SyncLink(sock(0), false, "a", { node: 2, instance: "bbbbbbbbbbbbbbbb", fleetKey: key }, ev(1));
+  await until("authenticated", () => ends[0]!.link!.state === "up" && ends[1]!.link!.state === "up");
+  reading = false;
+  const big = "x".repeat(1 << 20);
+  for (let i = 0; i < 40 && ends[0]!.link!.state === "up"; i++)
+    ends[0]!.link!.sendRecords([{ table: "t", key: String(i), value: big, t: Date.now(), node: 1 }]);
+  expect(ends[0]!.link!.state).toBe("closed");
+  expect(closedWhy).toBe(`peer too slow: over ${MAX_BACKLOG} bytes unsent`);
+  expect(ends[0]!.link!.backlog).toBeLessThanOrEqual(MAX_BACKLOG + (2 << 20));
+});

@@ -31,6 +31,8 @@ export const MAX_FRAME = 16 << 20;
 export const MAX_PREAUTH_FRAME = 4096;
 /** Hello and authentication must be done within this (else the link closes). */
 export const HANDSHAKE_MS = 5000;
+/** Bytes a link may hold for a peer that does not read (then it is closed, counted slowPeers). */
+export const MAX_BACKLOG = 32 << 20;
 const MAGIC = [0x41, 0x54, 0x52, 0x53]; // "ATRS"
 const VERSION = 1;
 /** Records per sealed frame; big snapshots go out in several frames. */
@@ -207,6 +209,7 @@ export class SyncLink {
   private readonly nonce = new Uint8Array(randomBytes(16));
   private inBuf: Uint8Array = new Uint8Array(0);
   private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private sendKey: Uint8Array | null = null;
   private recvKey: Uint8Array | null = null;
   private sendCtr = 0;
@@ -407,21 +410,30 @@ export class SyncLink {
   }
 
   private write(b: Uint8Array): void {
+    if (this.state === "closed") return;
     if (this.pending.length) {
       this.pending.push(b);
+      this.pendingBytes += b.length;
+      // A peer that stops reading must not grow our memory: drop it; it resyncs by snapshot.
+      if (this.pendingBytes > MAX_BACKLOG) this.close(`peer too slow: over ${MAX_BACKLOG} bytes unsent`);
       return;
     }
     const n = this.sock.write(b);
-    if (n < b.length) this.pending.push(b.subarray(Math.max(0, n)));
+    if (n < b.length) {
+      const rest = b.subarray(Math.max(0, n));
+      this.pending.push(rest);
+      this.pendingBytes += rest.length;
+    }
   }
 
   /** The socket can take more: write what is pending. */
   onDrain(): void {
     while (this.pending.length) {
       const b = this.pending[0]!;
-      const n = this.sock.write(b);
+      const n = Math.max(0, this.sock.write(b));
+      this.pendingBytes -= Math.min(n, b.length);
       if (n < b.length) {
-        this.pending[0] = b.subarray(Math.max(0, n));
+        this.pending[0] = b.subarray(n);
         return;
       }
       this.pending.shift();
@@ -430,9 +442,7 @@ export class SyncLink {
 
   /** Bytes waiting for the socket (a slow or dead peer shows here). */
   get backlog(): number {
-    let n = 0;
-    for (const b of this.pending) n += b.length;
-    return n;
+    return this.pendingBytes;
   }
 
   close(reason: string): void {

@@ -62,6 +62,8 @@ export interface SyncStats {
   refusedConnections: number;
   /** Links closed for breaking the pre-authentication rules (oversize frame, handshake deadline). */
   handshakeFailures: number;
+  /** Links closed because the peer stopped reading (MAX_BACKLOG bytes unsent). */
+  slowPeers: number;
 }
 
 export interface PeerView {
@@ -118,6 +120,7 @@ export class SyncMesh implements SyncBackend {
     expired: 0,
     refusedConnections: 0,
     handshakeFailures: 0,
+    slowPeers: 0,
   };
   readonly instance = randomBytes(8).toString("hex");
   private readonly fleetKey: Uint8Array;
@@ -320,6 +323,7 @@ export class SyncMesh implements SyncBackend {
       closed: (link, reason) => {
         this.links.delete(link);
         if (link.handshakeFailed) this.stats.handshakeFailures++;
+        if (reason.startsWith("peer too slow")) this.stats.slowPeers++;
         const node = link.peer?.node;
         const wasUp = node !== undefined && this.byNode.get(node) === link;
         if (wasUp) {
