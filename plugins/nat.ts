@@ -26,6 +26,8 @@
  *   icmp                   NAT ICMP echo (default true)
  *   allow, deny            CIDR lists (see above)
  *   maxBindingsPerClient   default 4096
+ *   maxSliceShare          the part of this server's port slice one client may hold (default 0.25:
+ *                          with the default ports 625 of 2500, so one client cannot take them all)
  *   timeouts               seconds: { udp: 300, tcpEstablished: 7440, tcpTransitory: 240, icmp: 60 }
  *   setup                  "auto" (default) or "check"
  *   table, rulePref        routing table and rule preference used by the setup (150, 50)
@@ -82,6 +84,7 @@ const Options = v.strictObject({
   allow: v.optional(v.array(cidr4), []),
   deny: v.optional(v.array(cidr4), []),
   maxBindingsPerClient: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4096),
+  maxSliceShare: v.optional(v.pipe(v.number(), v.minValue(0.001), v.maxValue(1)), 0.25),
   timeouts: v.optional(
     v.strictObject({
       udp: seconds(300),
@@ -130,7 +133,7 @@ export default definePlugin({
       throw e;
     }
 
-    const table = new NatTable(ctx.sync, ctx.node, ports, opts.timeouts, opts.maxBindingsPerClient);
+    const table = new NatTable(ctx.sync, ctx.node, ports, opts.timeouts, opts.maxBindingsPerClient, opts.maxSliceShare);
     const c = {
       out: ctx.counter("out"),
       in: ctx.counter("in"),

@@ -141,6 +141,17 @@ describe("binding table", () => {
     expect(typeof t.create(PROTO_TCP, 8, ip("10.99.0.2"), 5002, 0)).toBe("object"); // another client
   });
 
+  test("one client holds at most its share of the slice; others still get ports", () => {
+    const t = new NatTable(new SyncStore(1), 1, [20000, 59999], timeouts, 4096, 0.25);
+    expect(t.sliceSize).toBe(2500);
+    expect(t.maxPerClient).toBe(625);
+    let made = 0;
+    for (let i = 0; i < 2500; i++) if (typeof t.create(PROTO_UDP, 1, 1, i, 0) === "object") made++;
+    expect(made).toBe(625); // before: 2500, the whole slice
+    expect(t.create(PROTO_UDP, 1, 1, 9999, 0)).toBe("limit");
+    expect(typeof t.create(PROTO_UDP, 2, 2, 1, 0)).toBe("object");
+  });
+
   test("servers allocate from disjoint slices; a full slice says so", () => {
     const a = new NatTable(new SyncStore(1), 1, [20000, 20255], timeouts, 1000);
     const b = new NatTable(new SyncStore(2), 2, [20000, 20255], timeouts, 1000);

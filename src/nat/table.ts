@@ -45,6 +45,8 @@ export class NatTable {
   private readonly published = new Map<Binding, number>(); // used-time last published
   readonly sliceStart: number;
   readonly sliceSize: number;
+  /** Bindings per client at most: maxBindingsPerClient, and the client's share of the slice. */
+  readonly maxPerClient: number;
   created = 0;
   expired = 0;
 
@@ -53,10 +55,13 @@ export class NatTable {
     private readonly node: number,
     ports: [number, number],
     readonly timeouts: NatTimeouts,
-    private readonly maxPerClient: number,
+    maxPerClient: number,
+    /** The part of this server's slice one client may hold (so one client cannot take every port). */
+    share = 1,
   ) {
     const size = Math.floor((ports[1] - ports[0] + 1) / SLICES);
     this.sliceSize = size;
+    this.maxPerClient = share >= 1 ? maxPerClient : Math.min(maxPerClient, Math.max(1, Math.floor(size * share)));
     this.sliceStart = ports[0] + (node % SLICES) * size;
     for (const [, v] of store.entries(TABLE)) this.index(v as Binding);
     store.onChange(TABLE, (key, value, origin) => {
