@@ -94,8 +94,7 @@ export class HoldQueue {
     }
   }
 
-  private keep(key: object, type: number, inner: Uint8Array): boolean {
-    const to = key;
+  private keep(to: object, type: number, inner: Uint8Array): boolean {
     const lim = this.limits();
     if (lim.ms <= 0) return false;
     const now = performance.now();

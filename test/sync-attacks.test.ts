@@ -192,7 +192,6 @@ test("a peer that stops reading is dropped once 32 MiB wait for it (memory bound
     end() {},
   });
   const ev = (self: number) => ({
-    hello: () => null,
     up() {},
     records() {},
     snapshotDone() {},

@@ -171,8 +171,6 @@ export function parseMessage(plain: Uint8Array): Message | null {
 export type LinkState = "hello" | "auth" | "up" | "closed";
 
 export interface LinkEvents {
-  /** Hello received: return a reason to refuse the peer (self link, duplicate node id), or null. */
-  hello(link: SyncLink, peer: Hello): string | null;
   up(link: SyncLink): void;
   records(link: SyncLink, recs: SyncRecord[]): void;
   snapshotDone(link: SyncLink): void;
@@ -228,17 +226,15 @@ export class SyncLink {
   ) {
     this.write(encodeHello({ node: self.node, instance: self.instance, nonce: this.nonce }));
     this.deadline = setTimeout(() => {
-      if (this.state !== "up") this.close("handshake deadline");
+      if (this.state !== "up") this.close("handshake deadline", "handshake");
     }, HANDSHAKE_MS);
     (this.deadline as unknown as { unref?: () => void }).unref?.();
   }
 
   private deadline: ReturnType<typeof setTimeout>;
 
-  /** The link broke a pre-authentication rule (oversize frame, deadline): the mesh counts these. */
-  get handshakeFailed(): boolean {
-    return this.closeReason === "handshake deadline" || this.closeReason.startsWith("frame before authentication");
-  }
+  /** Why the link was closed, when it was a rule it broke (the mesh counts these). */
+  closeKind: "handshake" | "slow" | null = null;
 
   onData(chunk: Uint8Array): void {
     if (this.state === "closed") return;
@@ -251,9 +247,7 @@ export class SyncLink {
         const h = decodeHello(this.inBuf);
         this.inBuf = this.inBuf.slice(HELLO_LEN);
         if (typeof h === "string") return this.close(h);
-        this.peer = h;
-        const refuse = this.ev.hello(this, h);
-        if (refuse !== null) return this.close(refuse);
+        this.peer = h; // trusted only once the authentication message matches it (`handle`)
         const keys = this.dialed
           ? deriveKeys(this.self.fleetKey, this.nonce, h.nonce)
           : deriveKeys(this.self.fleetKey, h.nonce, this.nonce);
@@ -274,7 +268,7 @@ export class SyncLink {
       const n = new DataView(this.inBuf.buffer, this.inBuf.byteOffset).getUint32(0);
       if (n <= 16 || n > MAX_FRAME) return this.close(`frame length ${n} out of range`);
       if (this.state !== "up" && n > MAX_PREAUTH_FRAME)
-        return this.close(`frame before authentication of ${n} bytes (at most ${MAX_PREAUTH_FRAME})`);
+        return this.close(`frame before authentication of ${n} bytes (at most ${MAX_PREAUTH_FRAME})`, "handshake");
       if (this.inBuf.length < 4 + n) return;
       const body = this.inBuf.subarray(4, 4 + n);
       const plain = openFrame(this.recvKey!, this.recvCtr++, body);
@@ -415,7 +409,7 @@ export class SyncLink {
       this.pending.push(b);
       this.pendingBytes += b.length;
       // A peer that stops reading must not grow our memory: drop it; it resyncs by snapshot.
-      if (this.pendingBytes > MAX_BACKLOG) this.close(`peer too slow: over ${MAX_BACKLOG} bytes unsent`);
+      if (this.pendingBytes > MAX_BACKLOG) this.close(`peer too slow: over ${MAX_BACKLOG} bytes unsent`, "slow");
       return;
     }
     const n = this.sock.write(b);
@@ -445,10 +439,11 @@ export class SyncLink {
     return this.pendingBytes;
   }
 
-  close(reason: string): void {
+  close(reason: string, kind: "handshake" | "slow" | null = null): void {
     if (this.state === "closed") return;
     this.state = "closed";
     this.closeReason = reason;
+    this.closeKind = kind;
     clearTimeout(this.deadline);
     for (const done of this.markQueries.values()) done(null);
     this.markQueries.clear();

@@ -254,8 +254,7 @@ export class SyncMesh implements SyncBackend {
   private events(dialer: Dialer | null): LinkEvents {
     return {
       // Nothing in a hello is trusted: it comes before the fleet key is proven. Self links and
-      // duplicate sender ids are judged in `up` (a reflected hello cannot authenticate).
-      hello: () => null,
+      // duplicate sender ids are judged here, once it is (a reflected hello cannot authenticate).
       up: (link) => {
         const node = link.peer!.node;
         if (link.peer!.instance === this.instance) {
@@ -322,8 +321,8 @@ export class SyncMesh implements SyncBackend {
       marks: (mux) => this.markSource?.(mux) ?? [],
       closed: (link, reason) => {
         this.links.delete(link);
-        if (link.handshakeFailed) this.stats.handshakeFailures++;
-        if (reason.startsWith("peer too slow")) this.stats.slowPeers++;
+        if (link.closeKind === "handshake") this.stats.handshakeFailures++;
+        else if (link.closeKind === "slow") this.stats.slowPeers++;
         const node = link.peer?.node;
         const wasUp = node !== undefined && this.byNode.get(node) === link;
         if (wasUp) {
