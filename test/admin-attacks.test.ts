@@ -131,3 +131,14 @@ test("a plain curl -X POST /drain (no Origin, no body) still drains", async () =
   expect((await raw("POST", "/drain", local)).status).toBe(200);
   expect((await raw("GET", "/readyz", local)).status).toBe(503);
 });
+
+test("POST /v1/clients/:mux/reset: unknown or malformed mux 404, cross-site refused, a real one bumps the epoch", async () => {
+  for (const mux of ["abc", "70000", "-1", "1.5", "2"])
+    expect((await raw("POST", `/v1/clients/${mux}/reset`, local)).status).toBe(404);
+  expect((await raw("POST", "/v1/clients/1/reset", { ...local, Origin: "http://attacker.example" })).status).toBe(403);
+  const r = await raw("POST", "/v1/clients/1/reset", local);
+  expect(r.status).toBe(200);
+  expect(JSON.parse(r.body)).toEqual({ mux: 1, epoch: 1 });
+  const view = JSON.parse((await raw("GET", "/v1/clients", local)).body) as { replay: { epoch: number } }[];
+  expect(view[0]!.replay.epoch).toBe(1);
+});

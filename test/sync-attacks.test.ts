@@ -208,3 +208,34 @@ test("a peer that stops reading is dropped once 32 MiB wait for it (memory bound
   expect(closedWhy).toBe(`peer too slow: over ${MAX_BACKLOG} bytes unsent`);
   expect(ends[0]!.link!.backlog).toBeLessThanOrEqual(MAX_BACKLOG + (2 << 20));
 });
+
+test("replay-mark messages: malformed queries and answers are refused; an answer nobody asked for changes nothing", async () => {
+  const { parseMessage } = await import("../src/sync/link.ts");
+  const m = (o: unknown) => parseMessage(new TextEncoder().encode(JSON.stringify(o)));
+  expect(m({ k: "mq", id: 1, mux: 7 })).toEqual({ k: "mq", id: 1, mux: 7 });
+  for (const bad of [
+    { k: "mq", id: 0, mux: 7 },
+    { k: "mq", id: 1, mux: 65536 },
+    { k: "mq", id: 1.5, mux: 1 },
+    { k: "mq", id: 1 },
+    { k: "ma", id: 1, m: [[70000, 5]] },
+    { k: "ma", id: 1, m: [[1, -1]] },
+    { k: "ma", id: 1, m: [[1, 2 ** 60]] },
+    { k: "ma", id: 1, m: [[1]] },
+    { k: "ma", id: 1, m: "x" },
+    { k: "ma", id: 1, m: Array.from({ length: 65537 }, () => [1, 1]) },
+  ])
+    expect(m(bad)).toBeNull();
+  // over an authenticated link: an unsolicited answer is ignored, a real query is answered once
+  const a = await node(1);
+  const b = await node(2, [a.mesh.listenPort]);
+  await until("link up", () => b.mesh.peers().some((p) => p.state === "up"));
+  let asked = 0;
+  a.mesh.answerMarks((mux) => (asked++, mux === 7 ? [[0, 42]] : []));
+  const link = (b.mesh as unknown as { byNode: Map<number, { sendMessage(m: unknown): void }> }).byNode.get(1)!;
+  link.sendMessage({ k: "ma", id: 99, m: [[0, 1]] }); // to a, which never asked
+  expect(await b.mesh.askMarks(1, 7, 1000)).toEqual([[0, 42]]);
+  expect(asked).toBe(1);
+  expect(a.mesh.peers().some((p) => p.state === "up")).toBe(true);
+  expect(b.mesh.askMarks(9, 7, 1000)).toBeNull(); // no link to node 9: nothing to wait for
+});
