@@ -3,7 +3,8 @@
 //
 // What it does: passive and active open (three-way handshake, simultaneous open not needed by
 // the relay and answered as RFC 9293 says for a SYN in a synchronized state), in-order delivery
-// with reassembly of out-of-order segments (bounded by the receive buffer), retransmission with
+// with reassembly of out-of-order segments (reassembly.ts: within the window, overlaps held
+// once, ranges and pieces bounded), retransmission with
 // the RFC 6298 timer (SRTT/RTTVAR, Karn's rule, exponential backoff, go-back-N from SND.UNA),
 // fast retransmit and NewReno recovery (RFC 5681/6582) with slow start and congestion avoidance,
 // flow control with window scaling (RFC 7323 2) and a persist probe for zero windows, MSS
@@ -22,6 +23,7 @@
 // keeps). Data is handed to `onData` as views valid only during the call, in order, once.
 // Segments from `poll` carry payload views into the send buffer, valid until the next call into
 // the endpoint; the caller encodes them at once. Sequence numbers compare modulo 2^32.
+import { Reassembly } from "./reassembly.ts";
 import { ACK, FIN, PSH, RST, SYN, type Segment } from "./segment.ts";
 
 export type TcpState =
@@ -90,6 +92,8 @@ export interface TcpCounters {
   timeouts: number;
   fastRetransmits: number;
   outOfOrder: number;
+  /** Out-of-order segments refused because the reassembly bounds were reached (reassembly.ts). */
+  outOfOrderRefused: number;
   duplicates: number;
   outOfWindow: number;
   challengeAcks: number;
@@ -104,12 +108,6 @@ const le = (a: number, b: number) => ((a - b) | 0) <= 0;
 const add = (a: number, n: number) => (a + n) >>> 0;
 const diff = (a: number, b: number) => (a - b) | 0; // a - b as a signed 32-bit distance
 
-interface Held {
-  seq: number;
-  data: Uint8Array;
-  fin: boolean;
-}
-
 export class TcpEndpoint {
   state: TcpState = "CLOSED";
   readonly counters: TcpCounters = {
@@ -119,6 +117,7 @@ export class TcpEndpoint {
     timeouts: 0,
     fastRetransmits: 0,
     outOfOrder: 0,
+    outOfOrderRefused: 0,
     duplicates: 0,
     outOfWindow: 0,
     challengeAcks: 0,
@@ -164,7 +163,7 @@ export class TcpEndpoint {
   private head = 0;
   private tail = 0;
   private readonly rcvBuf: number;
-  private held: Held[] = [];
+  private readonly held: Reassembly;
   // Flags.
   private ackNow = false;
   private closeRequested = false;
@@ -197,6 +196,9 @@ export class TcpEndpoint {
     this.ourMss = o.mss ?? 1460;
     this.mss = 536; // RFC 9293 3.7.1 default until the peer's MSS option is seen
     this.rcvBuf = o.receiveBuffer ?? 4 << 20;
+    // One stored piece per 256 window bytes: ordinary segments (>= 536 bytes) never reach it,
+    // 1-byte pieces cost at most a window's worth of headers.
+    this.held = new Reassembly(64, Math.ceil(this.rcvBuf / 256) + 64);
     this.sbuf = new Uint8Array(o.sendBuffer ?? 4 << 20);
     this.minRto = o.minRtoMs ?? 200;
     this.maxRto = o.maxRtoMs ?? 60000;
@@ -575,37 +577,26 @@ export class TcpEndpoint {
     if (seq !== this.rcvNxt) {
       // RFC 5681 4.2: an out-of-order segment is acknowledged at once (a duplicate ACK).
       this.counters.outOfOrder++;
-      this.hold(seq, data, fin);
+      if (data.length > 0 || fin) {
+        const r = this.held.insert(seq, data, fin);
+        if (r === "duplicate") this.counters.duplicates++;
+        else if (r === "full") this.counters.outOfOrderRefused++;
+      }
       this.emitAck();
       return;
     }
-    const filling = this.held.length > 0;
+    const filling = !this.held.empty;
     this.deliver(data, fin);
-    // Pull held segments that are now in order.
-    while (this.held.length > 0 && this.state !== "CLOSED") {
-      const h = this.held[0]!;
-      const c = diff(this.rcvNxt, h.seq);
-      if (c < 0) break;
-      this.held.shift();
-      if (c >= h.data.length + (h.fin ? 1 : 0)) continue;
-      this.deliver(h.data.subarray(Math.min(c, h.data.length)), h.fin);
+    // Pull held bytes that are now in order.
+    while (filling && this.state !== "CLOSED" && !fin) {
+      const ready = this.held.popReady(this.rcvNxt);
+      if (ready === null) {
+        if (this.held.finSeq === this.rcvNxt) this.deliver(EMPTY, true);
+        break;
+      }
+      for (let i = 0; i < ready.length && !this.closedNow(); i++) this.deliver(ready[i]!, false);
     }
     if (filling) this.emitAck(); // a segment that fills a hole is acknowledged at once too
-  }
-
-  private hold(seq: number, data: Uint8Array, fin: boolean): void {
-    if (data.length === 0 && !fin) return;
-    let i = 0;
-    while (i < this.held.length && lt(this.held[i]!.seq, seq)) i++;
-    const same = this.held[i];
-    if (same !== undefined && same.seq === seq && same.data.length >= data.length) {
-      this.counters.duplicates++;
-      return;
-    }
-    if (same !== undefined && same.seq === seq) {
-      this.held.splice(i, 1);
-    }
-    this.held.splice(i, 0, { seq, data: data.slice(), fin });
   }
 
   private deliver(data: Uint8Array, fin: boolean): void {
@@ -617,7 +608,7 @@ export class TcpEndpoint {
     }
     if (!fin) return;
     this.rcvNxt = add(this.rcvNxt, 1);
-    this.held = [];
+    this.held.clear();
     switch (this.state) {
       case "SYN-RECEIVED":
       case "ESTABLISHED":
@@ -650,7 +641,7 @@ export class TcpEndpoint {
     if (this.state === "CLOSED") return;
     this.state = "CLOSED";
     this.rtoAt = this.persistAt = this.timeWaitUntil = this.adoptedUntil = 0;
-    this.held = [];
+    this.held.clear();
     this.hooks.onClosed?.(why);
   }
 
