@@ -2,6 +2,7 @@
 // listeners, the TCP transports, the sync backend, the plugin chain — and their wiring. The
 // per-packet work is the datapath's (src/datapath.ts); transports reach it through the seam of
 // src/transport/link.ts.
+import { hkdfSync, randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
 import { parseHostPort } from "./config.ts";
 import { Datapath } from "./datapath.ts";
@@ -16,6 +17,7 @@ import { TcpUnicast } from "./transport/tcp-unicast.ts";
 import { TcpAnycast } from "./transport/tcp-anycast.ts";
 import { turnElapsed } from "./transport/turn.ts";
 import { SyncMesh } from "./sync/mesh.ts";
+import { fleetKeyFrom } from "./sync/link.ts";
 import { CounterFile } from "./satp/counter.ts";
 import { Replication, type EndpointRecord } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
@@ -98,6 +100,13 @@ export class Server {
       (flow, pkt) => this.dp.receive(pkt, flow, flow.remoteAddress, flow.remotePort),
       log.child("tcp-anycast"),
       (mux) => this.conns.get(mux) !== undefined,
+      // One SYN cookie secret for the anycast group (the final ACK may reach another server);
+      // a lone server picks its own.
+      cfg.sync.key !== undefined
+        ? new Uint8Array(
+            hkdfSync("sha256", fleetKeyFrom(cfg.sync.key), new Uint8Array(0), "anytun-relay syn cookies v1", 32),
+          )
+        : randomBytes(32),
     );
   }
 

@@ -205,9 +205,7 @@ export class TcpEndpoint {
     this.timeWaitMs = o.timeWaitMs ?? 60000;
     this.userTimeoutMs = o.userTimeoutMs ?? 120000;
     this.adoptGraceMs = o.adoptGraceMs ?? 3000;
-    let s = 0;
-    while (s < 14 && MAX_WIN << s < this.rcvBuf) s++;
-    this.wantShift = s;
+    this.wantShift = windowShift(this.rcvBuf);
     this.cwnd = 10 * this.mss;
     this.highestSent = this.iss;
   }
@@ -225,6 +223,50 @@ export class TcpEndpoint {
     e.state = "SYN-RECEIVED";
     e.lastProgress = now;
     e.armRto(now);
+    return e;
+  }
+
+  /**
+   * The SYN-ACK a stateless listener (SYN cookies, cookie.ts) sends for `syn`, with `iss` as its
+   * ISS: the same options `accept` would offer, so `fromCookie` can rebuild the endpoint.
+   */
+  static synAck(o: TcpOptions, syn: Segment, iss: number): Segment {
+    const rcvBuf = o.receiveBuffer ?? 4 << 20;
+    return {
+      srcPort: o.localPort,
+      dstPort: o.remotePort,
+      seq: iss >>> 0,
+      ack: add(syn.seq, 1),
+      flags: SYN | ACK,
+      wnd: Math.min(rcvBuf, MAX_WIN),
+      mss: o.mss ?? 1460,
+      // Window scaling only when the peer offered it (RFC 7323 1.3).
+      wscale: syn.wscale !== undefined ? windowShift(rcvBuf) : undefined,
+      payload: EMPTY,
+    };
+  }
+
+  /**
+   * The endpoint a valid cookie's final ACK opens (ESTABLISHED; the caller then inputs that ACK):
+   * `irs` is the peer's ISN, `o.iss` the cookie, `peer` the MSS and window shift it carried.
+   */
+  static fromCookie(
+    o: TcpOptions,
+    irs: number,
+    peer: { mss: number; wscale: number | undefined },
+    now: number,
+    hooks?: TcpHooks,
+  ): TcpEndpoint {
+    const e = new TcpEndpoint(o, hooks);
+    e.irs = irs >>> 0;
+    e.rcvNxt = add(irs, 1);
+    e.peerOptions({ srcPort: 0, dstPort: 0, seq: irs, ack: 0, flags: SYN, wnd: 0, payload: EMPTY, ...peer });
+    e.sndUna = e.sndNxt = e.highestSent = add(e.iss, 1);
+    e.synAcked = true;
+    e.state = "ESTABLISHED";
+    e.sndWl1 = e.irs; // the final ACK (SEQ = IRS + 1) sets the window
+    e.sndWl2 = e.sndUna;
+    e.lastProgress = now;
     return e;
   }
 
@@ -323,6 +365,11 @@ export class TcpEndpoint {
     if (this.state !== "SYN-SENT" && this.state !== "TIME-WAIT")
       this.emit({ seq: this.highestSent, ack: 0, flags: RST, wnd: 0, payload: EMPTY });
     this.toClosed("aborted");
+  }
+
+  /** An ACK goes out at the next poll (what arrived while the host held its output back). */
+  ackSoon(): void {
+    this.ackNow = true;
   }
 
   /** Goes to CLOSED without sending anything (the flow moved to another server). */
@@ -834,6 +881,13 @@ export class TcpEndpoint {
     this.outQ = [];
     return q;
   }
+}
+
+/** The window shift that lets a 16-bit window field offer `rcvBuf` (RFC 7323 2.3, at most 14). */
+function windowShift(rcvBuf: number): number {
+  let s = 0;
+  while (s < 14 && MAX_WIN << s < rcvBuf) s++;
+  return s;
 }
 
 const EMPTY = new Uint8Array(0);

@@ -3,27 +3,39 @@
 // src/nat/setup.ts) and terminates the connection with the userspace endpoint of src/tcp/, so
 // the connection's state is ours to sync and any server can carry it on.
 //
+// Anyone can send segments here without any SATP key, so nothing a segment does before its flow
+// carries an authenticated SATP packet may cost state that real clients need or move a flow.
+//
 // Per flow (key "clientIP|clientPort|anycastIP|port"):
-//   - a SYN starts a flow here (SYN-RECEIVED); its state is published in the sync table "tcp"
-//     once ESTABLISHED, refreshed every `syncMs` while it moves, and deleted when it closes;
-//   - a non-SYN segment of a flow this server does not have, whose record is in the table,
-//     takes the flow over (TcpEndpoint.adopt: RCV.NXT from the segment, SND from its ACK) and
-//     republishes the record with this server as owner; the old owner, seeing that, forgets the
-//     flow silently. A segment matching no record gets a RST (RFC 9293 3.10.7.1); a segment of a
-//     synced flow that fails the plausibility check is dropped, never answered with RST;
+//   - a SYN costs no state: the SYN-ACK carries a SYN cookie (src/tcp/cookie.ts, secret shared by
+//     the anycast group), and the final ACK that proves it opens the flow ESTABLISHED on whichever
+//     server it reaches (TcpEndpoint.fromCookie). So spoofed SYNs never fill `tcp.maxFlows`;
+//   - the flow's state is published in the sync table "tcp" once ESTABLISHED, refreshed every
+//     SYNC_MS while it moves (and whenever SND.NXT or RCV.NXT moved a quarter of the window), and
+//     deleted when it closes;
+//   - a non-SYN segment of a flow this server does not have, whose record is in the table and
+//     whose SEQ and ACK lie within a window of the published positions (RFC 5961's ACK check,
+//     widened by what may move between two publications), starts a tentative takeover
+//     (TcpEndpoint.adopt: RCV.NXT from the segment, SND from its ACK). A tentative flow sends
+//     nothing, is not published and carries nothing for its client: the old owner keeps the flow.
+//     The first authenticated, newest SATP packet on it (the datapath's `bound`) confirms it: the
+//     record is republished with this server as owner and the old owner, seeing that, forgets
+//     the flow silently. Unconfirmed after TENTATIVE_MS, it is forgotten. A segment matching no
+//     record and no cookie gets a RST (RFC 9293 3.10.7.1); a segment of a synced flow that fails
+//     the plausibility check is dropped, never answered with RST;
 //   - bytes are framed SATP (framing.ts) read leniently: after a takeover the stream may resume
 //     mid-frame and the reader resyncs on the first frame that authenticates;
 //   - stopping the relay forgets flows without FIN or RST: another server takes them over.
 //
 // Record "tcp" value: { o: owner sender id, m: mux (-1 before the first authenticated packet),
 //   is, ir: ISNs, ms: MSS, ss/rs: window shifts, sn/rn: SND.NXT/RCV.NXT when published, k: keep-alive ms }
-import { randomBytes } from "node:crypto";
 import type { Config } from "../config.ts";
 import { parseHostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { formatIp } from "../net/addr.ts";
 import { applyNatSetup, checkNatSetup } from "../nat/setup.ts";
 import type { SyncStore } from "../sync/store.ts";
+import { SynCookies } from "../tcp/cookie.ts";
 import { TcpEndpoint, type FlowState, type TcpOptions } from "../tcp/endpoint.ts";
 import { ACK, buildPacket, packetRoom, parsePacket, RST, SYN, type Segment } from "../tcp/segment.ts";
 import { configureLink, openTun, type TunDevice } from "../tun.ts";
@@ -50,7 +62,14 @@ export interface TcpAnycastStats {
   segmentsOut: number;
   flowsOpened: number;
   flowsClosed: number;
+  /** Confirmed takeovers (an authenticated packet arrived on the flow). */
   takeovers: number;
+  /** Takeovers started (plausible segment of a synced flow) and those that expired unconfirmed. */
+  tentative: number;
+  tentativeExpired: number;
+  cookiesSent: number;
+  /** Final ACKs with a valid cookie (flows opened), and ACKs that matched no cookie nor record. */
+  cookiesValid: number;
   movedAway: number;
   resets: number;
   badSegments: number;
@@ -63,6 +82,7 @@ export interface TcpAnycastStats {
 }
 
 const SYNC_MS = 500;
+const TENTATIVE_MS = 5000;
 const TICK_MS = 10;
 const diff = (a: number, b: number) => (a - b) | 0;
 
@@ -84,6 +104,8 @@ export class AnycastFlow implements Link, Ingress {
   keepaliveMs: number;
   lastSegment = 0;
   published = { sn: -1, rn: -1, at: 0 };
+  /** While a takeover is unconfirmed: when it is forgotten (0 once confirmed or opened here). */
+  tentativeUntil = 0;
   private seen = { resyncs: 0, skipped: 0 }; // reader counters already added to the host's stats
 
   constructor(
@@ -153,6 +175,10 @@ export class TcpAnycast {
     flowsOpened: 0,
     flowsClosed: 0,
     takeovers: 0,
+    tentative: 0,
+    tentativeExpired: 0,
+    cookiesSent: 0,
+    cookiesValid: 0,
     movedAway: 0,
     resets: 0,
     badSegments: 0,
@@ -173,6 +199,8 @@ export class TcpAnycast {
   /** Framing buffer shared by all flows (one packet at a time; the endpoint copies on write). */
   readonly framed = new Uint8Array(FRAME_HEADER + 2048);
   private readonly flush = () => this.flushNow();
+  private readonly cookies: SynCookies;
+  private tentatives = 0;
 
   constructor(
     private cfg: Config["tcp"],
@@ -182,8 +210,12 @@ export class TcpAnycast {
     readonly deliver: (flow: AnycastFlow, pkt: Uint8Array) => boolean,
     private readonly log: Logger,
     /** Is a client with this mux configured (resync plausibility before a flow knows its client)? */
-    readonly knownMux: (mux: number) => boolean = () => true,
+    readonly knownMux: (mux: number) => boolean,
+    /** The SYN cookie secret, the same on every server of the anycast group (from the fleet key). */
+    cookieSecret: Uint8Array,
+    clock: () => number = Date.now,
   ) {
+    this.cookies = new SynCookies(cookieSecret, clock);
     for (const hp of cfg.capture) {
       const { host, port } = parseHostPort(hp);
       this.captured.add(`${host}|${port}`);
@@ -194,6 +226,7 @@ export class TcpAnycast {
       if (f === undefined) return;
       const rec = value as FlowRecord | null;
       if (rec !== null && rec.o === this.node) return;
+      if (rec !== null && f.tentativeUntil !== 0) return; // the owner still moves it: ours is unconfirmed
       // Another server took the flow over (or closed it): forget it, no FIN, no RST.
       this.stats.movedAway++;
       this.log.info("tcp flow moved to another server", { flow: key, to: rec?.o ?? "closed" });
@@ -272,8 +305,19 @@ export class TcpAnycast {
     this.publish(flow, true);
   }
 
-  /** The server learned the flow's client (first authenticated packet). */
+  /** The server learned the flow's client here (an authenticated, newest packet): a tentative takeover is confirmed. */
   bound(flow: AnycastFlow, mux: number): void {
+    if (flow.tentativeUntil !== 0) {
+      flow.tentativeUntil = 0;
+      this.tentatives--;
+      this.stats.takeovers++;
+      flow.mux = mux;
+      flow.ep.ackSoon(); // what it received while tentative was never acknowledged
+      this.log.info("tcp flow taken over", { flow: flow.key, mux });
+      this.publish(flow, true);
+      this.dirty(flow);
+      return;
+    }
     if (flow.mux === mux) return;
     flow.mux = mux;
     this.publish(flow, true);
@@ -294,11 +338,11 @@ export class TcpAnycast {
     }
   }
 
-  private options(remotePort: number, localPort: number): TcpOptions {
+  private options(remotePort: number, localPort: number, iss = 0): TcpOptions {
     return {
       localPort,
       remotePort,
-      iss: randomBytes(4).readUInt32BE(0),
+      iss,
       mss: this.cfg.mss,
       receiveBuffer: this.cfg.buffer,
       sendBuffer: this.cfg.buffer,
@@ -330,8 +374,11 @@ export class TcpAnycast {
     }
     if (f === undefined) {
       if (seg.flags & RST) return;
-      if (seg.flags & SYN && !(seg.flags & ACK)) f = this.open(key, remote, p, now);
-      else f = this.takeOver(key, remote, p, pkt, now);
+      if (seg.flags & SYN) {
+        if (!(seg.flags & ACK)) this.sendCookie(p);
+        return;
+      }
+      f = this.open(key, remote, p, now) ?? this.takeOver(key, remote, p, pkt, now);
       if (f === undefined) return;
     } else f.ep.input(seg, now);
     f.lastSegment = now;
@@ -358,20 +405,41 @@ export class TcpAnycast {
     };
   }
 
+  /** A SYN: the SYN-ACK with a cookie as its ISS; nothing is kept. */
+  private sendCookie(p: { src: Uint8Array; dst: Uint8Array; seg: Segment }): void {
+    const seg = p.seg;
+    const iss = this.cookies.make({ src: p.src, dst: p.dst, srcPort: seg.srcPort, dstPort: seg.dstPort }, seg.seq, {
+      mss: seg.mss ?? 536,
+      wscale: seg.wscale,
+    });
+    this.stats.cookiesSent++;
+    this.write({ src: p.dst, dst: p.src }, TcpEndpoint.synAck(this.options(seg.srcPort, seg.dstPort), seg, iss));
+  }
+
+  /** A final ACK whose ACK - 1 is our cookie opens the flow ESTABLISHED here; undefined when it is not one. */
   private open(
     key: string,
     remote: string,
     p: { src: Uint8Array; dst: Uint8Array; seg: Segment },
     now: number,
   ): AnycastFlow | undefined {
+    const seg = p.seg;
+    if (!(seg.flags & ACK)) return undefined;
+    const isn = (seg.seq - 1) >>> 0;
+    const iss = (seg.ack - 1) >>> 0;
+    const peer = this.cookies.check({ src: p.src, dst: p.dst, srcPort: seg.srcPort, dstPort: seg.dstPort }, isn, iss);
+    if (peer === null) return undefined;
+    this.stats.cookiesValid++;
     if (this.flows.size >= this.cfg.maxFlows) {
       this.stats.full++;
       return undefined;
     }
     const f = this.newFlow(key, remote, p);
-    f.ep = TcpEndpoint.accept(this.options(p.seg.srcPort, p.seg.dstPort), p.seg, now, this.hooks(f));
+    f.ep = TcpEndpoint.fromCookie(this.options(seg.srcPort, seg.dstPort, iss), isn, peer, now, this.hooks(f));
     this.flows.set(key, f);
     this.stats.flowsOpened++;
+    this.publish(f, true);
+    f.ep.input(seg, now); // the final ACK and its data, if any
     return f;
   }
 
@@ -395,14 +463,21 @@ export class TcpAnycast {
       }
       return undefined;
     }
-    // Plausibility: the segment must sit near the published positions (a blind guess of the
-    // 4-tuple is not enough to move a flow; the bytes must still authenticate as SATP).
-    const near = (a: number, b: number) => Math.abs(diff(a, b)) < 1 << 30;
+    // Plausibility (RFC 5961 5.2 for the ACK, 9293 3.10.7.4 for SEQ): within a window W before
+    // the published positions and 2W after them (the owner republishes once they moved W/4, and
+    // one flush may send a window more). A blind attacker needs both right: 1 in ~10^5 tries with
+    // a 4 MiB window, and then still an authenticated SATP packet to confirm the takeover.
+    const w = this.cfg.buffer;
+    const near = (a: number, b: number) => {
+      const d = diff(a, b);
+      return d >= -w && d <= 2 * w;
+    };
     if (
       !(seg.flags & ACK) ||
       !near(seg.seq, rec.rn) ||
       !near(seg.ack, rec.sn) ||
-      this.flows.size >= this.cfg.maxFlows
+      this.flows.size >= this.cfg.maxFlows ||
+      this.tentatives >= Math.max(1, this.cfg.maxFlows >> 2)
     ) {
       this.stats.refused++;
       return undefined;
@@ -420,20 +495,21 @@ export class TcpAnycast {
     f.mux = rec.m;
     f.keepaliveMs = rec.k;
     f.ep = TcpEndpoint.adopt(this.options(seg.srcPort, seg.dstPort), st, seg, now, this.hooks(f));
+    f.tentativeUntil = now + TENTATIVE_MS;
+    this.tentatives++;
     this.flows.set(key, f);
-    this.stats.takeovers++;
-    this.log.info("tcp flow taken over", { flow: key, from: rec.o, mux: rec.m });
-    this.publish(f, true);
+    this.stats.tentative++;
+    this.log.debug("tcp flow takeover pending", { flow: key, from: rec.o, mux: rec.m });
     f.ep.input(seg, now); // its data (if any) and ACK, now in ESTABLISHED
     return f;
   }
 
   private publish(f: AnycastFlow, force: boolean): void {
     const e = f.ep;
-    if (e.state !== "ESTABLISHED" && e.state !== "CLOSE-WAIT") return;
+    if (f.tentativeUntil !== 0 || (e.state !== "ESTABLISHED" && e.state !== "CLOSE-WAIT")) return;
     const now = performance.now();
-    if (!force && (now - f.published.at < SYNC_MS || (f.published.sn === e.sndNxt && f.published.rn === e.rcvNxt)))
-      return;
+    const moved = Math.max(Math.abs(diff(e.sndNxt, f.published.sn)), Math.abs(diff(e.rcvNxt, f.published.rn)));
+    if (!force && (moved === 0 || (moved < this.cfg.buffer / 4 && now - f.published.at < SYNC_MS))) return;
     f.published = { sn: e.sndNxt, rn: e.rcvNxt, at: now };
     const rec: FlowRecord = {
       o: this.node,
@@ -454,6 +530,11 @@ export class TcpAnycast {
     if (f.closed) return;
     f.closed = true;
     this.stats.flowsClosed++;
+    if (f.tentativeUntil !== 0) {
+      f.tentativeUntil = 0;
+      this.tentatives--;
+      return; // an unconfirmed takeover owns nothing: no record to delete
+    }
     if (why !== "forgotten") {
       this.log.info("tcp flow closed", { flow: f.key, why });
       this.unpublish(f.key);
@@ -471,6 +552,10 @@ export class TcpAnycast {
   /** Removes a flow without sending anything. */
   private drop(f: AnycastFlow): void {
     if (!f.closed) f.ep.forget();
+    if (f.tentativeUntil !== 0) {
+      f.tentativeUntil = 0;
+      this.tentatives--;
+    }
     f.closed = true;
     this.flows.delete(f.key);
     this.pending.delete(f);
@@ -481,9 +566,12 @@ export class TcpAnycast {
     const now = performance.now();
     for (const f of this.pending) {
       const segs = f.ep.poll(now);
-      const a = { src: f.addrs.local, dst: f.addrs.remote };
-      for (let i = 0; i < segs.length; i++) this.write(a, segs[i]!);
-      this.publish(f, false);
+      if (f.tentativeUntil === 0) {
+        // (a tentative flow sends nothing: see the header)
+        const a = { src: f.addrs.local, dst: f.addrs.remote };
+        for (let i = 0; i < segs.length; i++) this.write(a, segs[i]!);
+        this.publish(f, false);
+      }
       if (f.ep.state === "CLOSED") {
         f.closed = true;
         if (this.flows.get(f.key) === f) this.flows.delete(f.key);
@@ -502,6 +590,11 @@ export class TcpAnycast {
     const now = performance.now();
     const idle = this.cfg.idleSeconds * 1000;
     for (const f of this.flows.values()) {
+      if (f.tentativeUntil !== 0 && now >= f.tentativeUntil) {
+        this.stats.tentativeExpired++;
+        this.drop(f);
+        continue;
+      }
       if (now - f.lastSegment > idle) {
         this.log.info("tcp flow idle: forgotten", { flow: f.key });
         this.drop(f);
@@ -520,6 +613,7 @@ export class TcpAnycast {
       flow: f.key,
       mux: f.mux,
       state: f.ep.state,
+      tentative: f.tentativeUntil !== 0,
       keepaliveMs: f.keepaliveMs,
       sndNxt: f.ep.sndNxt,
       rcvNxt: f.ep.rcvNxt,
