@@ -223,7 +223,9 @@ export const ConfigSchema = v.strictObject({
       advertise: v.optional(hostPort),
       tokenSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(5), v.maxValue(3600)), 60),
       // Connections on tcp.listen that have not presented a valid token: at most this many, each
-      // closed after pendingMs or once it sent pendingBytes (counted tcp-pending-*).
+      // closed after pendingMs or once it sent pendingBytes (counted tcp-pending-*). The same
+      // bounds hold tcp-anycast flows that have carried no authenticated SATP packet yet (reset,
+      // counted `unauthenticated` in /v1/tcp).
       maxPending: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100000)), 256),
       pendingMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(600000)), 10000),
       pendingBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 24)), 65536),

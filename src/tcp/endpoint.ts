@@ -331,6 +331,11 @@ export class TcpEndpoint {
     return this.sbuf.length - (this.tail - this.head);
   }
 
+  /** Out-of-order bytes held (at most the receive window). */
+  get heldBytes(): number {
+    return this.held.bytes;
+  }
+
   /** Bytes written but not yet acknowledged. */
   get buffered(): number {
     return this.tail - this.head;

@@ -70,6 +70,8 @@ export interface TcpAnycastStats {
   cookiesSent: number;
   /** Final ACKs with a valid cookie (flows opened), and ACKs that matched no cookie nor record. */
   cookiesValid: number;
+  /** Flows reset because no authenticated packet came within tcp.pendingMs (or after tcp.pendingBytes). */
+  unauthenticated: number;
   movedAway: number;
   resets: number;
   badSegments: number;
@@ -103,6 +105,8 @@ export class AnycastFlow implements Link, Ingress {
   mux = -1;
   keepaliveMs: number;
   lastSegment = 0;
+  /** When the flow opened here (a flow that carries no authenticated packet within tcp.pendingMs is reset). */
+  openedAt = 0;
   published = { sn: -1, rn: -1, at: 0 };
   /** While a takeover is unconfirmed: when it is forgotten (0 once confirmed or opened here). */
   tentativeUntil = 0;
@@ -179,6 +183,7 @@ export class TcpAnycast {
     tentativeExpired: 0,
     cookiesSent: 0,
     cookiesValid: 0,
+    unauthenticated: 0,
     movedAway: 0,
     resets: 0,
     badSegments: 0,
@@ -430,12 +435,13 @@ export class TcpAnycast {
     const peer = this.cookies.check({ src: p.src, dst: p.dst, srcPort: seg.srcPort, dstPort: seg.dstPort }, isn, iss);
     if (peer === null) return undefined;
     this.stats.cookiesValid++;
-    if (this.flows.size >= this.cfg.maxFlows) {
+    if (this.flows.size >= this.cfg.maxFlows || this.unauthenticatedFlows() >= this.cfg.maxPending) {
       this.stats.full++;
       return undefined;
     }
     const f = this.newFlow(key, remote, p);
     f.ep = TcpEndpoint.fromCookie(this.options(seg.srcPort, seg.dstPort, iss), isn, peer, now, this.hooks(f));
+    f.openedAt = now;
     this.flows.set(key, f);
     this.stats.flowsOpened++;
     this.publish(f, true);
@@ -595,6 +601,14 @@ export class TcpAnycast {
         this.drop(f);
         continue;
       }
+      if (f.mux === -1 && (now - f.openedAt > this.cfg.pendingMs || f.ep.counters.bytesIn > this.cfg.pendingBytes)) {
+        // A handshake is no proof of a client: without an authenticated packet the flow holds no slot.
+        this.stats.unauthenticated++;
+        this.log.info("tcp flow without an authenticated packet: reset", { flow: f.key });
+        f.ep.abort();
+        this.pending.add(f);
+        continue;
+      }
       if (now - f.lastSegment > idle) {
         this.log.info("tcp flow idle: forgotten", { flow: f.key });
         this.drop(f);
@@ -605,6 +619,12 @@ export class TcpAnycast {
       else if (now - f.published.at >= SYNC_MS) this.publish(f, false);
     }
     if (this.pending.size > 0) this.flushNow();
+  }
+
+  private unauthenticatedFlows(): number {
+    let n = 0;
+    for (const f of this.flows.values()) if (f.mux === -1 && !f.closed) n++;
+    return n;
   }
 
   /** For /v1/tcp and metrics. */
@@ -621,6 +641,7 @@ export class TcpAnycast {
       rtoMs: Math.round(f.ep.rto),
       cwnd: f.ep.cwnd,
       buffered: f.ep.buffered,
+      outOfOrderBytes: f.ep.heldBytes,
       counters: f.ep.counters,
       resyncs: f.reader.resyncs,
       skippedBytes: f.reader.skipped,

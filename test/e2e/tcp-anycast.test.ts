@@ -9,6 +9,7 @@
 //   B 10.203.12.1 ─┘ └─ 10.203.2.1 S2 (+10.201.0.1)      R: UDP to 10.201.0.1 blackholed
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
+import { readFileSync } from "node:fs";
 import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
 
 const ready = isRoot && have("iperf3") && have("ping") && have("ss");
@@ -16,6 +17,9 @@ if (!ready) console.warn("e2e tcp-anycast: skipped (needs root, iperf3, ping, ss
 
 const ANY = AnycastPair.ANY;
 const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
+const ATTACKER = `${ROOT}test/e2e/helpers/tcp-attacker.ts`;
+/** The attacker's spoofed sources (routed inside the lab only: R → A → the attacker's TUN). */
+const SPOOFED = "10.205.0.0/16";
 
 describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (namespaces)", () => {
   const lab = new Lab("ta");
@@ -33,9 +37,30 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
       .join(" -> ");
   const flows = (s: "s1" | "s2") =>
     JSON.parse(pair.admin(s, "/v1/tcp")) as {
-      stats: Record<string, number>;
-      flows: { flow: string; mux: number; state: string }[];
+      stats: Record<"takeovers" | "cookiesSent" | "full" | "unauthenticated" | "resyncs", number>;
+      flows: {
+        flow: string;
+        mux: number;
+        state: string;
+        outOfOrderBytes: number;
+        counters: Record<"outOfOrder" | "outOfOrderRefused", number>;
+      }[];
     };
+  const rssMiB = (s: "s1" | "s2") =>
+    Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${servers[s]!.pid}/status`, "utf8"))![1]) / 1024;
+  /** A plain kernel TCP connect from B to the anycast port: ms until connected (-1: failed within 3 s). */
+  const connectMs = () =>
+    Number(
+      lab
+        .exec(ns.b, [
+          BUN,
+          "-e",
+          `const t = performance.now(); const to = setTimeout(() => { console.log(-1); process.exit(0); }, 3000);
+         const s = await Bun.connect({ hostname: "${ANY}", port: 4444, socket: { data() {} } });
+         console.log(Math.round(performance.now() - t)); clearTimeout(to); s.end(); process.exit(0);`,
+        ])
+        .trim(),
+    );
 
   /** A's 16 MiB download from B's HTTP helper with `during` run mid-way; the result and the clients' logs. */
   const download = async (file: string, during: () => Promise<void>) => {
@@ -59,9 +84,12 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     ns.b = pair.clients.b!;
     lab.exec(pair.r, ["ip", "rule", "add", "pref", "10", "to", ANY, "ipproto", "udp", "blackhole"]);
     lab.exec(ns.a, ["mkdir", "-p", dir]);
+    // The attacker's spoofed sources live behind A (its TUN): replies to them stay in the lab.
+    lab.exec(pair.r, ["ip", "route", "replace", SPOOFED, "via", "10.203.11.1"]);
+    lab.exec(ns.a, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     Object.assign(
       servers,
-      pair.spawnServers(dir, () => ({ capture: [`${ANY}:4444`] })),
+      pair.spawnServers(dir, () => ({ capture: [`${ANY}:4444`], maxFlows: 100, pendingMs: 5000 })),
     );
     const capturing = (s: "s1" | "s2") => {
       try {
@@ -95,7 +123,97 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     expect(flows("s2").flows).toEqual([]);
   }, 30000);
 
+  test("10,000 spoofed SYNs/s for 30 s at tcp.maxFlows 100: real connects within 1 s, the tunnel < 1% loss, a route flip's takeovers succeed", async () => {
+    const before = { s1: flows("s1").stats, s2: flows("s2").stats, rss: rssMiB("s1") };
+    const flood = lab.spawn(
+      ns.a,
+      [BUN, ATTACKER, "atk0", SPOOFED, ANY, "4444", "syn", "10000", "30"],
+      `${dir}/flood.json`,
+    );
+    await Bun.sleep(2000);
+    const ping = lab.spawn(ns.a, ["ping", "-c", "500", "-i", "0.05", "-W", "2", "10.99.0.2"], `${dir}/flood-ping.log`);
+    const connects: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      connects.push(connectMs());
+      await Bun.sleep(800);
+    }
+    const rssDuring = rssMiB("s1");
+    const s1During = flows("s1");
+    pair.route("s2"); // mid-flood: the flood and both clients' flows move to S2
+    await lab.until("S2 took both flows over", () => flows("s2").stats.takeovers - before.s2.takeovers === 2, 5000);
+    for (let i = 0; i < 5; i++) {
+      connects.push(connectMs());
+      await Bun.sleep(800);
+    }
+    await ping.exited;
+    await flood.exited;
+    const f = JSON.parse((await Bun.file(`${dir}/flood.json`).text()).trim().split("\n").pop()!) as {
+      sent: number;
+      rate: number;
+      seconds: number;
+      synAcks: number;
+    };
+    const pings = pingReceived(await Bun.file(`${dir}/flood-ping.log`).text());
+    const after = { s1: flows("s1").stats, s2: flows("s2").stats };
+    const cookies = after.s1.cookiesSent - before.s1.cookiesSent + after.s2.cookiesSent - before.s2.cookiesSent;
+    console.log(
+      `  SYN flood: ${f.sent} spoofed SYNs in ${f.seconds} s (${f.rate}/s), ${cookies} cookie SYN-ACKs, ${f.synAcks} seen back; ` +
+        `S1 flows during it ${s1During.flows.length}/100 (full ${after.s1.full - before.s1.full}); ` +
+        `connects ${connects.join(", ")} ms; tunnel pings ${pings}/500; takeovers on the flip 2/2; ` +
+        `S1 RSS ${before.rss.toFixed(0)} → ${rssDuring.toFixed(0)} MiB during`,
+    );
+    expect(f.rate).toBeGreaterThan(9000);
+    expect(cookies).toBeGreaterThan(f.sent * 0.9);
+    expect(s1During.flows.length).toBeLessThanOrEqual(3); // the two clients (and a connect test): no SYN made state
+    expect(after.s1.full - before.s1.full + after.s2.full - before.s2.full).toBe(0);
+    expect(connects.every((ms) => ms >= 0 && ms < 1000)).toBe(true);
+    expect(pings).toBeGreaterThanOrEqual(495); // < 1% loss
+    expect(rssDuring - before.rss).toBeLessThan(32);
+    // Back to S1 as the next tests expect.
+    pair.route("s1");
+    await lab.until("S1 took both flows back", () => flows("s1").stats.takeovers - before.s1.takeovers === 2, 5000);
+    await lab.until("S2 forgot the flows", () => flows("s2").flows.length === 0, 5000);
+  }, 60000);
+
+  test("a keyless attacker's handshake, then 60,000 overlapping out-of-order segments (20x the window): RSS bounded, flow reset unauthenticated", async () => {
+    const before = { stats: flows("s1").stats, rss: rssMiB("s1") };
+    const p = lab.spawn(ns.a, [BUN, ATTACKER, "atk1", SPOOFED, ANY, "4444", "ooo", "60000"], `${dir}/ooo.json`);
+    // While it runs: S1's RSS at its highest, and the attacker's flow as S1 last showed it.
+    let rss = before.rss;
+    let flow: ReturnType<typeof flows>["flows"][number] | undefined;
+    let held = 0;
+    while (p.exitCode === null) {
+      rss = Math.max(rss, rssMiB("s1"));
+      flow = flows("s1").flows.find((x) => x.mux === -1 && x.flow.startsWith("10.205.255.1|")) ?? flow;
+      held = Math.max(held, flow?.outOfOrderBytes ?? 0);
+      await Bun.sleep(100);
+    }
+    const a = JSON.parse((await Bun.file(`${dir}/ooo.json`).text()).trim().split("\n").pop()!) as {
+      handshake: boolean;
+      sent: number;
+      bytes: number;
+      flow: string;
+    };
+    console.log(
+      `  out-of-order flood: handshake ${a.handshake}, ${a.sent} segments (${(a.bytes / 2 ** 20).toFixed(0)} MiB, window 4 MiB); ` +
+        `S1 RSS ${before.rss.toFixed(0)} → at most ${rss.toFixed(0)} MiB; the flow held at most ${held} bytes out of order, counted ${flow?.counters.outOfOrder} out of order, ${flow?.counters.outOfOrderRefused} refused`,
+    );
+    expect(a.handshake).toBe(true);
+    expect(a.bytes).toBeGreaterThan(10 * (4 << 20));
+    expect(flow).toBeDefined();
+    expect(flow!.counters.outOfOrder).toBeGreaterThan(1000);
+    expect(held).toBeLessThanOrEqual(4 << 20);
+    expect(rss - before.rss).toBeLessThan(40); // the 4 MiB window, piece headers and garbage not yet collected: not 80 MiB
+    await lab.until(
+      "the unauthenticated flow reset after tcp.pendingMs",
+      () => !flows("s1").flows.some((x) => x.flow.startsWith(a.flow)),
+      8000,
+    );
+    expect(flows("s1").stats.unauthenticated - before.stats.unauthenticated).toBe(1);
+  }, 60000);
+
   test("route flips S1 → S2 mid-download: S2 takes the flows over, same client sockets, download intact", async () => {
+    const took = flows("s2").stats.takeovers;
     const before = { a: socketOf("a"), b: socketOf("b") };
     expect(before.a).toContain(`${ANY}:4444`);
     lab.spawn(ns.b, [BUN, HELPER, "http", "10.99.0.2", "8080", "16", "4"], `${dir}/http.log`);
@@ -111,7 +229,7 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     );
     expect(got.bytes).toBe(16 * 1024 * 1024);
     expect(got.sha256).toBe(got.want);
-    expect(s2.stats.takeovers).toBe(2);
+    expect(s2.stats.takeovers - took).toBe(2);
     expect(s2.flows.map((x) => x.mux).sort()).toEqual([1, 2]);
     await lab.until("S1 forgot the flows", () => flows("s1").flows.length === 0, 5000);
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
@@ -124,6 +242,7 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
 
   test("route back to S1 mid-download, then S1 killed (-9) with the route on S2: flows move twice, download intact", async () => {
     const before = { a: socketOf("a"), b: socketOf("b") };
+    const took = flows("s2").stats.takeovers;
     const got = await download("fetch2.json", async () => {
       await Bun.sleep(400);
       pair.route("s1");
@@ -137,7 +256,7 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     );
     expect(got.bytes).toBe(16 * 1024 * 1024);
     expect(got.sha256).toBe(got.want);
-    expect(s2.stats.takeovers).toBe(4);
+    expect(s2.stats.takeovers - took).toBe(2);
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
     expect(got.logs).not.toContain("TCP connection lost");
   }, 60000);
