@@ -37,12 +37,25 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
       .join(" -> ");
   const flows = (s: "s1" | "s2") =>
     JSON.parse(pair.admin(s, "/v1/tcp")) as {
-      stats: Record<"takeovers" | "cookiesSent" | "full" | "unauthenticated" | "resyncs", number>;
+      stats: Record<
+        | "takeovers"
+        | "tentative"
+        | "tentativeExpired"
+        | "refused"
+        | "cookiesSent"
+        | "full"
+        | "unauthenticated"
+        | "resyncs",
+        number
+      >;
       flows: {
         flow: string;
         mux: number;
         state: string;
         outOfOrderBytes: number;
+        tentative: boolean;
+        sndNxt: number;
+        rcvNxt: number;
         counters: Record<"outOfOrder" | "outOfOrderRefused", number>;
       }[];
     };
@@ -211,6 +224,55 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     );
     expect(flows("s1").stats.unauthenticated - before.stats.unauthenticated).toBe(1);
   }, 60000);
+
+  test("takeover attempts at S2 while the route stays on S1, blind and with S1's exact positions: no flow moves", async () => {
+    const fa = flows("s1").flows.find((x) => x.mux === 1)!;
+    const [src, sport] = fa.flow.split("|") as [string, string];
+    const before = flows("s2").stats;
+    const ping = lab.spawn(ns.a, ["ping", "-c", "100", "-i", "0.05", "-W", "2", "10.99.0.2"], `${dir}/spoof-ping.log`);
+    const spoof = (count: number, seq: string, ack: string) =>
+      JSON.parse(
+        lab
+          .exec(pair.s2, [
+            BUN,
+            ATTACKER,
+            "atk2",
+            "10.206.0.0/16",
+            ANY,
+            "4444",
+            "spoof",
+            src,
+            sport,
+            String(count),
+            seq,
+            ack,
+          ])
+          .trim()
+          .split("\n")
+          .pop()!,
+      ) as { sent: number };
+    const blind = spoof(2000, "rand", "rand");
+    const mid = flows("s2").stats;
+    // An attacker who sees the flow: S1's RCV.NXT and SND.NXT exactly, noise as the payload.
+    const informed = spoof(200, String(fa.rcvNxt), String(fa.sndNxt));
+    await ping.exited;
+    const after = flows("s2");
+    const pings = pingReceived(await Bun.file(`${dir}/spoof-ping.log`).text());
+    console.log(
+      `  takeover attempts: ${blind.sent} blind segments → ${mid.refused - before.refused} refused, ${mid.tentative - before.tentative} tentative; ` +
+        `${informed.sent} at S1's exact positions → ${after.stats.tentative - mid.tentative} tentative, ${after.stats.takeovers - before.takeovers} confirmed; ` +
+        `tunnel pings ${pings}/100; S1 still serves mux 1: ${flows("s1").flows.some((x) => x.mux === 1 && !x.tentative)}`,
+    );
+    expect(mid.refused - before.refused).toBeGreaterThanOrEqual(1990);
+    expect(mid.tentative - before.tentative).toBeLessThanOrEqual(1);
+    expect(after.stats.tentative - mid.tentative).toBe(1); // plausible: tentative, then never confirmed
+    expect(after.stats.takeovers - before.takeovers).toBe(0);
+    expect(after.flows.every((x) => x.tentative)).toBe(true);
+    expect(flows("s1").flows.some((x) => x.mux === 1 && !x.tentative)).toBe(true);
+    expect(pings).toBe(100);
+    await lab.until("S2's tentative flow expired", () => flows("s2").flows.length === 0, 8000);
+    expect(flows("s2").stats.tentativeExpired - before.tentativeExpired).toBeGreaterThanOrEqual(1);
+  }, 30000);
 
   test("route flips S1 → S2 mid-download: S2 takes the flows over, same client sockets, download intact", async () => {
     const took = flows("s2").stats.takeovers;

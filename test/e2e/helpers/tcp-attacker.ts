@@ -6,6 +6,8 @@
 //   bun tcp-attacker.ts DEV NET DST PORT ooo COUNT          one real handshake (cookie and all),
 //        then COUNT overlapping 1400-byte out-of-order segments on that connection, never the
 //        next byte expected
+//   bun tcp-attacker.ts DEV NET DST PORT spoof SRC SPORT COUNT SEQ ACK   COUNT segments as SRC:SPORT
+//        (another host's flow), ACK set, 64 bytes of noise each; SEQ and ACK numbers or "rand"
 // Prints one JSON line with what it sent and saw; exit 1 when the handshake failed.
 import { openTun, configureLink } from "../../../src/tun.ts";
 import { ACK, buildPacket, packetRoom, parsePacket, PSH, SYN } from "../../../src/tcp/segment.ts";
@@ -67,7 +69,20 @@ const randomSource = () => {
 };
 const EMPTY = new Uint8Array(0);
 
-if (mode === "syn") {
+if (mode === "spoof") {
+  const [src = "", sport = "0", count = "100", seqArg = "rand", ackArg = "rand"] = rest;
+  const noise = new Uint8Array(64);
+  let sent = 0;
+  for (let i = 0; i < Number(count); i++) {
+    for (let k = 0; k < noise.length; k++) noise[k] = rand() & 255;
+    const seq = seqArg === "rand" ? rand() : (Number(seqArg) + i * 64) >>> 0;
+    const ack = ackArg === "rand" ? rand() : Number(ackArg) >>> 0;
+    if (send(ip(src), Number(sport), seq, ack, ACK | PSH, noise)) sent++;
+    if (i % 100 === 99) await Bun.sleep(1);
+  }
+  await Bun.sleep(200);
+  console.log(JSON.stringify({ mode, sent, ...seen }));
+} else if (mode === "syn") {
   const rate = Number(rest[0] ?? 10000);
   const seconds = Number(rest[1] ?? 10);
   let sent = 0;
