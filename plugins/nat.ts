@@ -11,7 +11,8 @@
  *
  * Refused unless listed in `allow`: 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8,
  * 169.254.0.0/16 (link-local and cloud metadata), 172.16.0.0/12, 192.0.0.0/24, 192.168.0.0/16,
- * 198.18.0.0/15, 224.0.0.0/4, 240.0.0.0/4 — plus anything in `deny`. Refusals are counted
+ * 198.18.0.0/15, 224.0.0.0/4, 240.0.0.0/4, the server's own addresses and a fleet server's
+ * service ports (ctx.own, src/net/own.ts) — plus anything in `deny`. Refusals are counted
  * (relay_drops_total{reason="nat-refused"}).
  *
  * Kernel setup (src/nat/setup.ts has the exact commands): with `setup: "auto"` the plugin applies
@@ -102,6 +103,10 @@ const Options = v.strictObject({
 export default definePlugin({
   name: "nat",
   options: Options,
+  ports(opts) {
+    const [lo, hi] = opts.ports.split("-").map(Number) as [number, number];
+    return [{ address: opts.address, protos: ["udp", "tcp"], from: lo, to: hi }];
+  },
   create(ctx, opts) {
     const natIp = ((b) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0)(parseIp(opts.address)!);
     const ports = opts.ports.split("-").map(Number) as [number, number];
@@ -109,7 +114,11 @@ export default definePlugin({
     const policy = new PrefixTable<boolean>();
     const prefix = (s: string): Prefix => parseCidr(s, true);
     for (const r of REFUSED) policy.set(prefix(r), true);
-    for (const r of opts.allow) policy.set(prefix(r), false);
+    const allowed = new PrefixTable<true>();
+    for (const r of opts.allow) {
+      policy.set(prefix(r), false);
+      allowed.set(prefix(r), true);
+    }
     for (const r of opts.deny) policy.set(prefix(r), true);
 
     const tun = openTun({ name: opts.device });
@@ -188,6 +197,8 @@ export default definePlugin({
         }
         if (fOut.proto === PROTO_ICMP && fOut.kind !== 8) return PROTO_V;
         if (policy.lookup(d, 16, 4) === true) return REFUSED_V;
+        const port = fOut.proto === PROTO_ICMP ? 0 : fOut.dport;
+        if (ctx.own.refuses(d, 16, 4, port, allowed.lookup(d, 16, 4) === true, p.now)) return REFUSED_V;
         const now = Date.now();
         let b = table.outbound(fOut.proto, p.from.mux, fOut.src, fOut.sport);
         if (b === undefined) {

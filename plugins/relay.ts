@@ -13,11 +13,13 @@
  * port, so a route flip in either direction keeps the relay working. Peers in private,
  * loopback, link-local, CGN, multicast and reserved ranges, IPv4 and IPv6 (ULA, documentation,
  * and the ::ffff:a.b.c.d / ::a.b.c.d forms of refused IPv4: src/net/special.ts) are refused
- * unless `allowPeers` lists them (the relay must not reach the server's own networks).
+ * unless `allowPeers` lists them (the relay must not reach the server's own networks); so are the
+ * server's own addresses and a fleet server's service ports (ctx.own, src/net/own.ts).
  *
  * Options:
  *   address                  IP the relay ports are bound on (the anycast address), required
- *   ports                    "LO-HI" (default "40000-40999"; 16 slices, one per sender id mod 16)
+ *   ports                    "LO-HI" (default "61000-61999", above Linux's ephemeral ports and the
+ *                            nat plugin's default range; 16 slices, one per sender id mod 16)
  *   lifetime                 { default: 300, max: 3600 } seconds
  *   maxAllocationsPerClient  default 4
  *   maxBytesPerAllocation    default 1 GiB (0 = no limit)
@@ -87,7 +89,7 @@ export default definePlugin({
           return lo >= 1024 && hi <= 65535 && hi - lo + 1 >= SLICES;
         }, "expected 1024 <= LO, HI <= 65535 and at least 16 ports"),
       ),
-      "40000-40999",
+      "61000-61999",
     ),
     lifetime: v.optional(
       v.strictObject({
@@ -100,13 +102,21 @@ export default definePlugin({
     maxBytesPerAllocation: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 2 ** 30),
     allowPeers: v.optional(v.array(cidr), []),
   }),
+  ports(opts) {
+    const [lo, hi] = opts.ports.split("-").map(Number) as [number, number];
+    return [{ address: opts.address, protos: ["udp"], from: lo, to: hi }];
+  },
   create(ctx, opts) {
     const [lo, hi] = opts.ports.split("-").map(Number) as [number, number];
     const size = Math.floor((hi - lo + 1) / SLICES);
     const sliceStart = lo + (ctx.node % SLICES) * size;
     const policy = new PrefixTable<boolean>();
     for (const r of REFUSED_ALL) policy.set(parseCidr(r, true), true);
-    for (const r of opts.allowPeers) policy.set(parseCidr(r, true), false);
+    const allowed = new PrefixTable<true>();
+    for (const r of opts.allowPeers) {
+      policy.set(parseCidr(r, true), false);
+      allowed.set(parseCidr(r, true), true);
+    }
     const ev = {
       allocated: ctx.counter("allocated"),
       refusedAlloc: ctx.counter("allocation-refused"),
@@ -203,7 +213,11 @@ export default definePlugin({
       const pp = u16(tlv(m, TLV.PEER_PORT));
       if (peer === undefined || (peer.length !== 4 && peer.length !== 16) || pp === undefined || pp === 0)
         return error(m.id, ERR.MALFORMED, "PEER_ADDR and PEER_PORT required");
-      if (policy.lookup(peer, 0, peer.length === 4 ? 4 : 6) === true) {
+      const family = peer.length === 4 ? 4 : 6;
+      if (
+        policy.lookup(peer, 0, family) === true ||
+        ctx.own.refuses(peer, 0, family, pp, allowed.lookup(peer, 0, family) === true, performance.now())
+      ) {
         ev.refusedAlloc.inc();
         return error(m.id, ERR.REFUSED, "peer address not allowed");
       }

@@ -17,6 +17,8 @@ import type { Conn, ConnTable } from "./state.ts";
 import type { SyncTables } from "./sync/store.ts";
 import type { RouteIndex } from "./routing.ts";
 import type { ControlMessage } from "./satp/control.ts";
+import type { PortClaim } from "./net/ports.ts";
+import type { OwnEndpoints } from "./net/own.ts";
 
 export type { SyncTables };
 
@@ -77,6 +79,12 @@ export interface PluginContext {
   counter(name: string): Counter;
   /** Directory of the config file (or the working directory), for relative paths in options. */
   readonly configDir: string;
+  /**
+   * The server itself as a destination (src/net/own.ts): a plugin that sends on a client's
+   * behalf refuses what `refuses` says (its own and its fleet's service ports always, its own
+   * addresses unless the operator allowed them).
+   */
+  readonly own: Pick<OwnEndpoints, "refuses">;
 }
 
 export interface PluginInstance {
@@ -95,6 +103,8 @@ export interface PluginDefinition<S extends v.GenericSchema = v.GenericSchema> {
   name: string;
   options: S;
   create(ctx: PluginContext, options: v.InferOutput<S>): PluginInstance | Promise<PluginInstance>;
+  /** The ports these options take (bound, or captured by policy routing): an overlap with another part is a config error. */
+  ports?(options: v.InferOutput<S>): Omit<PortClaim, "what">[];
 }
 
 export function definePlugin<S extends v.GenericSchema>(d: PluginDefinition<S>): PluginDefinition<S> {
@@ -227,6 +237,13 @@ export async function prepareChain(
   }
   if (problems.length) throw new ConfigError(problems);
   return defs;
+}
+
+/** The ports a prepared chain takes, each named by its config path. */
+export function chainClaims(defs: PreparedChain): PortClaim[] {
+  return defs.flatMap((d, i) =>
+    (d.def.ports?.(d.options) ?? []).map((c) => ({ ...c, what: `plugins.${i} (${d.def.name})` })),
+  );
 }
 
 /** Creates the plugins in order; on a failure the ones created so far are stopped again. */

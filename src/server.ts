@@ -4,12 +4,22 @@
 // src/transport/link.ts.
 import { hkdfSync, randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
-import { parseHostPort } from "./config.ts";
+import { ConfigError, parseHostPort } from "./config.ts";
 import { Datapath } from "./datapath.ts";
 import type { Drops } from "./drops.ts";
 import { HoldQueue } from "./hold.ts";
 import type { Logger } from "./log.ts";
-import { buildChain, createChain, prepareChain, type Builtins, type Chain, type PluginContext } from "./pipeline.ts";
+import {
+  chainClaims,
+  createChain,
+  prepareChain,
+  type Builtins,
+  type Chain,
+  type PluginContext,
+  type PreparedChain,
+} from "./pipeline.ts";
+import { portOverlaps, type PortClaim } from "./net/ports.ts";
+import { OwnEndpoints } from "./net/own.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { RemoteLink, type Link } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
@@ -40,6 +50,8 @@ export class Server {
   state: ServerState = "starting";
   chain!: Chain;
   cfg: Config;
+  /** The server as a destination plugins must not reach for a client (src/net/own.ts). */
+  own!: OwnEndpoints;
   /** Replicated tables (local-only when sync is off) and the backend that syncs them. */
   readonly store: SyncStore;
   readonly replication: Replication;
@@ -170,7 +182,9 @@ export class Server {
     s.conns.counters = { file: s.counters, senderId: cfg.senderId };
     try {
       s.conns.replace(cfg.clients, cfg.crypto, cfg.rateLimit);
-      s.chain = await buildChain(cfg.plugins, builtins, (name) => s.pluginContext(name), configDir);
+      const prepared = await prepareChain(cfg.plugins, builtins, configDir);
+      s.own = ownEndpoints(cfg, checkPorts(cfg, prepared));
+      s.chain = await createChain(prepared, (name) => s.pluginContext(name));
     } catch (e) {
       s.stop();
       throw e;
@@ -193,6 +207,7 @@ export class Server {
         const name = hostPortText(udp.address, udp.port);
         ingress = new UdpIngress(udp, name, idx);
         s.listeners.push({ name, udp, ingress });
+        s.own.addPort(udp.port);
         if (udp.buffers.receive < cfg.udpBuffers.receive)
           log.warn("udp receive buffer smaller than configured (needs CAP_NET_ADMIN or net.core.rmem_max)", {
             listener: text,
@@ -233,6 +248,8 @@ export class Server {
       s.mesh = mesh;
       try {
         await mesh.start();
+        s.own.addPort(mesh.listenPort);
+        if (mesh.dataPort !== undefined) s.own.addPort(mesh.dataPort);
       } catch (e) {
         s.stop();
         throw new Error(`sync.listen ${sc.listen}: ${(e as Error).message}`);
@@ -286,6 +303,9 @@ export class Server {
         return { inc: (n = 1) => void this.pluginEvents.set(key, this.pluginEvents.get(key)! + n) };
       },
       configDir: this.configDir,
+      own: {
+        refuses: (buf, off, family, port, allowed, now) => this.own.refuses(buf, off, family, port, allowed, now),
+      },
     };
   }
 
@@ -298,8 +318,10 @@ export class Server {
     // devices the new ones reopen under the same names) and create the new one. If that fails,
     // the previous plugins are created again from the running config.
     const prepared = await prepareChain(next.plugins, this.builtins, this.configDir);
+    const own = ownEndpoints(next, checkPorts(next, prepared));
     const diff = this.conns.replace(next.clients, next.crypto, next.rateLimit);
     const ctxFor = (name: string) => this.pluginContext(name);
+    this.own = own;
     this.chain.stop();
     try {
       this.chain = await createChain(prepared, ctxFor);
@@ -338,4 +360,40 @@ export class Server {
 
 export function hostPortText(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The ports the listeners, capture, sync and admin take (src/net/ports.ts). */
+function coreClaims(cfg: Config): PortClaim[] {
+  const claims: PortClaim[] = [];
+  const claim = (what: string, hp: string, protos: PortClaim["protos"]) => {
+    const { host, port } = parseHostPort(hp);
+    if (port !== 0) claims.push({ what, address: host, protos, from: port, to: port });
+  };
+  const listen = cfg.listen ?? [cfg.interface ? hostPortText(cfg.interface, cfg.port) : `[::]:${cfg.port}`];
+  listen.forEach((hp, i) => claim(`listen.${i}`, hp, ["udp"]));
+  cfg.tcp.listen.forEach((hp, i) => claim(`tcp.listen.${i}`, hp, ["tcp"]));
+  cfg.tcp.capture.forEach((hp, i) => claim(`tcp.capture.${i}`, hp, ["tcp"]));
+  if (cfg.sync.listen !== undefined)
+    claim("sync.listen", cfg.sync.listen, cfg.sync.dataChannel ? ["tcp", "udp"] : ["tcp"]);
+  if (cfg.admin.enabled) claim("admin.listen", cfg.admin.listen, ["tcp"]);
+  return claims;
+}
+
+/** Every claim of `cfg` and its plugins; throws ConfigError naming each overlapping pair. */
+function checkPorts(cfg: Config, prepared: PreparedChain): PortClaim[] {
+  const claims = [...coreClaims(cfg), ...chainClaims(prepared)];
+  const problems = portOverlaps(claims);
+  if (problems.length) throw new ConfigError(problems);
+  return claims;
+}
+
+/** The server as a destination: the addresses and ports it claims, and the fleet's servers. */
+function ownEndpoints(cfg: Config, claims: PortClaim[]): OwnEndpoints {
+  const ports: number[] = [];
+  for (const c of claims) for (let p = c.from; p <= c.to; p++) ports.push(p);
+  return new OwnEndpoints({
+    addresses: claims.map((c) => c.address),
+    ports,
+    fleet: cfg.sync.peers.map((hp) => parseHostPort(hp).host),
+  });
 }

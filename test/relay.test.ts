@@ -147,6 +147,25 @@ test("quotas: allocations per client, bytes per allocation; refused peers", asyn
   expect(atPeer.length - before).toBeLessThan(10);
 });
 
+test("the server itself is refused as a peer: its service ports even where allowPeers allows the address (the fleet's: test/own.test.ts)", async () => {
+  const before = s1.store.entries("relay").length;
+  const own = [
+    ["S1's SATP port", [127, 0, 0, 1], s1.listeners[0]!.udp.port],
+    ["S1's sync port", [127, 0, 0, 1], s1.mesh!.listenPort],
+    ["S1's data channel", [127, 0, 0, 1], s1.mesh!.dataPort!],
+    ["S1's relay range", [127, 0, 0, 1], 41000],
+    ["S1's SATP port, v4-mapped", [...parseIp("::ffff:127.0.0.1")!], s1.listeners[0]!.udp.port],
+  ] as const;
+  for (const [what, addr, port] of own) {
+    const r = await allocate(port, undefined, [...addr]);
+    expect([what, u16(tlv(r, TLV.ERROR_CODE))]).toEqual([what, ERR.REFUSED]);
+  }
+  expect(s1.store.entries("relay").length).toBe(before); // zero allocations to the server itself
+  // Another port on an allowed address of the server is the operator's choice (allowPeers 127.0.0.0/8).
+  const ok = await allocate(peer.port);
+  expect(ok.type === MSG.RELAY_ALLOCATED || u16(tlv(ok, TLV.ERROR_CODE)) === ERR.QUOTA).toBe(true);
+});
+
 test("release (lifetime 0) and expiry stop relaying", async () => {
   const views = (await (await adminApp(s1).request("/v1/relays")).json()) as { allocations: { port: number }[] };
   for (const a of views.allocations) {

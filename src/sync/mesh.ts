@@ -133,6 +133,10 @@ export class SyncMesh implements SyncBackend {
   private stopped = false;
   /** Port actually bound (listen port 0 in tests). */
   listenPort = 0;
+  /** The data channel's UDP port once open (undefined without one). */
+  get dataPort(): number | undefined {
+    return this.data?.port;
+  }
   private readonly data: DataChannel | null;
   private markSource: ((mux: number) => [number, number][]) | null = null;
   private readonly startedAt = performance.now();
