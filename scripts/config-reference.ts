@@ -109,8 +109,10 @@ export const MEANING: Record<string, string> = {
   "tcp.tokenSeconds": "validity of a redirect token",
   "tcp.maxPending":
     "connections on `tcp.listen` without a valid token, and tcp-anycast flows without an authenticated packet, at most each (more are closed at once, `tcp-pending-full`; tcp-anycast: counted `full`)",
-  "tcp.pendingMs": "a connection without a valid token (a tcp-anycast flow without an authenticated packet) is closed after this long",
-  "tcp.pendingBytes": "a connection without a valid token (a tcp-anycast flow without an authenticated packet) is closed once it sent this many bytes",
+  "tcp.pendingMs":
+    "a connection without a valid token (a tcp-anycast flow without an authenticated packet) is closed after this long",
+  "tcp.pendingBytes":
+    "a connection without a valid token (a tcp-anycast flow without an authenticated packet) is closed once it sent this many bytes",
   "tcp.capture":
     "full anycast TCP: anycast `ip:port` terminated by this relay's own TCP stack behind a capture TUN (IPv4)",
   "tcp.capture[]": "`ip:port`",
