@@ -48,7 +48,9 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
         plugins: [
           ...(s === "s1" ? [{ use: "local", prefixes: ["192.168.50.0/24"] }] : []),
           { use: "routes" },
-          { use: "nat", address: ANY },
+          // The sync network is allowed (it is private): the server's own and the fleet's service
+          // ports on it must still be refused.
+          { use: "nat", address: ANY, allow: ["10.204.0.0/24"] },
         ],
         sync: pair.sync(id),
         log: ["stdout:4"],
@@ -63,7 +65,7 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
     await lab.until("client device", () => lab.hasDevice(ns.a, "sat0"));
     // The client brings sat0 up itself; a route through a device that is not up yet is refused,
     // so retry until the kernel takes it (else traffic would bypass the tunnel).
-    for (const net of ["203.0.113.0/24", "192.168.50.0/24", "10.250.0.0/16"])
+    for (const net of ["203.0.113.0/24", "192.168.50.0/24", "10.250.0.0/16", "10.204.0.0/24"])
       await lab.until(`route ${net} via sat0`, () => {
         try {
           lab.exec(ns.a, ["ip", "route", "replace", net, "dev", "sat0"]);
@@ -90,6 +92,29 @@ describe.skipIf(!ready)("local delivery and open-tunnel NAT (namespaces)", () =>
 
   test("nat: ICMP echo to the world through the NAT", () => {
     expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "3", "-i", "0.1", "-W", "2", WORLD], { ok: true }))).toBe(3);
+  });
+
+  test("nat: the server's own and the fleet's service ports are refused, even on an allowed network", async () => {
+    route("s1");
+    const refused = () => metric("s1", /^relay_drops_total\{reason="nat-refused"\}/);
+    const before = refused();
+    // (The server's own addresses off its service ports are refused unless allowed: test/own.test.ts;
+    // A cannot route the anycast address itself through the tunnel.)
+    const targets = [
+      "10.204.0.1:2323", // S1's own sync port (UDP: its data channel)
+      "10.204.0.2:2323", // S2's sync port: a fleet server's service port
+      "10.204.0.2:8080", // S2's admin port number (admin.listen default 127.0.0.1:8080 is a claim too)
+    ];
+    lab.exec(ns.a, [
+      BUN,
+      "-e",
+      `const s = await Bun.udpSocket({});
+       for (const t of ${JSON.stringify(targets)}) { const [h, p] = t.split(":"); try { s.send("x", Number(p), h); } catch {} await Bun.sleep(20); }
+       await Bun.sleep(200); s.close();`,
+    ]);
+    await lab.until("refusals counted", () => refused() - before >= targets.length, 3000);
+    console.log(`  nat refused the server itself: ${refused() - before}/${targets.length}`);
+    expect(refused() - before).toBe(targets.length);
   });
 
   test("nat: an HTTP download survives a route flip mid-transfer, intact", async () => {
