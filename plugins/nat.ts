@@ -40,7 +40,7 @@ import { parseCidr, parseIp, type Prefix } from "../src/net/addr.ts";
 import { PrefixTable } from "../src/net/lpm.ts";
 import { newFlow, parseFlow, PROTO_ICMP, PROTO_TCP, rewrite, TCP_FIN, TCP_RST } from "../src/net/rewrite.ts";
 import { applyNatSetup, checkNatSetup } from "../src/nat/setup.ts";
-import { NatTable } from "../src/nat/table.ts";
+import { NatTable, type Binding } from "../src/nat/table.ts";
 import { REFUSED_V4 } from "../src/net/special.ts";
 import { CONSUMED, definePlugin, drop, NEXT } from "../src/pipeline.ts";
 import { configureLink, openTun } from "../src/tun.ts";
@@ -142,7 +142,21 @@ export default definePlugin({
       throw e;
     }
 
-    const table = new NatTable(ctx.sync, ctx.node, ports, opts.timeouts, opts.maxBindingsPerClient, opts.maxSliceShare);
+    // A binding from a peer: its client is one of ours and its inner address lies in that
+    // client's configured routes (as sourceCheck demands of the packets that make bindings).
+    const accept = (b: Binding) => {
+      const c = ctx.conns.get(b.mux);
+      return c !== undefined && c.routes.some((r) => r.addr.length === 4 && inPrefix4(r, b.ip));
+    };
+    const table = new NatTable(
+      ctx.sync,
+      ctx.node,
+      ports,
+      opts.timeouts,
+      opts.maxBindingsPerClient,
+      opts.maxSliceShare,
+      accept,
+    );
     const c = {
       out: ctx.counter("out"),
       in: ctx.counter("in"),
@@ -240,3 +254,11 @@ export default definePlugin({
     };
   },
 });
+
+/** Is the IPv4 address `ip` (u32) inside prefix `p`? */
+function inPrefix4(p: Prefix, ip: number): boolean {
+  if (p.len === 0) return true;
+  const net = ((p.addr[0]! << 24) | (p.addr[1]! << 16) | (p.addr[2]! << 8) | p.addr[3]!) >>> 0;
+  const mask = p.len === 32 ? 0xffffffff : (~(0xffffffff >>> p.len) >>> 0) >>> 0;
+  return (ip & mask) >>> 0 === (net & mask) >>> 0;
+}

@@ -132,6 +132,24 @@ export default definePlugin({
     const bytes = new Map<number, number>(); // relay port → bytes relayed here
     let stopped = false;
 
+    // An allocation from a peer binds a port here only if our policy would have made it: a port
+    // of our range, a client we know, a peer we would relay to, a lifetime within our maximum.
+    ctx.sync.validateBy(TABLE, (value, key) => {
+      if (!isAllocation(value)) return false;
+      const port = Number(key);
+      if (!Number.isInteger(port) || port < lo || port > hi) return false;
+      if (ctx.conns.get(value.mux) === undefined) return false;
+      const peer = parseIp(value.pa);
+      if (peer === null) return false;
+      const family = peer.length === 4 ? 4 : 6;
+      if (
+        policy.lookup(peer, 0, family) === true ||
+        ctx.own.refuses(peer, 0, family, value.pp, allowed.lookup(peer, 0, family) === true, performance.now())
+      )
+        return false;
+      return value.exp <= Date.now() + opts.lifetime.max * 1000 + 60_000;
+    });
+
     const current = (port: number): Allocation | undefined => {
       const a = ctx.sync.get(TABLE, String(port));
       return isAllocation(a) ? a : undefined;

@@ -10,6 +10,7 @@
 //    403 / 415; `curl -X POST .../drain` (no Origin, no body) still works;
 //  - request bodies are capped at MAX_BODY (413).
 // No view carries a secret: keys, passphrases, salts, tokens are "(set)" wherever they appear.
+import { routeConflict } from "./routing.ts";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -144,6 +145,12 @@ export function adminApp(s: Server): Hono {
     }
     if (typeof mux !== "number" || !Number.isInteger(mux) || mux < 0 || mux > 65535)
       return c.json({ error: "mux: expected an integer 0..65535" }, 400);
+    const other = routeConflict(s.conns, parseCidr(prefix, true), mux);
+    if (other !== null)
+      return c.json(
+        { error: `prefix: overlaps a configured route of client ${other.name ?? other.mux} (mux ${other.mux})` },
+        409,
+      );
     s.store.set("rt", prefix, { mux });
     return c.json({ prefix, mux, known: s.conns.get(mux) !== undefined });
   });

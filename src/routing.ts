@@ -1,9 +1,10 @@
 // The server's unicast route index: longest-prefix match of an inner destination over every
 // client's configured routes and the learned routes (synced table "rt"; a configured route wins
-// for the same prefix). Rebuilt when the client table or the learned routes change; lookups
+// for the same prefix, and a learned route overlapping another client's configured one is
+// ignored: routeConflict). Rebuilt when the client table or the learned routes change; lookups
 // allocate nothing. The routes plugin and packets coming back from server-side devices (local,
 // nat) resolve their client here.
-import { parseCidr } from "./net/addr.ts";
+import { parseCidr, type Prefix } from "./net/addr.ts";
 import { ipDestination, ipSource, PrefixTable } from "./net/lpm.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import type { SyncStore } from "./sync/store.ts";
@@ -56,8 +57,14 @@ export class RouteIndex {
       const c = this.conns.get((value as { mux: number }).mux);
       if (c === undefined) continue;
       try {
-        t.set(parseCidr(prefix, true), c);
-        learned++;
+        const p = parseCidr(prefix, true);
+        // A learned route never takes traffic from another client's configured prefix (a
+        // reload may have configured one after the route was learned).
+        if (routeConflict(this.conns, p, c.mux) !== null) bad++;
+        else {
+          t.set(p, c);
+          learned++;
+        }
       } catch {
         bad++;
       }
@@ -68,4 +75,26 @@ export class RouteIndex {
     this.badLearned = bad;
     for (const fn of this.listeners) fn();
   }
+}
+
+/**
+ * The other client whose configured route overlaps `p` (inside it or covering it), which a
+ * learned route for client `mux` may therefore not take; null when there is none.
+ */
+export function routeConflict(conns: ConnTable, p: Prefix, mux: number): Conn | null {
+  for (const c of conns.all()) {
+    if (c.mux === mux) continue;
+    for (const r of c.routes) if (overlap(r, p)) return c;
+  }
+  return null;
+}
+
+function overlap(a: Prefix, b: Prefix): boolean {
+  if (a.addr.length !== b.addr.length) return false;
+  const len = Math.min(a.len, b.len);
+  for (let bit = 0; bit < len; bit++) {
+    const m = 0x80 >>> (bit & 7);
+    if ((a.addr[bit >>> 3]! & m) !== (b.addr[bit >>> 3]! & m)) return false;
+  }
+  return true;
 }

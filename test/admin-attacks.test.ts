@@ -41,7 +41,10 @@ beforeAll(async () => {
       mode: "server",
       listen: ["127.0.0.1:0"],
       admin: { listen: `127.0.0.1:${ADMIN}`, hosts: ["relay.internal"] },
-      clients: [{ mux: 1, passphrase: SECRETS[1], routes: ["10.99.0.1/32"] }],
+      clients: [
+        { mux: 1, passphrase: SECRETS[1], routes: ["10.99.0.1/32"] },
+        { name: "other", mux: 2, passphrase: "another client's secret", routes: ["10.98.0.0/24"] },
+      ],
       sync: { listen: "127.0.0.1:0", key: SECRETS[0], readyGraceMs: 0 },
       plugins: [{ use: "routes" }],
       log: ["stderr:2"],
@@ -125,6 +128,17 @@ test("state-changing requests from a web page are refused and change nothing", a
       )
     ).status,
   ).toBe(200);
+  // ... but not into another client's configured prefix (more specific or covering): 409
+  for (const prefix of ["10.98.0.128/25", "10.0.0.0/8"]) {
+    const r = await raw(
+      "PUT",
+      "/v1/routes",
+      { ...local, "Content-Type": "application/json" },
+      JSON.stringify({ prefix, mux: 1 }),
+    );
+    expect([prefix, r.status]).toEqual([prefix, 409]);
+    expect(r.body).toContain("overlaps a configured route of client other (mux 2)");
+  }
 });
 
 test("a plain curl -X POST /drain (no Origin, no body) still drains", async () => {
@@ -133,7 +147,7 @@ test("a plain curl -X POST /drain (no Origin, no body) still drains", async () =
 });
 
 test("POST /v1/clients/:mux/reset: unknown or malformed mux 404, cross-site refused, a real one bumps the epoch", async () => {
-  for (const mux of ["abc", "70000", "-1", "1.5", "2"])
+  for (const mux of ["abc", "70000", "-1", "1.5", "3"])
     expect((await raw("POST", `/v1/clients/${mux}/reset`, local)).status).toBe(404);
   expect((await raw("POST", "/v1/clients/1/reset", { ...local, Origin: "http://attacker.example" })).status).toBe(403);
   const r = await raw("POST", "/v1/clients/1/reset", local);

@@ -239,3 +239,101 @@ test("replay-mark messages: malformed queries and answers are refused; an answer
   expect(a.mesh.peers().some((p) => p.state === "up")).toBe(true);
   expect(b.mesh.askMarks(9, 7, 1000)).toBeNull(); // no link to node 9: nothing to wait for
 });
+
+test("records from a peer are re-checked against local policy: routes, relay allocations, tcp flows, NAT bindings", async () => {
+  const { Server } = await import("../src/server.ts");
+  const { validateConfig } = await import("../src/config.ts");
+  const { BUILTIN } = await import("../plugins/index.ts");
+  const { TcpAnycast } = await import("../src/transport/tcp-anycast.ts");
+  const { NatTable } = await import("../src/nat/table.ts");
+  const s = await Server.start(
+    validateConfig({
+      mode: "server",
+      senderId: 1,
+      listen: ["127.0.0.1:0"],
+      admin: { enabled: false },
+      clients: [
+        { mux: 1, passphrase: "one", routes: ["10.99.0.0/24"] },
+        { mux: 2, passphrase: "two", routes: ["10.98.0.0/24"] },
+      ],
+      plugins: [
+        { use: "relay", address: "127.0.0.1", ports: "41300-41555", allowPeers: ["127.0.0.0/8"] },
+        { use: "routes" },
+      ],
+    }),
+    quiet,
+    BUILTIN,
+    process.cwd(),
+  );
+  closers.push(() => s.stop());
+  const now = Date.now();
+  const rec = (table: string, key: string, value: unknown, node = 2) => ({ table, key, value, t: now, node });
+  const alloc = (o: object) => ({
+    mux: 1,
+    ca: "127.0.0.1",
+    cp: 5000,
+    pa: "127.0.0.1",
+    pp: 5555,
+    exp: now + 60_000,
+    by: 2,
+    ...o,
+  });
+  const forged = [
+    rec("rt", "10.99.0.128/25", { mux: 2 }), // a more specific route into client 1's prefix
+    rec("rt", "10.0.0.0/8", { mux: 2 }), // one covering it
+    rec("relay", "50000", alloc({})), // outside our relay range
+    rec("relay", "41301", alloc({ mux: 9 })), // a client we do not have
+    rec("relay", "41302", alloc({ pa: "169.254.169.254", pp: 80 })), // a refused peer
+    rec("relay", "41303", alloc({ pp: s.listeners[0]!.udp.port })), // the server's own SATP port
+    rec("relay", "41304", alloc({ exp: now + 10 * 86_400_000 })), // past our maximum lifetime
+  ];
+  const refused = s.store.recordsRefused;
+  for (const r of forged) expect([r.table, r.key, s.store.apply(r, 2)]).toEqual([r.table, r.key, false]);
+  expect(s.store.recordsRefused - refused).toBe(forged.length);
+  // Next to them, valid records apply.
+  expect(s.store.apply(rec("rt", "10.97.0.0/24", { mux: 2 }), 2)).toBe(true);
+  expect(s.store.apply(rec("relay", "41305", alloc({})), 2)).toBe(true);
+  expect(s.routes.entries().find((e) => e.prefix === "10.99.0.128/25")).toBeUndefined();
+  expect(s.routes.entries().find((e) => e.prefix === "10.97.0.0/24")?.mux).toBe(2);
+  expect(s.store.entries("relay").map(([k]) => k)).toEqual(["41305"]);
+
+  // tcp: a record in a third server's name, for an address we do not capture, for an unknown
+  // client, or malformed, would end or move a flow here: refused.
+  const store = new SyncStore(1);
+  const flow = { o: 2, m: 1, is: 1, ir: 2, ms: 1460, ss: 7, rs: 7, sn: 3, rn: 4, k: 10000 };
+  const cfgTcp = validateConfig({ mode: "server", tcp: { capture: ["10.201.0.1:4444"] } }).tcp;
+  new TcpAnycast(
+    cfgTcp,
+    1,
+    store,
+    () => true,
+    quiet,
+    (mux) => mux === 1,
+    new Uint8Array(32),
+  );
+  const key = "203.0.113.5|40000|10.201.0.1|4444";
+  for (const [k, v, node] of [
+    [key, flow, 3], // o = 2 written by node 3
+    ["203.0.113.5|40000|10.201.0.1|80", flow, 2], // not captured here
+    [key, { ...flow, m: 9 }, 2],
+    [key, { ...flow, sn: -1 }, 2],
+    [key, { ...flow, ss: 15 }, 2],
+  ] as const)
+    expect(store.apply({ table: "tcp", key: k, value: v, t: now, node }, node)).toBe(false);
+  expect(store.apply({ table: "tcp", key, value: flow, t: now, node: 2 }, 2)).toBe(true);
+
+  // nat: a binding outside our port range, keyed by another port, or for an inner address the
+  // client does not own maps nobody's replies.
+  const nat = new SyncStore(1);
+  const owned = (b: { mux: number; ip: number }) => b.mux === 1 && b.ip >>> 24 === 10;
+  new NatTable(nat, 1, [20000, 20999], { udp: 300, tcpEstablished: 7440, tcpTransitory: 240, icmp: 60 }, 100, 1, owned);
+  const b = { proto: 17, mux: 1, ip: 0x0a630001, port: 5000, ext: 20100, peers: [], tcp: 0, used: now, by: 2 };
+  for (const [k, v] of [
+    ["17/30000", { ...b, ext: 30000 }],
+    ["17/20101", b],
+    ["17/20100", { ...b, ip: 0xc0a80001 }],
+    ["17/20100", { ...b, mux: 2 }],
+  ] as const)
+    expect(nat.apply({ table: "nat", key: k, value: v, t: now, node: 2 }, 2)).toBe(false);
+  expect(nat.apply({ table: "nat", key: "17/20100", value: b, t: now, node: 2 }, 2)).toBe(true);
+});

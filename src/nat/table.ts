@@ -58,11 +58,19 @@ export class NatTable {
     maxPerClient: number,
     /** The part of this server's slice one client may hold (so one client cannot take every port). */
     share = 1,
+    /** Local policy for a binding from a peer (its client known, its inner address the client's). */
+    accept: (b: Binding) => boolean = () => true,
   ) {
     const size = Math.floor((ports[1] - ports[0] + 1) / SLICES);
     this.sliceSize = size;
     this.maxPerClient = share >= 1 ? maxPerClient : Math.min(maxPerClient, Math.max(1, Math.floor(size * share)));
     this.sliceStart = ports[0] + (node % SLICES) * size;
+    // A binding from a peer maps replies to a client only if it is well formed, keyed by its own
+    // protocol and external port, inside our port range, and passes the plugin's policy.
+    store.validateBy(
+      TABLE,
+      (v, key) => isBinding(v) && key === `${v.proto}/${v.ext}` && v.ext >= ports[0] && v.ext <= ports[1] && accept(v),
+    );
     for (const [, v] of store.entries(TABLE)) this.index(v as Binding);
     store.onChange(TABLE, (key, value, origin) => {
       if (origin === "local") return;

@@ -8,6 +8,7 @@
 //   table "rt",  key "<prefix>":    { mux } learned routes (admin API; read by the routes plugin)
 //
 // Local changes become records; remote records change the tables but are never re-published.
+import { routeConflict } from "../routing.ts";
 import { parseCidr, parseIp } from "../net/addr.ts";
 import { MARKS_ASK, type Conn, type ConnTable } from "../state.ts";
 import type { Link } from "../transport/link.ts";
@@ -65,7 +66,13 @@ export class Replication {
     hwmIntervalMs: number,
   ) {
     store.validateBy("ep", isEndpointRecord);
-    store.validateBy("rt", isRouteRecord);
+    // A learned route from a peer is checked against our client table too: it may not reach into
+    // another client's configured prefix (counted refused; the admin PUT answers 409 for the same).
+    store.validateBy(
+      "rt",
+      (v, key) =>
+        isRouteRecord(v, key) && routeConflict(conns, parseCidr(key, true), (v as { mux: number }).mux) === null,
+    );
     store.onChange("ep", (key, value, origin) => {
       if (origin === "local") return;
       const conn = conns.get(Number(key));

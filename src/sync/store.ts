@@ -41,7 +41,7 @@ export type ChangeOrigin = "local" | "remote" | "expired";
 export type ChangeListener = (key: string, value: unknown, origin: ChangeOrigin, rec: SyncRecord) => void;
 
 /** What plugins and other rooms may use of the store. */
-export type SyncTables = Pick<SyncStore, "get" | "set" | "delete" | "entries" | "onChange">;
+export type SyncTables = Pick<SyncStore, "get" | "set" | "delete" | "entries" | "onChange" | "validateBy">;
 
 export function newer(a: Version, b: Version): boolean {
   return a.t > b.t || (a.t === b.t && a.node > b.node);
@@ -60,7 +60,7 @@ export class SyncStore {
   /** Records refused before they could win: wrong shape for their table, or stamped too far ahead. */
   recordsRefused = 0;
   /** Shape checks per table (`validateBy`): a record whose value fails is refused. */
-  private readonly shapes = new Map<string, (value: unknown, key: string) => boolean>();
+  private readonly shapes = new Map<string, (value: unknown, key: string, node: number) => boolean>();
   /** How far ahead of our clock a last-writer-wins record may be stamped (else refused). */
   maxSkewMs = 60_000;
 
@@ -126,9 +126,10 @@ export class SyncStore {
 
   /**
    * Records of `table` from links must have a value `ok` accepts (null, a delete, always passes);
-   * others are refused and counted. Register before records arrive.
+   * others are refused and counted. `node` is the record's origin (the server that wrote it), so
+   * a table can hold a peer to records in its own name. Register before records arrive.
    */
-  validateBy(table: string, ok: (value: unknown, key: string) => boolean): void {
+  validateBy(table: string, ok: (value: unknown, key: string, node: number) => boolean): void {
     this.shapes.set(table, ok);
   }
 
@@ -171,7 +172,7 @@ export class SyncStore {
     if (
       !Number.isFinite(rec.t) ||
       !Number.isInteger(rec.node) ||
-      (shape !== undefined && rec.value !== null && !shape(rec.value, rec.key)) ||
+      (shape !== undefined && rec.value !== null && !shape(rec.value, rec.key, rec.node)) ||
       // a record stamped in the future would win over every later write (LWW tables only: merged
       // tables ignore time, and marks must converge whatever the clocks)
       (wins === undefined && rec.t > this.now() + this.maxSkewMs)

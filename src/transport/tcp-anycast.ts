@@ -225,6 +225,16 @@ export class TcpAnycast {
       const { host, port } = parseHostPort(hp);
       this.captured.add(`${host}|${port}`);
     }
+    // A flow record from a peer is checked before it can move or end a flow here: its shape, a
+    // key naming an address we capture, an owner that is the server that wrote it (no record
+    // in a third server's name), and a client we know (or -1, none yet).
+    store.validateBy("tcp", (value, key, node) => {
+      if (!isFlowRecord(value) || value.o !== node) return false;
+      const parts = key.split("|");
+      return (
+        parts.length === 4 && this.captured.has(`${parts[2]}|${parts[3]}`) && (value.m === -1 || knownMux(value.m))
+      );
+    });
     store.onChange("tcp", (key, value, origin) => {
       if (origin === "local") return;
       const f = this.flows.get(key);
@@ -647,4 +657,25 @@ export class TcpAnycast {
       skippedBytes: f.reader.skipped,
     }));
   }
+}
+
+const u32 = (x: unknown) => typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+const small = (x: unknown, max: number) => typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= max;
+
+function isFlowRecord(v: unknown): v is FlowRecord {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return (
+    small(r.o, 0xffffffff) &&
+    (r.m === -1 || small(r.m, 65535)) &&
+    u32(r.is) &&
+    u32(r.ir) &&
+    u32(r.sn) &&
+    u32(r.rn) &&
+    small(r.ms, 65535) &&
+    (r.ms as number) >= 64 &&
+    small(r.ss, 14) &&
+    small(r.rs, 14) &&
+    small(r.k, 600000)
+  );
 }
