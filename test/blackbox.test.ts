@@ -133,7 +133,7 @@ describe("65,536 header-only and 65,536 forged-tag datagrams from as many sender
     let got = 0;
     // Twice: what the first flood adds is the runtime's heap growing to its working size; state kept
     // per datagram or per sender id would grow again with the second.
-    for (const round of [1, 2]) {
+    for (const round of [1, 2, 3]) {
       const start = payloads(b).filter((t) => t.startsWith(`real ${round} `)).length;
       let sent = 0;
       const real = (async () => {
@@ -171,15 +171,15 @@ describe("65,536 header-only and 65,536 forged-tag datagrams from as many sender
     const view = (await relay.clients()).find((c) => c.mux === 1)!;
     const mib = (k: number) => (k / 1024).toFixed(1);
     console.log(
-      `  flood x2: short ${short}, auth ${auth}; RSS ${rss.map(mib).join(" → ")} MiB; real client ${got}/${2 * REAL} delivered; senders with state: ${view.replay.senders.length}`,
+      `  flood x3: short ${short}, auth ${auth}; RSS ${rss.map(mib).join(" → ")} MiB; real client ${got}/${3 * REAL} delivered; senders with state: ${view.replay.senders.length}`,
     );
-    expect(short + auth).toBeGreaterThanOrEqual(2 * 131072 * 0.99); // what the kernel let through, counted
+    expect(short + auth).toBeGreaterThanOrEqual(3 * 131072 * 0.99); // what the kernel let through, counted
     expect(view.replay.senders.map((s) => s.id)).toEqual([0]);
     expect(rss[1]! - rss[0]!).toBeLessThan(16 * 1024); // the heap's working size, not state
-    // nothing kept per datagram: 6 MiB over 131,072 datagrams is under 48 bytes each, less than
-    // any table entry; the rest is the collector's timing
-    expect(rss[2]! - rss[1]!).toBeLessThan(6 * 1024);
-    expect(got).toBeGreaterThanOrEqual(2 * REAL * 0.99);
+    // nothing kept per datagram: over the last two rounds (262,144 datagrams) 12 MiB is under 48
+    // bytes each, less than any table entry would cost; what moves is the collector's timing
+    expect(rss[3]! - rss[1]!).toBeLessThan(12 * 1024);
+    expect(got).toBeGreaterThanOrEqual(3 * REAL * 0.99);
   }, 30000);
 });
 
