@@ -9,18 +9,31 @@ import { parseArgs, usage } from "./src/flags.ts";
 import { Logger, parseLogTarget } from "./src/log.ts";
 import { startPeer } from "./src/peer.ts";
 import { startRelayClient } from "./src/relay-client.ts";
-import { Server, hostPortText } from "./src/server.ts";
+import { Server, checkPorts, hostPortText } from "./src/server.ts";
+import { prepareChain } from "./src/pipeline.ts";
 import { BUILTIN } from "./plugins/index.ts";
 
 /** Parses argv (and the config file it names) into a validated Config. */
 function load(
   argv: string[],
-): { action: "help" } | { action: "version" } | { action: "run"; cfg: Config; configDir: string } {
+): { action: "help" } | { action: "version" } | { action: "run"; cfg: Config; configDir: string; check: boolean } {
   const cli = parseArgs(argv);
   if (cli.action !== "run") return cli;
   const file = argv.find((a, i) => argv[i - 1] === "--config") ?? argv.find((a) => a.startsWith("--config="))?.slice(9);
   const cfg = validateConfig(cli.raw);
-  return { action: "run", cfg, configDir: file ? dirname(resolve(file)) : process.cwd() };
+  return { action: "run", cfg, configDir: file ? dirname(resolve(file)) : process.cwd(), check: cli.check };
+}
+
+/** --check: everything a start would validate (plugins loaded, their options, port claims), nothing opened. */
+async function check(cfg: Config, configDir: string): Promise<string> {
+  const what = [`${cfg.mode} mode`];
+  if (cfg.mode === "server") {
+    const prepared = await prepareChain(cfg.plugins, BUILTIN, configDir);
+    checkPorts(cfg, prepared);
+    what.push(`${cfg.clients.length} client${cfg.clients.length === 1 ? "" : "s"}`);
+    what.push(`plugins ${prepared.map((p) => p.def.name).join(", ") || "(none)"}`);
+  }
+  return `config OK: ${what.join(", ")}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -41,6 +54,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { cfg, configDir } = loaded;
+  if (loaded.check) {
+    try {
+      console.log(await check(cfg, configDir));
+      return 0;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      for (const p of e.problems) console.error(`config error: ${p}`);
+      return 2;
+    }
+  }
   const hasConfigFile = argv.some((a) => a === "--config" || a.startsWith("--config="));
   const demo = hasConfigFile ? [] : addDemoClient(cfg);
   const targets = cfg.log.map(parseLogTarget);

@@ -2,7 +2,6 @@
 // (anytun 0.3.8's names; see src/flags.ts). Every flag has a config key (listed by --help).
 // Errors name the field and the reason; callers refuse to start on any error.
 import * as v from "valibot";
-import { readFileSync } from "node:fs";
 import { parseCidr, parseIp } from "./net/addr.ts";
 import { parseLogTarget } from "./log.ts";
 import { CIPHERS, ROLE_NAMES, deriveMaster, normalizeSuite, type Cipher, type Role, type Suite } from "./satp/suite.ts";
@@ -334,14 +333,7 @@ const PEER_KEYS = [
 /** Validates a raw object (file contents with flags laid over it). Throws ConfigError listing every problem. */
 export function validateConfig(raw: Record<string, unknown>): Config {
   const r = v.safeParse(ConfigSchema, raw);
-  if (!r.success) {
-    throw new ConfigError(
-      r.issues.map((i) => {
-        const path = v.getDotPath(i) ?? "(config)";
-        return `${path}: ${i.type === "strict_object" ? "unknown key (not a config field; see --help)" : i.message}`;
-      }),
-    );
-  }
+  if (!r.success) throw new ConfigError(issueTexts(r.issues, "", "not a config field; see --help"));
   const mode =
     r.output.mode ??
     (r.output.relayClient.peer !== undefined
@@ -440,23 +432,17 @@ export function suiteFor(
   return { ...suite, window: m.window, maxSenders: m.maxSenders };
 }
 
-/** Reads a JSON config file; throws ConfigError("config FILE: ...") when unreadable or not a JSON object. */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new ConfigError([
-      `config ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    ]);
-  }
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError([`config ${path}: not valid JSON: ${(e as Error).message}`]);
-  }
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj))
-    throw new ConfigError([`config ${path}: expected a JSON object at the top level`]);
-  return obj as Record<string, unknown>;
+/**
+ * Config problems in the one format used for the core and for plugins' options:
+ * "PATH: missing (required)", "PATH: unknown key (WHY)", "PATH: MESSAGE"; `prefix` is prepended
+ * to every path (e.g. "plugins.2.").
+ */
+export function issueTexts(issues: readonly v.BaseIssue<unknown>[], prefix: string, unknownWhy: string): string[] {
+  return issues.map((i) => {
+    const path = prefix + (v.getDotPath(i) ?? "(options)");
+    if (i.type === "strict_object")
+      return i.expected === "never" ? `${path}: unknown key (${unknownWhy})` : `${path}: missing (required)`;
+    if (i.received === "undefined" && i.input === undefined) return `${path}: missing (required)`;
+    return `${path}: ${i.message}`;
+  });
 }

@@ -2,7 +2,8 @@
 // each flag's config key is its long name in camelCase. Values stay raw here: the valibot
 // schema in config.ts validates them, so a bad flag and a bad file key get the same errors.
 import minimist from "minimist";
-import { ConfigError, readConfigFile } from "./config.ts";
+import { ConfigError } from "./config.ts";
+import { readConfigFile } from "./config-file.ts";
 
 interface Flag {
   short?: string;
@@ -277,14 +278,18 @@ export const FLAGS: readonly Flag[] = [
   },
 ];
 
-export type Cli = { action: "help" } | { action: "version" } | { action: "run"; raw: Record<string, unknown> };
+export type Cli =
+  | { action: "help" }
+  | { action: "version" }
+  /** `check`: validate only (--check), open nothing. */
+  | { action: "run"; raw: Record<string, unknown>; check: boolean };
 
 /** Parses argv (without the runtime and script); throws ConfigError on unknown flags or missing values. */
 export function parseArgs(argv: readonly string[]): Cli {
   const problems: string[] = [];
-  const alias: Record<string, string> = { h: "help", V: "version" };
+  const alias: Record<string, string> = { h: "help", V: "version", v: "version" }; // -v: anytun's
   const string: string[] = ["config"];
-  const boolean: string[] = ["help", "version"];
+  const boolean: string[] = ["help", "version", "check"];
   for (const f of FLAGS) {
     if (f.short) alias[f.short] = f.long;
     (f.kind === "boolean" ? boolean : string).push(f.long);
@@ -329,7 +334,7 @@ export function parseArgs(argv: readonly string[]): Cli {
   }
   syncFlags(a, raw, problems);
   if (problems.length) throw new ConfigError(problems);
-  return { action: "run", raw };
+  return { action: "run", raw, check: a.check === true };
 }
 
 const SYNC_ADDRESS_FLAGS = new Set(["sync-port", "sync-interface", "sync-hosts"]);
@@ -388,10 +393,15 @@ export function usage(version: string): string {
     "  e.g. bun relay.ts -r 192.0.2.1 -o 4444 -e right -E secret -d tun0 -n 10.0.0.2/24",
     "",
     "  -h, --help                         this text",
-    "  -V, --version                      print the version",
-    "      --config FILE                  JSON config; keys are the names in [brackets]; flags override it",
+    "  -V, -v, --version                  print the version",
+    "      --config FILE                  config file (.json, .jsonc, .yaml, .yml, .toml); keys are the names",
+    "                                     in [brackets]; flags override it; secrets may be KFile / KEnv keys",
+    "      --check                        validate the config and every plugin's options, open nothing;",
+    "                                     exit 0 when valid, 2 when not",
     ...lines,
     "",
     "Exit codes: 0 normal stop, 1 runtime failure, 2 bad flags or config (nothing started).",
+    "anytun habits: -D is accepted and changes nothing (the relay always runs in the foreground:",
+    "a supervisor puts it in the background); -L syslog:L writes to the system log (/dev/log).",
   ].join("\n");
 }

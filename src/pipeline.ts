@@ -11,7 +11,7 @@
 //  - stop() releases everything create() took; called on reload and shutdown.
 import * as v from "valibot";
 import { isAbsolute, resolve } from "node:path";
-import { ConfigError, type PluginEntryConfig } from "./config.ts";
+import { ConfigError, issueTexts, type PluginEntryConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import type { SyncTables } from "./sync/store.ts";
@@ -227,10 +227,7 @@ export async function prepareChain(
     }
     const r = v.safeParse(def.options, rest);
     if (!r.success) {
-      for (const iss of r.issues)
-        problems.push(
-          `plugins.${i}.${v.getDotPath(iss) ?? "(options)"}: ${iss.type === "strict_object" ? "unknown option" : iss.message}`,
-        );
+      problems.push(...issueTexts(r.issues, `plugins.${i}.`, `not an option of plugin ${def.name}`));
       continue;
     }
     defs.push({ def, options: r.output, use });

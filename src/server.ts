@@ -380,7 +380,7 @@ function coreClaims(cfg: Config): PortClaim[] {
 }
 
 /** Every claim of `cfg` and its plugins; throws ConfigError naming each overlapping pair. */
-function checkPorts(cfg: Config, prepared: PreparedChain): PortClaim[] {
+export function checkPorts(cfg: Config, prepared: PreparedChain): PortClaim[] {
   const claims = [...coreClaims(cfg), ...chainClaims(prepared)];
   const problems = portOverlaps(claims);
   if (problems.length) throw new ConfigError(problems);

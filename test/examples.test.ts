@@ -1,7 +1,8 @@
 // examples/: the custom steering plugin loaded by path from examples/server.json, in a server on
 // loopback with our own SATP clients; the example configs validate (see config.test.ts too).
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readConfigFile, validateConfig } from "../src/config.ts";
+import { validateConfig } from "../src/config.ts";
+import { readConfigFile } from "../src/config-file.ts";
 import { Logger } from "../src/log.ts";
 import { Server } from "../src/server.ts";
 import { BUILTIN } from "../plugins/index.ts";
