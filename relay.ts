@@ -68,7 +68,13 @@ async function main(argv: string[]): Promise<number> {
   const demo = hasConfigFile ? [] : addDemoClient(cfg);
   const targets = cfg.log.map(parseLogTarget);
   if (cfg.debug) targets.push({ kind: "stdout", level: 5 });
-  const log = new Logger(targets, cfg.logFormat);
+  let log: Logger;
+  try {
+    log = new Logger(targets, cfg.logFormat, "", { syslogSocket: cfg.syslogSocket });
+  } catch (e) {
+    console.error(`cannot start: ${(e as Error).message}`);
+    return 2;
+  }
   exitOnUncaught(log);
   const fail = (e: unknown) => {
     const msg = e instanceof ConfigError ? e.problems.join("; ") : (e as Error).message;

@@ -292,6 +292,8 @@ export const ConfigSchema = v.strictObject({
   // -L -U -D -P and ours: logging and process.
   log: v.optional(v.array(v.pipe(v.string(), fromThrow(parseLogTarget))), ["stderr:3"]),
   logFormat: v.optional(v.picklist(["text", "json"]), "text"),
+  // Where `syslog:` log targets send (a unix datagram socket; the relay refuses to start without it).
+  syslogSocket: v.optional(v.pipe(v.string(), v.minLength(1)), "/dev/log"),
   debug: v.optional(v.boolean(), false),
   nodaemonize: v.optional(v.boolean(), true),
   writePid: v.optional(v.pipe(v.string(), v.nonEmpty())),

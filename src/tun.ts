@@ -11,7 +11,8 @@
 //   closed and (for a non-persistent device) the kernel has removed the interface, so the same name
 //   can be opened again at once.
 // - All devices are IFF_NO_PI: a TUN packet is a bare IPv4/IPv6 packet, a TAP packet an Ethernet frame.
-import { dlopen, ptr, read as peek, type Pointer } from "bun:ffi";
+import { ptr } from "bun:ffi";
+import { errno, libc, LIBC_NAMES } from "./libc.ts";
 
 export interface TunOptions {
   name: string;
@@ -81,8 +82,6 @@ const READY = 0; // worker sets 1 when the fd is readable and waits until main s
 const STOP = 1; // main sets 1 in close()
 const RUNNING = 2; // 1 while the worker may be inside poll(); 0 once it can never poll again
 
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
-
 // The poller: blocks in poll(tun fd, wake eventfd) and hands readiness to the main thread, which
 // does all reads. Inline source so it also works inside a `bun build --compile` binary.
 const WORKER_SRC = `
@@ -112,39 +111,15 @@ self.onmessage = (e) => {
 };
 `;
 
-function loadLibc() {
-  const defs = {
-    open: { args: ["ptr", "i32", "i32"], returns: "i32" },
-    ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
-    read: { args: ["i32", "ptr", "u64"], returns: "i32" },
-    write: { args: ["i32", "ptr", "u64"], returns: "i32" },
-    close: { args: ["i32"], returns: "i32" },
-    eventfd: { args: ["u32", "i32"], returns: "i32" },
-    __errno_location: { args: [], returns: "ptr" },
-  } as const;
-  for (const n of LIBC_NAMES) {
-    try {
-      return dlopen(n, defs).symbols;
-    } catch {}
-  }
-  throw new TunError(`cannot load the C library (tried ${LIBC_NAMES.join(", ")}); TUN needs Linux with glibc or musl`);
-}
-
-let libc: ReturnType<typeof loadLibc> | undefined;
-let errnoPtr: Pointer | null = null;
 let workerUrl: string | undefined;
 
-function sys(): ReturnType<typeof loadLibc> {
-  if (!libc) {
-    libc = loadLibc();
-    errnoPtr = libc.__errno_location() as Pointer | null;
-  }
-  return libc;
-}
-
-/** errno of the last failed FFI call on the main thread. */
-function errno(): number {
-  return errnoPtr ? peek.i32(errnoPtr, 0) : 0;
+function sys(): NonNullable<ReturnType<typeof libc>> {
+  const c = libc();
+  if (c === null)
+    throw new TunError(
+      `cannot load the C library (tried ${LIBC_NAMES.join(", ")}); TUN needs Linux with glibc or musl`,
+    );
+  return c;
 }
 
 function openError(e: number): TunError {
@@ -235,7 +210,7 @@ class Device implements TunDevice {
 
   private drainTurn(): void {
     if (this.closed) return;
-    const c = libc!;
+    const c = sys();
     const cb = this.onPacket!;
     const buf = this.buf;
     const st = this.stats;
@@ -282,7 +257,7 @@ class Device implements TunDevice {
       this.stats.txErrors++;
       return false;
     }
-    const n = libc!.write(this.fd, pkt, pkt.length);
+    const n = sys().write(this.fd, pkt, pkt.length);
     if (n !== pkt.length) {
       this.stats.txErrors++;
       return false;
@@ -295,7 +270,7 @@ class Device implements TunDevice {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const c = libc!;
+    const c = sys();
     if (this.worker) {
       const sh = this.shared;
       Atomics.store(sh, STOP, 1);

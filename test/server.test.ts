@@ -187,7 +187,7 @@ describe("server config", () => {
   test("plugin options are validated by the plugin's schema", async () => {
     const cfg = config({ plugins: [{ use: "routes", networks: ["10.99.0.1/24"], bogus: 1 }] });
     await expect(Server.start(cfg, quiet, BUILTIN, process.cwd())).rejects.toThrow(
-      /plugins\.0\.networks\.0: .*host bits[\s\S]*plugins\.0\.bogus: unknown option/,
+      /plugins\.0\.networks\.0: .*host bits[\s\S]*plugins\.0\.bogus: unknown key \(not an option of plugin routes\)/,
     );
   });
 });

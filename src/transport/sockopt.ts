@@ -2,7 +2,7 @@
 // is found through /proc (the socket's inode from /proc/self/net/udp{,6} by local port, then the
 // /proc/self/fd link "socket:[inode]"), and SO_RCVBUF/SO_SNDBUF set through bun:ffi. With root
 // (CAP_NET_ADMIN) the *FORCE variants pass net.core.{r,w}mem_max. Linux only.
-import { dlopen, ptr } from "bun:ffi";
+import { libc } from "../libc.ts";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 const SOL_SOCKET = 1;
@@ -11,19 +11,10 @@ const SO_RCVBUF = 8;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 
-let libc: {
-  setsockopt: (fd: number, level: number, name: number, val: number, len: number) => number;
-  getsockopt: (fd: number, level: number, name: number, val: number, len: number) => number;
-} | null = null;
 function c() {
-  if (libc === null) {
-    const l = dlopen("libc.so.6", {
-      setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
-      getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
-    });
-    libc = l.symbols as never;
-  }
-  return libc!;
+  const l = libc();
+  if (l === null) throw new Error("socket buffers: cannot load the C library");
+  return l;
 }
 
 /** This process's open fds and what they point to (to tell a new socket from older ones on a port). */
@@ -79,15 +70,14 @@ export function setSocketBuffers(
   const lib = c();
   const set = (force: number, plain: number, bytes: number) => {
     v[0] = bytes;
-    if (lib.setsockopt(fd, SOL_SOCKET, force, ptr(v) as unknown as number, 4) !== 0)
-      lib.setsockopt(fd, SOL_SOCKET, plain, ptr(v) as unknown as number, 4);
+    if (lib.setsockopt(fd, SOL_SOCKET, force, v, 4) !== 0) lib.setsockopt(fd, SOL_SOCKET, plain, v, 4);
   };
   if (sizes.receive) set(SO_RCVBUFFORCE, SO_RCVBUF, sizes.receive);
   if (sizes.send) set(SO_SNDBUFFORCE, SO_SNDBUF, sizes.send);
   const get = (name: number) => {
     const len = new Uint32Array([4]);
     v[0] = 0;
-    lib.getsockopt(fd, SOL_SOCKET, name, ptr(v) as unknown as number, ptr(len) as unknown as number);
+    lib.getsockopt(fd, SOL_SOCKET, name, v, len);
     return v[0]!;
   };
   return { receive: get(SO_RCVBUF), send: get(SO_SNDBUF) };

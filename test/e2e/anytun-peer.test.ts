@@ -155,7 +155,7 @@ describe.skipIf(!ready)("anytun 0.3.8 interop (namespaces)", () => {
           expect(up).toBeGreaterThan(1);
           const ourLog = await Bun.file(`${logDir}/ours-${i}.log`).text();
           expect(ourLog).not.toContain(":9999");
-          if (!c.weDial) expect(ourLog).toContain(`peer endpoint learned to=${THEIRS}:4444`);
+          if (!c.weDial) expect(ourLog).toContain(`msg="peer endpoint learned" to=${THEIRS}:4444`);
           expect(down).toBeGreaterThan(1);
         } finally {
           await lab.stop(ours);
