@@ -77,7 +77,7 @@ describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (n
     const got = JSON.parse(await Bun.file(`${dir}/fetch.json`).text()) as { bytes: number; sha256: string };
     const gaps = [
       ...(await Bun.file(`${dir}/a.log`).text()).matchAll(
-        /re-initialised through the anycast address server=(\S+) gapMs=(\d+)/g,
+        /re-initialised through the anycast address" server=(\S+) gapMs=(\d+)/g,
       ),
     ];
     console.log(
