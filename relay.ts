@@ -11,6 +11,7 @@ import { startPeer } from "./src/peer.ts";
 import { startRelayClient } from "./src/relay-client.ts";
 import { Server, checkPorts, hostPortText } from "./src/server.ts";
 import { prepareChain } from "./src/pipeline.ts";
+import { bindError } from "./src/net/bind.ts";
 import { BUILTIN } from "./plugins/index.ts";
 
 /** Parses argv (and the config file it names) into a validated Config. */
@@ -139,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
       http = Bun.serve({ hostname: host, port, fetch: adminApp(server).fetch });
     } catch (e) {
       server.stop();
-      return fail(new Error(`admin.listen ${cfg.admin.listen}: ${(e as Error).message}`));
+      return fail(bindError(`admin.listen ${cfg.admin.listen} (TCP)`, e));
     }
     log.notice("admin listening", { url: `http://${hostPortText(host, http.port ?? port)}` });
   }

@@ -20,6 +20,7 @@ import {
 } from "./pipeline.ts";
 import { portOverlaps, type PortClaim } from "./net/ports.ts";
 import { OwnEndpoints } from "./net/own.ts";
+import { bindError } from "./net/bind.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { RemoteLink, type Link } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
@@ -201,8 +202,13 @@ export class Server {
         try {
           udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers);
         } catch (e) {
-          if (host !== "::" || cfg.listen !== undefined) throw new Error(`listen ${text}: ${(e as Error).message}`);
-          udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, cfg.udpBuffers); // host without IPv6
+          const noV6 = host === "::" && cfg.listen === undefined && !/EADDRINUSE|EACCES/.test(String(e));
+          if (!noV6) throw bindError(`listen ${text} (UDP)`, e);
+          try {
+            udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, cfg.udpBuffers); // host without IPv6
+          } catch (e2) {
+            throw bindError(`listen 0.0.0.0:${port} (UDP; [::] is not available here)`, e2);
+          }
         }
         const name = hostPortText(udp.address, udp.port);
         ingress = new UdpIngress(udp, name, idx);
@@ -252,7 +258,7 @@ export class Server {
         if (mesh.dataPort !== undefined) s.own.addPort(mesh.dataPort);
       } catch (e) {
         s.stop();
-        throw new Error(`sync.listen ${sc.listen}: ${(e as Error).message}`);
+        throw bindError(`sync.listen ${sc.listen} (TCP)`, e);
       }
     }
     if (cfg.clients.length === 0) log.warn("no clients configured: every packet will be dropped (mux)");

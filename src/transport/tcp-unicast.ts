@@ -11,6 +11,7 @@
 // Before a valid token a connection costs bounded state: at most tcp.maxPending of them, each
 // closed after tcp.pendingMs or once it sent tcp.pendingBytes (counted tcp-pending-full /
 // -timeout / -bytes), so a flood of idle or chatty connections cannot starve real clients.
+import { bindError } from "../net/bind.ts";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { TCPSocketListener } from "bun";
 import { parseHostPort, type Config } from "../config.ts";
@@ -53,7 +54,7 @@ export class TcpUnicast {
           ) as TCPSocketListener<unknown>,
         );
       } catch (e) {
-        throw new Error(`tcp.listen ${text}: ${(e as Error).message}`);
+        throw bindError(`tcp.listen ${text} (TCP)`, e);
       }
     }
   }
