@@ -122,7 +122,7 @@ export default definePlugin({
       refusedAlloc: ctx.counter("allocation-refused"),
       toPeer: ctx.counter("to-peer"),
       toClient: ctx.counter("to-client"),
-      bytes: ctx.counter("bytes"),
+      bytes: ctx.bytes("relayed"),
       refused: ctx.counter("refused"),
       expired: ctx.counter("expired"),
       quota: ctx.counter("over-quota"),

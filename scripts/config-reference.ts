@@ -74,6 +74,8 @@ export const MEANING: Record<string, string> = {
   "admin.token": "bearer token; required when listen is not loopback",
   "admin.openHealth": "/healthz and /readyz answer without the token",
   "admin.enabled": "serve the admin API at all",
+  "admin.metricsClients":
+    "per-client series on /metrics for at most this many clients, the busiest (totals always cover all)",
   "admin.hosts":
     "host names accepted in `Host` besides IP literals and `localhost` (others: 421, against DNS rebinding)",
   plugins:

@@ -87,9 +87,18 @@ export function adminApp(s: Server): Hono {
     s.drain();
     return c.json({ state: s.state });
   });
-  app.get("/metrics", (c) =>
-    c.text(renderMetrics(s), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
-  );
+  app.get("/metrics", (c) => {
+    const text = renderMetrics(s);
+    const type = { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" };
+    // Compressed when the scraper asks (Prometheus does): a 10k-client scrape is mostly labels.
+    if (/\bgzip\b/.test(c.req.header("Accept-Encoding") ?? ""))
+      return c.body(Bun.gzipSync(new TextEncoder().encode(text)), 200, {
+        ...type,
+        "Content-Encoding": "gzip",
+        Vary: "Accept-Encoding",
+      });
+    return c.text(text, 200, { ...type, Vary: "Accept-Encoding" });
+  });
   app.get("/v1/clients", (c) =>
     c.json(
       s.conns.all().map((x) => ({

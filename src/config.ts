@@ -177,6 +177,9 @@ export const ConfigSchema = v.strictObject({
       // /healthz and /readyz answer without the token (load balancers and BGP health checks).
       openHealth: v.optional(v.boolean(), true),
       enabled: v.optional(v.boolean(), true),
+      // /metrics carries per-client series for at most this many clients, the busiest (0 = none);
+      // the totals over all clients are always there.
+      metricsClients: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100000)), 100),
       // Host names the API answers to besides IP literals and localhost (DNS rebinding: any other
       // Host gets 421).
       hosts: v.optional(

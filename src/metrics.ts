@@ -1,5 +1,13 @@
 // Prometheus text exposition (format 0.0.4) of the server's counters. Built on request from the
 // live counters; nothing on the hot path beyond the increments themselves.
+//
+// The names and labels here are a contract (dashboards and alerts use them; the README lists
+// them): later changes add, they do not rename. Per-client series exist for at most
+// admin.metricsClients clients (the busiest by bytes), so a scrape stays small at 10k clients;
+// the relay_clients_* totals cover every client. process_* follow the Prometheus client
+// conventions (CPU, RSS, fds, start time).
+import { readdirSync, readFileSync } from "node:fs";
+import pkg from "../package.json";
 import { DROP_REASONS } from "./drops.ts";
 import type { Server } from "./server.ts";
 
@@ -70,12 +78,42 @@ export function renderMetrics(s: Server): string {
       l.udp.stats.rxCallbackErrors,
     );
 
+  const all = s.conns.all();
+  const sum = (f: (c: (typeof all)[number]) => number) => all.reduce((n, c) => n + f(c), 0);
+  o.family("relay_clients_packets_total", "counter", "Authenticated SATP packets of all clients, by direction.");
+  o.inOut(
+    "relay_clients_packets_total",
+    {},
+    sum((c) => c.rxPackets),
+    sum((c) => c.txPackets),
+  );
+  o.family("relay_clients_bytes_total", "counter", "SATP bytes of all clients, by direction.");
+  o.inOut(
+    "relay_clients_bytes_total",
+    {},
+    sum((c) => c.rxBytes),
+    sum((c) => c.txBytes),
+  );
+  o.family(
+    "relay_clients_moved_total",
+    "counter",
+    "Packets of all clients that arrived here while another server had served the client last.",
+  );
+  o.sample(
+    "relay_clients_moved_total",
+    {},
+    sum((c) => c.movedIn),
+  );
+  const cap = s.cfg.admin.metricsClients;
+  const shown =
+    all.length <= cap ? all : [...all].sort((a, b) => b.rxBytes + b.txBytes - (a.rxBytes + a.txBytes)).slice(0, cap);
+  o.family("relay_client_series_omitted", "gauge", "Clients without per-client series (beyond admin.metricsClients).");
+  o.sample("relay_client_series_omitted", {}, all.length - shown.length);
   o.family("relay_client_packets_total", "counter", "Authenticated SATP packets per client (mux) and direction.");
-  for (const c of s.conns.all())
+  for (const c of shown)
     o.inOut("relay_client_packets_total", { mux: c.mux, client: c.name }, c.rxPackets, c.txPackets);
   o.family("relay_client_bytes_total", "counter", "SATP bytes per client (mux) and direction.");
-  for (const c of s.conns.all())
-    o.inOut("relay_client_bytes_total", { mux: c.mux, client: c.name }, c.rxBytes, c.txBytes);
+  for (const c of shown) o.inOut("relay_client_bytes_total", { mux: c.mux, client: c.name }, c.rxBytes, c.txBytes);
 
   o.family("relay_drops_total", "counter", "Packets dropped, by reason.");
   for (const r of DROP_REASONS) o.sample("relay_drops_total", { reason: r }, s.drops[r]);
@@ -85,16 +123,18 @@ export function renderMetrics(s: Server): string {
   o.family("relay_endpoint_changes_total", "counter", "Times a client's endpoint was learned or moved.");
   o.sample("relay_endpoint_changes_total", {}, s.endpointChanges);
   o.family("relay_plugin_events_total", "counter", "Plugin-defined events.");
+  o.family("relay_plugin_bytes_total", "counter", "Plugin-defined byte counts.");
   for (const [k, n] of s.pluginEvents) {
     const [plugin, event] = k.split("\u0000") as [string, string];
-    o.sample("relay_plugin_events_total", { plugin, event }, n);
+    if (event.startsWith("bytes:")) o.sample("relay_plugin_bytes_total", { plugin, what: event.slice(6) }, n);
+    else o.sample("relay_plugin_events_total", { plugin, event }, n);
   }
   o.family(
     "relay_client_moved_total",
     "counter",
     "Packets that arrived here while another server had served the client last.",
   );
-  for (const c of s.conns.all()) o.sample("relay_client_moved_total", { mux: c.mux, client: c.name }, c.movedIn);
+  for (const c of shown) o.sample("relay_client_moved_total", { mux: c.mux, client: c.name }, c.movedIn);
 
   if (s.tcpAnycast.enabled) {
     const t = s.tcpAnycast.stats;
@@ -112,11 +152,21 @@ export function renderMetrics(s: Server): string {
   }
 
   const st = s.store;
-  o.family("relay_sync_records_total", "counter", "Sync records sent (local writes), received and applied (won).");
+  o.family("relay_sync_records_total", "counter", "Sync records sent (local writes) and received, by direction.");
   o.sample("relay_sync_records_total", { direction: "out" }, st.recordsOut);
   o.sample("relay_sync_records_total", { direction: "in" }, st.recordsIn);
-  o.sample("relay_sync_records_total", { direction: "applied" }, st.recordsApplied);
-  o.sample("relay_sync_records_total", { direction: "refused" }, st.recordsRefused);
+  o.family(
+    "relay_sync_records_received_total",
+    "counter",
+    "Received sync records by outcome: applied (won), refused (failed validation), stale (older than ours).",
+  );
+  o.sample("relay_sync_records_received_total", { outcome: "applied" }, st.recordsApplied);
+  o.sample("relay_sync_records_received_total", { outcome: "refused" }, st.recordsRefused);
+  o.sample(
+    "relay_sync_records_received_total",
+    { outcome: "stale" },
+    Math.max(0, st.recordsIn - st.recordsApplied - st.recordsRefused),
+  );
   o.family("relay_sync_records", "gauge", "Records held per table (live) and how many are stale.");
   for (const [table, n] of Object.entries(st.counts())) {
     o.sample("relay_sync_records", { table, state: "live" }, n.live);
@@ -127,9 +177,17 @@ export function renderMetrics(s: Server): string {
     const peers = m.peers();
     o.family("relay_sync_links_up", "gauge", "Sync links up.");
     o.sample("relay_sync_links_up", {}, peers.filter((p) => p.state === "up").length);
-    o.family("relay_sync_lag_seconds", "gauge", "Seconds since the last frame from each peer (-1 while down).");
+    o.family("relay_sync_link_up", "gauge", "1 while the sync link to a peer is up.");
     for (const p of peers)
-      o.sample("relay_sync_lag_seconds", { peer: p.address, node: p.node ?? "" }, p.lagSeconds ?? -1);
+      o.sample("relay_sync_link_up", { peer: p.address, node: p.node ?? "" }, p.state === "up" ? 1 : 0);
+    o.family(
+      "relay_sync_lag_seconds",
+      "gauge",
+      "Seconds since the last frame from each peer whose link is up (no sample while down).",
+    );
+    for (const p of peers)
+      if (p.state === "up" && p.lagSeconds !== undefined && p.lagSeconds !== null)
+        o.sample("relay_sync_lag_seconds", { peer: p.address, node: p.node ?? "" }, p.lagSeconds);
     o.family("relay_sync_events_total", "counter", "Sync link events.");
     for (const [event, n] of Object.entries(m.stats)) o.sample("relay_sync_events_total", { event }, n);
     o.family(
@@ -156,5 +214,36 @@ export function renderMetrics(s: Server): string {
   );
   o.sample("relay_forwarded_in_total", { outcome: "sent" }, s.dp.forwarded.in);
   o.sample("relay_forwarded_in_total", { outcome: "nolink" }, s.dp.forwarded.nolink);
+  processMetrics(o, s.startedAt);
   return o.text();
+}
+
+/** process_* (the Prometheus client libraries' names) and relay_build_info. */
+function processMetrics(o: Out, startedAt: number): void {
+  o.family("relay_build_info", "gauge", "Always 1; the labels say what runs.");
+  o.sample("relay_build_info", { version: pkg.version, bun: Bun.version, protocol: "satp-anytun-0.3.8" }, 1);
+  const cpu = process.cpuUsage();
+  o.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.");
+  o.sample("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6);
+  o.family("process_resident_memory_bytes", "gauge", "Resident memory size, bytes.");
+  o.sample("process_resident_memory_bytes", {}, process.memoryUsage.rss());
+  o.family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, seconds.");
+  o.sample("process_start_time_seconds", {}, Math.floor(startedAt / 1000));
+  try {
+    const fds = readdirSync("/proc/self/fd").length;
+    o.family("process_open_fds", "gauge", "Open file descriptors.");
+    o.sample("process_open_fds", {}, fds);
+    const lim = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (lim) {
+      o.family("process_max_fds", "gauge", "Limit of open file descriptors.");
+      o.sample("process_max_fds", {}, Number(lim[1]));
+    }
+    const vm = /^VmSize:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (vm) {
+      o.family("process_virtual_memory_bytes", "gauge", "Virtual memory size, bytes.");
+      o.sample("process_virtual_memory_bytes", {}, Number(vm[1]) * 1024);
+    }
+  } catch {
+    // no /proc (not Linux): the portable ones above are still there
+  }
 }

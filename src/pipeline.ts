@@ -77,6 +77,8 @@ export interface PluginContext {
   send(to: Conn, inner: Uint8Array): boolean;
   /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */
   counter(name: string): Counter;
+  /** A byte count on /metrics as relay_plugin_bytes_total{plugin=NAME,what=name}. */
+  bytes(name: string): Counter;
   /** Directory of the config file (or the working directory), for relative paths in options. */
   readonly configDir: string;
   /**

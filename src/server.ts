@@ -294,6 +294,12 @@ export class Server {
     });
   }
 
+  /** A plugin's counter: kept by the server, so it survives the plugin's re-creation on reload. */
+  private pluginCounter(key: string) {
+    this.pluginEvents.set(key, this.pluginEvents.get(key) ?? 0);
+    return { inc: (n = 1) => void this.pluginEvents.set(key, this.pluginEvents.get(key)! + n) };
+  }
+
   private pluginContext(name: string): PluginContext {
     const log = this.log.child(`plugin/${name}`);
     return {
@@ -303,11 +309,8 @@ export class Server {
       node: this.cfg.senderId,
       routes: this.routes,
       send: (to, inner) => this.dp.send(to, inner),
-      counter: (event) => {
-        const key = `${name}\u0000${event}`;
-        this.pluginEvents.set(key, this.pluginEvents.get(key) ?? 0);
-        return { inc: (n = 1) => void this.pluginEvents.set(key, this.pluginEvents.get(key)! + n) };
-      },
+      counter: (event) => this.pluginCounter(`${name}\u0000${event}`),
+      bytes: (what) => this.pluginCounter(`${name}\u0000bytes:${what}`),
       configDir: this.configDir,
       own: {
         refuses: (buf, off, family, port, allowed, now) => this.own.refuses(buf, off, family, port, allowed, now),

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const dir = mkdtempSync(`${tmpdir()}/relay-startup-`);
-let tcp: ReturnType<typeof Bun.listen>;
+let tcp: Bun.TCPSocketListener<undefined>;
 let udp: Bun.udp.Socket<"buffer">;
 beforeAll(async () => {
   tcp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
