@@ -12,6 +12,7 @@ import { startRelayClient } from "./src/relay-client.ts";
 import { Server, checkPorts, hostPortText } from "./src/server.ts";
 import { prepareChain } from "./src/pipeline.ts";
 import { bindError } from "./src/net/bind.ts";
+import { statusCommand } from "./src/status.ts";
 import { BUILTIN } from "./plugins/index.ts";
 
 /** Parses argv (and the config file it names) into a validated Config. */
@@ -38,6 +39,7 @@ async function check(cfg: Config, configDir: string): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "status") return statusCommand(argv.slice(1));
   let loaded;
   try {
     loaded = load(argv);

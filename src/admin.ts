@@ -16,6 +16,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "./config.ts";
 import { renderMetrics } from "./metrics.ts";
+import { statusOf } from "./status.ts";
 import { formatPrefix, parseCidr, parseIp } from "./net/addr.ts";
 import type { Server } from "./server.ts";
 
@@ -99,6 +100,7 @@ export function adminApp(s: Server): Hono {
       });
     return c.text(text, 200, { ...type, Vary: "Accept-Encoding" });
   });
+  app.get("/v1/status", (c) => c.json(statusOf(s)));
   app.get("/v1/clients", (c) =>
     c.json(
       s.conns.all().map((x) => ({

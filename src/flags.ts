@@ -390,6 +390,7 @@ export function usage(version: string): string {
     `anytun relay ${version}: SATP tunnel endpoint, wire-compatible with anytun 0.3.8`,
     "",
     "usage: bun relay.ts [--config FILE] [flags]",
+    "       bun relay.ts status [--admin URL] [--token T] [--json]   a running relay's clients, peers, drops",
     "  e.g. bun relay.ts -r 192.0.2.1 -o 4444 -e right -E secret -d tun0 -n 10.0.0.2/24",
     "",
     "  -h, --help                         this text",
