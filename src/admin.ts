@@ -17,6 +17,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "./config.ts";
 import { renderMetrics } from "./metrics.ts";
 import { statusOf } from "./status.ts";
+import { UI_PATHS, uiRoutes } from "./ui/index.ts";
 import { formatPrefix, parseCidr, parseIp } from "./net/addr.ts";
 import type { Server } from "./server.ts";
 
@@ -70,6 +71,7 @@ export function adminApp(s: Server): Hono {
 
   app.use("*", async (c, next) => {
     if (want === null || (openHealth && (c.req.path === "/healthz" || c.req.path === "/readyz"))) return next();
+    if (UI_PATHS.has(c.req.path) && c.req.method === "GET") return next(); // static, no data (ui/index.ts)
     const h = c.req.header("authorization") ?? "";
     const m = /^Bearer (.+)$/.exec(h);
     if (!m || !timingSafeEqual(digest(m[1]!), want)) {
@@ -101,6 +103,7 @@ export function adminApp(s: Server): Hono {
     return c.text(text, 200, { ...type, Vary: "Accept-Encoding" });
   });
   app.get("/v1/status", (c) => c.json(statusOf(s)));
+  uiRoutes(app);
   app.get("/v1/clients", (c) =>
     c.json(
       s.conns.all().map((x) => ({
