@@ -14,6 +14,7 @@
 //
 // mode "auto" applies what is missing and undoes it on stop; "check" applies nothing and reports
 // what is missing (the plugin then refuses to start with that list).
+import { readFileSync, writeFileSync } from "node:fs";
 import { spawnSync } from "bun";
 
 export interface NatSetup {
@@ -34,7 +35,29 @@ function run(args: string[]): { ok: boolean; out: string; err: string } {
   return { ok: r.exitCode === 0, out: r.stdout.toString(), err: r.stderr.toString().trim() };
 }
 
-const sysctlRead = (k: string) => run(["sysctl", "-n", k]).out.trim();
+// Kernel settings through /proc/sys (no `sysctl` binary needed: a container image has none). In a
+// container /proc/sys is read-only: the values must come from the run line (--sysctl
+// net.ipv4.ip_forward=1 and net.ipv4.conf.default.{accept_local=1,rp_filter=0}, which a TUN made
+// later inherits), and are then only read here.
+const procPath = (path: string[]) => `/proc/sys/${path.join("/")}`;
+const sysctlRead = (path: string[]) => {
+  try {
+    return readFileSync(procPath(path), "utf8").trim();
+  } catch {
+    return "";
+  }
+};
+function sysctlWrite(path: string[], value: string): void {
+  if (sysctlRead(path) === value) return;
+  try {
+    writeFileSync(procPath(path), value);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new Error(
+      `${path.join(".")} must be ${value} and cannot be set here (${code}${code === "EROFS" ? ": /proc/sys is read-only, as in a container: pass --sysctl net.ipv4.ip_forward=1 --sysctl net.ipv4.conf.default.accept_local=1 --sysctl net.ipv4.conf.default.rp_filter=0 --sysctl net.ipv4.conf.all.rp_filter=0" : ""})`,
+    );
+  }
+}
 
 function rules(s: NatSetup): { proto: string; args: string[] }[] {
   const base = ["to", s.address];
@@ -49,10 +72,10 @@ function rules(s: NatSetup): { proto: string; args: string[] }[] {
 /** What is missing, as the commands that would fix it; empty when everything is in place. */
 export function checkNatSetup(s: NatSetup): string[] {
   const missing: string[] = [];
-  if (sysctlRead("net.ipv4.ip_forward") !== "1") missing.push("sysctl -w net.ipv4.ip_forward=1");
-  if (sysctlRead(`net.ipv4.conf.${s.dev}.accept_local`) !== "1")
+  if (sysctlRead(["net", "ipv4", "ip_forward"]) !== "1") missing.push("sysctl -w net.ipv4.ip_forward=1");
+  if (sysctlRead(["net", "ipv4", "conf", s.dev, "accept_local"]) !== "1")
     missing.push(`sysctl -w net.ipv4.conf.${s.dev}.accept_local=1`);
-  if (sysctlRead(`net.ipv4.conf.${s.dev}.rp_filter`) !== "0")
+  if (sysctlRead(["net", "ipv4", "conf", s.dev, "rp_filter"]) !== "0")
     missing.push(`sysctl -w net.ipv4.conf.${s.dev}.rp_filter=0`);
   const ruleText = run(["ip", "-4", "rule", "show"]).out;
   for (const r of rules(s)) {
@@ -74,9 +97,9 @@ export function applyNatSetup(s: NatSetup): () => void {
     const r = run(args);
     if (!r.ok) throw new Error(`${args.join(" ")}: ${r.err}`);
   };
-  if (sysctlRead("net.ipv4.ip_forward") !== "1") must(["sysctl", "-qw", "net.ipv4.ip_forward=1"]); // left on: other things may need it
-  must(["sysctl", "-qw", `net.ipv4.conf.${s.dev}.accept_local=1`]);
-  must(["sysctl", "-qw", `net.ipv4.conf.${s.dev}.rp_filter=0`]);
+  sysctlWrite(["net", "ipv4", "ip_forward"], "1"); // left on: other things may need it
+  sysctlWrite(["net", "ipv4", "conf", s.dev, "accept_local"], "1");
+  sysctlWrite(["net", "ipv4", "conf", s.dev, "rp_filter"], "0");
   const ruleText = run(["ip", "-4", "rule", "show"]).out;
   for (const r of rules(s)) {
     must(["ip", "rule", "add", "pref", String(s.pref), ...r.args, "lookup", String(s.table)]);
