@@ -3,9 +3,15 @@
 #   docker build -t anytun-relay .
 #   # server routing between clients in userspace (no TUN): runs as the non-root user "bun"
 #   docker run -d --name relay -p 4444:4444/udp -v $PWD/server.json:/etc/anytun-relay/config.json:ro anytun-relay
-#   # with TUN devices (peer mode, local or nat plugins): root with CAP_NET_ADMIN and the tun device
-#   docker run -d --user root --cap-drop ALL --cap-add NET_ADMIN --device /dev/net/tun \
-#     --network host -v $PWD/server.json:/etc/anytun-relay/config.json:ro anytun-relay
+#   # with TUN devices (peer/client mode, local, nat, tcp.capture): the same user "bun" with
+#   # CAP_NET_ADMIN (given to it as an ambient capability) and the tun device
+#   docker run -d --cap-drop ALL --cap-add NET_ADMIN --device /dev/net/tun \
+#     -v $PWD/server.json:/etc/anytun-relay/config.json:ro anytun-relay
+#   # nat, local and tcp.capture also need kernel settings; /proc/sys is read-only in a container
+#   # and the image has no sysctl, so pass them (in the container's own network namespace):
+#   #   --sysctl net.ipv4.ip_forward=1 --sysctl net.ipv4.conf.default.accept_local=1 \
+#   #   --sysctl net.ipv4.conf.default.rp_filter=0 --sysctl net.ipv4.conf.all.rp_filter=0
+#   # (with --network host set them on the host instead.) Tested: npm run test:container (podman).
 #
 # Reload: docker kill -s HUP relay. Stop: docker stop (SIGTERM: not ready at once, exit after
 # drainSeconds; keep drainSeconds below docker's stop timeout, 10 s by default).

@@ -59,13 +59,17 @@ function sysctlWrite(path: string[], value: string): void {
   }
 }
 
-function rules(s: NatSetup): { proto: string; args: string[] }[] {
+// Protocol numbers, not names: `ip` resolves names through /etc/protocols, which a slim image
+// lacks; `ip rule show` prints the name where it has one, "ipproto-6" where not.
+const PROTO = { tcp: 6, udp: 17, icmp: 1 } as const;
+
+function rules(s: NatSetup): { proto: keyof typeof PROTO; args: string[] }[] {
   const base = ["to", s.address];
-  const out: { proto: string; args: string[] }[] = (s.protos ?? ["tcp", "udp"]).map((proto) => ({
+  const out: { proto: keyof typeof PROTO; args: string[] }[] = (s.protos ?? ["tcp", "udp"]).map((proto) => ({
     proto,
-    args: [...base, "ipproto", proto, "dport", portText(s)],
+    args: [...base, "ipproto", String(PROTO[proto]), "dport", portText(s)],
   }));
-  if (s.icmp) out.push({ proto: "icmp", args: [...base, "ipproto", "icmp"] });
+  if (s.icmp) out.push({ proto: "icmp", args: [...base, "ipproto", String(PROTO.icmp)] });
   return out;
 }
 
@@ -79,8 +83,10 @@ export function checkNatSetup(s: NatSetup): string[] {
     missing.push(`sysctl -w net.ipv4.conf.${s.dev}.rp_filter=0`);
   const ruleText = run(["ip", "-4", "rule", "show"]).out;
   for (const r of rules(s)) {
-    const shown = `to ${s.address} ipproto ${r.proto}${r.proto === "icmp" ? "" : ` dport ${portText(s)}`} lookup ${s.table}`;
-    if (!ruleText.includes(shown)) missing.push(`ip rule add pref ${s.pref} ${r.args.join(" ")} lookup ${s.table}`);
+    const shown = (p: string | number) =>
+      `to ${s.address} ipproto ${p}${r.proto === "icmp" ? "" : ` dport ${portText(s)}`} lookup ${s.table}`;
+    if (!ruleText.includes(shown(r.proto)) && !ruleText.includes(shown(`ipproto-${PROTO[r.proto]}`)))
+      missing.push(`ip rule add pref ${s.pref} ${r.args.join(" ")} lookup ${s.table}`);
   }
   const localPref = /^(\d+):\s+from all lookup local/m.exec(ruleText)?.[1];
   if (localPref === undefined || Number(localPref) <= s.pref)

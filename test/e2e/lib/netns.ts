@@ -100,6 +100,11 @@ export class Lab {
     clearTimeout(t);
   }
 
+  /** Stops every process spawned so far (the namespaces stay). */
+  async cleanupProcs(): Promise<void> {
+    await Promise.all(this.procs.splice(0).map((p) => this.stop(p).catch(() => {})));
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.procs.map((p) => this.stop(p).catch(() => {})));
     for (const ns of this.nss.reverse()) spawnSync(["ip", "netns", "del", ns], { stderr: "ignore" });
