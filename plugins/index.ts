@@ -4,7 +4,8 @@ import type { Builtins } from "../src/pipeline.ts";
 import dns from "./dns.ts";
 import local from "./local.ts";
 import nat from "./nat.ts";
+import ping from "./ping.ts";
 import relay from "./relay.ts";
 import routes from "./routes.ts";
 
-export const BUILTIN: Builtins = { dns, local, nat, relay, routes };
+export const BUILTIN: Builtins = { dns, local, nat, ping, relay, routes };

@@ -38,7 +38,8 @@ import {
   u32,
   type ControlMessage,
 } from "./satp/control.ts";
-import { authentic, countRx, countSeal, Receiver, RX_WAIT } from "./satp/session.ts";
+import { OFF_MUX } from "./satp/codec.ts";
+import { authentic, countRx, countSeal, Receiver, RX_AUTH, RX_WAIT } from "./satp/session.ts";
 import { MARKS_ASK, MARKS_ASKED, type Conn, type ConnTable } from "./state.ts";
 import { sameEndpoint, type Ingress } from "./transport/link.ts";
 
@@ -75,6 +76,9 @@ export interface ForwardStats {
   nolink: number;
 }
 
+/** At most one "failed authentication" warning per this many ms. */
+const AUTH_LOG_MS = 10_000;
+
 export class Datapath {
   readonly drops: Drops = newDrops();
   /** Drops by reasons plugins chose (verdict drop("...")), plus core reasons outside DROP_REASONS. */
@@ -89,6 +93,8 @@ export class Datapath {
   private readonly pkt: Packet;
   private readonly rx: Receiver<Conn>;
   private pluginErrorLogged = 0;
+  private authFailures = 0;
+  private authLoggedAt = -Infinity;
 
   constructor(private readonly env: DatapathEnv) {
     this.rx = new Receiver((mux) => env.conns.get(mux));
@@ -115,6 +121,7 @@ export class Datapath {
     if (n < 0) {
       if (n === RX_WAIT) return this.arrive(this.rx.session!, buf, via, address, port);
       countRx(n, this.drops);
+      if (n === RX_AUTH) this.authFailed(buf, address, port, now);
       return authentic(n);
     }
     const conn = this.rx.session!;
@@ -212,6 +219,24 @@ export class Datapath {
     this.env.hold.releaseIn(conn, (pkt, via, address, port) => void this.receive(pkt, via, address, port));
   }
 
+  /**
+   * A packet for a configured client that failed authentication (a wrong passphrase or key, or
+   * noise): one warning per AUTH_LOG_MS at most, with how many failed since the last one, so an
+   * operator sees a misconfigured client at the default level and a flood costs one line.
+   */
+  private authFailed(buf: Uint8Array, address: string, port: number, now: number): void {
+    this.authFailures++;
+    if (now - this.authLoggedAt < AUTH_LOG_MS) return;
+    this.authLoggedAt = now;
+    const mux = buf.length >= OFF_MUX + 2 ? (buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]! : -1;
+    this.env.log.warn("packet failed authentication (wrong passphrase or key?)", {
+      mux,
+      from: `${address.includes(":") ? `[${address}]` : address}:${port}`,
+      failedSinceLastLine: this.authFailures,
+    });
+    this.authFailures = 0;
+  }
+
   /** An authenticated packet came from somewhere else than the endpoint we knew (or routing moved the client here). */
   private learn(conn: Conn, via: Ingress, address: string, port: number): void {
     const env = this.env;
@@ -224,7 +249,7 @@ export class Datapath {
     conn.servedBy = me;
     via.bound?.(conn.mux);
     this.endpointChanges++;
-    env.log.info(
+    env.log.notice(
       ep === null ? "client endpoint learned" : moved ? "client endpoint changed" : "client now served here",
       {
         mux: conn.mux,

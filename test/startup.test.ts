@@ -89,3 +89,42 @@ test("the admin API is bound before the relay says it is ready", async () => {
   expect(text.indexOf('msg="admin listening"')).toBeGreaterThanOrEqual(0);
   expect(text.indexOf('msg="admin listening"')).toBeLessThan(text.indexOf('msg="server ready"'));
 });
+
+test("at the default log level: a client's connect is a line, and a wrong passphrase is one warning per 10 s", async () => {
+  const { Client, ipv4 } = await import("./lib/satp-client.ts");
+  const port = 25000 + (process.pid % 400);
+  writeFileSync(
+    `${dir}/auth.json`,
+    JSON.stringify({
+      mode: "server",
+      listen: [`127.0.0.1:${port}`],
+      admin: { enabled: false },
+      clients: [{ name: "a", mux: 1, passphrase: "the right one", routes: ["10.99.0.1/32"] }],
+      drainSeconds: 0,
+    }),
+  );
+  const p = Bun.spawn([process.execPath, `${ROOT}relay.ts`, "--config", `${dir}/auth.json`], {
+    env: process.env,
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  await Bun.sleep(800);
+  const wrong = new Client(1, "a wrong passphrase");
+  const right = new Client(1, "the right one");
+  await wrong.open();
+  await right.open();
+  const ports = { wrong: wrong.sock.port, right: right.sock.port };
+  for (let i = 0; i < 50; i++) wrong.send(port, ipv4("10.99.0.1", "10.99.0.2", `guess ${i}`));
+  right.send(port, ipv4("10.99.0.1", "10.99.0.2", "hello"));
+  await Bun.sleep(300);
+  p.kill();
+  await p.exited;
+  wrong.sock.close();
+  right.sock.close();
+  const err = await new Response(p.stderr).text();
+  const warnings = err.split("\n").filter((l) => l.includes("packet failed authentication"));
+  expect(warnings.length).toBe(1);
+  expect(warnings[0]).toContain(`level=warn`);
+  expect(warnings[0]).toContain(`mux=1 from=127.0.0.1:${ports.wrong}`);
+  expect(err).toContain(`msg="client endpoint learned" mux=1 endpoint=127.0.0.1:${ports.right}`);
+});
