@@ -41,7 +41,7 @@ export function addDemoClient(cfg: Config): string[] {
     "or with anytun 0.3.8:",
     `  anytun -D ${args(host)}`,
     `then: ping ${DEMO_SERVICE}   (the server answers it itself, through the tunnel)`,
-    `On this host (as root, a second terminal): npx bun relay.ts ${args("127.0.0.1")} --dev demo0`,
+    `On this host (as root, a second terminal; -p 0: the server has port ${port}): npx bun relay.ts ${args("127.0.0.1")} -p 0 -d demo0`,
     "A tunnel between network namespaces in a minute, nothing changed outside them (root): npx bun examples/three-pop/demo.ts",
     "Configure your own clients in a config file (see examples/server.json) and start with --config.",
   ];

@@ -6,6 +6,7 @@
 //  - packets with a mux other than ours are dropped (anytun adopts the first packet's mux);
 //  - the sender refuses to go past 2^32 packets under one key instead of wrapping seq to 0;
 //  - `route` prefixes of any length filter what is sent (anytun ignores -R in this mode).
+import { bindError } from "./net/bind.ts";
 import { writeFileSync } from "node:fs";
 import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
 import type { Config } from "./config.ts";
@@ -216,8 +217,14 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       try {
         udp = udpOut(await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers));
       } catch (e) {
-        if (cfg.interface !== undefined || cfg.ipv6Only) throw e;
-        udp = udpOut(await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers)); // no IPv6 on this host
+        const text = `${host.includes(":") ? `[${host}]` : host}:${cfg.port}`;
+        if (cfg.interface !== undefined || cfg.ipv6Only || /EADDRINUSE|EACCES/.test(String(e)))
+          throw bindError(`local port ${text} (UDP; -i/-p)`, e);
+        try {
+          udp = udpOut(await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers)); // no IPv6 on this host
+        } catch (e2) {
+          throw bindError(`local port 0.0.0.0:${cfg.port} (UDP; -i/-p)`, e2);
+        }
       }
     path.out = udp;
     log.notice("listening", {

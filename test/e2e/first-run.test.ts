@@ -69,6 +69,18 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
     expect(run(["cat", `${home}/server.log`])).toContain('msg="client endpoint learned"');
   }, 60000);
 
+  test("the banner's same-host command works too (next to the server, in S)", async () => {
+    const line = /On this host[^:]*: (npx bun relay\.ts .*)$/m.exec(banner)![1]!.trim();
+    lab.spawn(s, ["sh", "-c", `cd '${clone}' && PATH=${PATH} exec ${line}`], `${home}/client-s.log`);
+    await lab.until("the same-host client's device", () => lab.hasDevice(s, "demo0"), 20000);
+    let got = 0;
+    for (let i = 0; i < 40 && got === 0; i++) {
+      got = pingReceived(lab.exec(s, ["ping", "-c", "1", "-W", "1", "-I", "demo0", "10.99.0.1"], { ok: true }));
+      if (got === 0) await Bun.sleep(250);
+    }
+    expect(got).toBe(1);
+  }, 60000);
+
   test("the quick container test, run as nobody, passes in the 0700 clone", () => {
     const out = run(["sh", "-c", `cd '${clone}' && PATH=${PATH} npx bun test test/dockerfile.test.ts 2>&1`], {
       ok: true,
