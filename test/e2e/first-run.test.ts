@@ -70,7 +70,7 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
   }, 60000);
 
   test("the banner's same-host command works too (next to the server, in S)", async () => {
-    const line = /On this host[^:]*: (npx bun relay\.ts .*)$/m.exec(banner)![1]!.trim();
+    const line = /On this host.*?\): (npx bun relay\.ts .*)$/m.exec(banner)![1]!.trim();
     lab.spawn(s, ["sh", "-c", `cd '${clone}' && PATH=${PATH} exec ${line}`], `${home}/client-s.log`);
     await lab.until("the same-host client's device", () => lab.hasDevice(s, "demo0"), 20000);
     let got = 0;

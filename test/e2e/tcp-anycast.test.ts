@@ -144,21 +144,43 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
       `${dir}/flood.json`,
     );
     await Bun.sleep(2000);
-    const ping = lab.spawn(ns.a, ["ping", "-c", "500", "-i", "0.05", "-W", "2", "10.99.0.2"], `${dir}/flood-ping.log`);
+    try {
+      await floodChecks(before, flood);
+    } finally {
+      // Back to S1 as the next tests expect, whatever happened above.
+      pair.route("s1");
+      await lab.until("S1 took both flows back", () => flows("s1").stats.takeovers - before.s1.takeovers === 2, 8000);
+      await lab.until("S2 forgot the flows", () => flows("s2").flows.length === 0, 5000);
+    }
+  }, 70000);
+
+  /** The measurements of the SYN flood test: the tunnel before and after a flip in the flood, connects, state. */
+  async function floodChecks(
+    before: { s1: ReturnType<typeof flows>["stats"]; s2: ReturnType<typeof flows>["stats"]; rss: number },
+    flood: Subprocess,
+  ) {
+    // The tunnel's loss during the flood (15 s), apart from the flip (tested on its own below).
+    const ping = lab.spawn(ns.a, ["ping", "-c", "300", "-i", "0.05", "-W", "2", "10.99.0.2"], `${dir}/flood-ping.log`);
     const connects: number[] = [];
     for (let i = 0; i < 5; i++) {
       connects.push(connectMs());
       await Bun.sleep(800);
     }
+    await ping.exited;
     const rssDuring = rssMiB("s1");
     const s1During = flows("s1");
     pair.route("s2"); // mid-flood: the flood and both clients' flows move to S2
     await lab.until("S2 took both flows over", () => flows("s2").stats.takeovers - before.s2.takeovers === 2, 5000);
+    const afterFlip = lab.spawn(
+      ns.a,
+      ["ping", "-c", "100", "-i", "0.05", "-W", "2", "10.99.0.2"],
+      `${dir}/flood-ping2.log`,
+    );
     for (let i = 0; i < 5; i++) {
       connects.push(connectMs());
       await Bun.sleep(800);
     }
-    await ping.exited;
+    await afterFlip.exited;
     await flood.exited;
     const f = JSON.parse((await Bun.file(`${dir}/flood.json`).text()).trim().split("\n").pop()!) as {
       sent: number;
@@ -167,12 +189,13 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
       synAcks: number;
     };
     const pings = pingReceived(await Bun.file(`${dir}/flood-ping.log`).text());
+    const pings2 = pingReceived(await Bun.file(`${dir}/flood-ping2.log`).text());
     const after = { s1: flows("s1").stats, s2: flows("s2").stats };
     const cookies = after.s1.cookiesSent - before.s1.cookiesSent + after.s2.cookiesSent - before.s2.cookiesSent;
     console.log(
       `  SYN flood: ${f.sent} spoofed SYNs in ${f.seconds} s (${f.rate}/s), ${cookies} cookie SYN-ACKs, ${f.synAcks} seen back; ` +
         `S1 flows during it ${s1During.flows.length}/100 (full ${after.s1.full - before.s1.full}); ` +
-        `connects ${connects.join(", ")} ms; tunnel pings ${pings}/500; takeovers on the flip 2/2; ` +
+        `connects ${connects.join(", ")} ms; tunnel pings ${pings}/300 before the flip, ${pings2}/100 after it; takeovers on the flip 2/2; ` +
         `S1 RSS ${before.rss.toFixed(0)} → ${rssDuring.toFixed(0)} MiB during`,
     );
     expect(f.rate).toBeGreaterThan(9000);
@@ -180,13 +203,10 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     expect(s1During.flows.length).toBeLessThanOrEqual(3); // the two clients (and a connect test): no SYN made state
     expect(after.s1.full - before.s1.full + after.s2.full - before.s2.full).toBe(0);
     expect(connects.every((ms) => ms >= 0 && ms < 1000)).toBe(true);
-    expect(pings).toBeGreaterThanOrEqual(495); // < 1% loss
+    expect(pings).toBeGreaterThanOrEqual(297); // < 1% loss
+    expect(pings2).toBeGreaterThanOrEqual(99);
     expect(rssDuring - before.rss).toBeLessThan(32);
-    // Back to S1 as the next tests expect.
-    pair.route("s1");
-    await lab.until("S1 took both flows back", () => flows("s1").stats.takeovers - before.s1.takeovers === 2, 5000);
-    await lab.until("S2 forgot the flows", () => flows("s2").flows.length === 0, 5000);
-  }, 60000);
+  }
 
   test("a keyless attacker's handshake, then 60,000 overlapping out-of-order segments (20x the window): RSS bounded, flow reset unauthenticated", async () => {
     const before = { stats: flows("s1").stats, rss: rssMiB("s1") };
