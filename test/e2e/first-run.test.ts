@@ -4,6 +4,7 @@
 // client then pings the address the banner names (answered by the server itself). The quick
 // container test (run as an unprivileged user) passes in that 0700 clone too.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { have, isRoot, Lab, pingReceived, ROOT, run } from "./lib/netns.ts";
@@ -19,6 +20,7 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
   let s = "";
   let c = "";
   let banner = "";
+  let remote: Subprocess | undefined;
 
   beforeAll(async () => {
     chmodSync(home, 0o700);
@@ -54,7 +56,7 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
       .trim();
     expect(line).toContain("-r 10.220.0.1 "); // S's real address, not SERVER_ADDRESS
     expect(run(["sh", "-c", `PATH=${PATH} command -v bun || echo none`]).trim()).toBe("none");
-    lab.spawn(c, ["sh", "-c", `cd '${clone}' && PATH=${PATH} exec ${line} -d sat0`], `${home}/client.log`);
+    remote = lab.spawn(c, ["sh", "-c", `cd '${clone}' && PATH=${PATH} exec ${line} -d sat0`], `${home}/client.log`);
     await lab.until("the client's device", () => lab.hasDevice(c, "sat0"), 20000);
     const target = /then: ping (\S+)/.exec(banner)![1]!;
     let got = 0;
@@ -71,6 +73,7 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
 
   test("the banner's same-host command works too (next to the server, in S)", async () => {
     const line = /On this host.*?\): (npx bun relay\.ts .*)$/m.exec(banner)![1]!.trim();
+    await lab.stop(remote!); // one client per mux and state directory at a time
     lab.spawn(s, ["sh", "-c", `cd '${clone}' && PATH=${PATH} exec ${line}`], `${home}/client-s.log`);
     await lab.until("the same-host client's device", () => lab.hasDevice(s, "demo0"), 20000);
     let got = 0;
