@@ -73,9 +73,19 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
 
   test("the banner's same-host command works too (next to the server, in S)", async () => {
     const line = /On this host.*?\): (npx bun relay\.ts .*)$/m.exec(banner)![1]!.trim();
-    await lab.stop(remote!); // one client per mux and state directory at a time
-    lab.spawn(s, ["sh", "-c", `cd '${clone}' && PATH=${PATH} exec ${line}`], `${home}/client-s.log`);
-    await lab.until("the same-host client's device", () => lab.hasDevice(s, "demo0"), 20000);
+    if (remote) await lab.stop(remote); // one client per mux at a time
+    // its own state directory: the other host's client (same mux, same sender id) is not on this host
+    lab.spawn(
+      s,
+      ["sh", "-c", `cd '${clone}' && PATH=${PATH} STATE_DIRECTORY='${home}/state-s' exec ${line}`],
+      `${home}/client-s.log`,
+    );
+    await lab
+      .until("the same-host client's device", () => lab.hasDevice(s, "demo0"), 20000)
+      .catch((e) => {
+        console.log(run(["cat", `${home}/client-s.log`], { ok: true }));
+        throw e;
+      });
     let got = 0;
     for (let i = 0; i < 40 && got === 0; i++) {
       got = pingReceived(lab.exec(s, ["ping", "-c", "1", "-W", "1", "-I", "demo0", "10.99.0.1"], { ok: true }));
