@@ -13,6 +13,8 @@ import { Server, checkPorts, hostPortText } from "./src/server.ts";
 import { prepareChain } from "./src/pipeline.ts";
 import { bindError } from "./src/net/bind.ts";
 import { statusCommand } from "./src/status.ts";
+import { Notifier } from "./src/systemd.ts";
+import { unlinkSync, writeFileSync } from "node:fs";
 import { BUILTIN } from "./plugins/index.ts";
 
 /** Parses argv (and the config file it names) into a validated Config. */
@@ -93,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (e) {
       return fail(e);
     }
+    new Notifier().ready("relay client up");
     return await new Promise<number>((done) => {
       const stop = async (signal: string) => {
         log.notice("stopping", { signal, ...rc.stats });
@@ -111,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
     } catch (e) {
       return fail(e);
     }
+    new Notifier().ready("tunnel up");
     return await new Promise<number>((done) => {
       const stop = (signal: string) => {
         const s = peer.stats();
@@ -148,6 +152,10 @@ async function main(argv: string[]): Promise<number> {
   }
   await server.whenReady();
   for (const line of demo) console.log(line);
+  const sd = new Notifier();
+  const pid = pidFile(cfg.writePid);
+  const readyStatus = () => `serving ${server.conns.size} clients on ${server.listeners.map((l) => l.name).join(", ")}`;
+  sd.ready(readyStatus());
 
   process.on("SIGHUP", () => {
     let next;
@@ -164,11 +172,15 @@ async function main(argv: string[]): Promise<number> {
       return;
     }
     if (!hasConfigFile) next.clients = server.cfg.clients; // keep the demo passphrase
-    server.reload(next).catch((e) =>
-      log.error("reload failed; keeping the running config", {
-        error: e instanceof ConfigError ? e.problems.join("; ") : String(e),
-      }),
-    );
+    sd.reloading();
+    server
+      .reload(next)
+      .catch((e) =>
+        log.error("reload failed; keeping the running config", {
+          error: e instanceof ConfigError ? e.problems.join("; ") : String(e),
+        }),
+      )
+      .finally(() => sd.ready(readyStatus()));
   });
 
   return await new Promise<number>((done) => {
@@ -180,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
         return;
       }
       stopping = true;
+      sd.stopping(`draining for ${server.cfg.drainSeconds} s (${signal})`);
       server.drain();
       log.notice("shutting down after drain", { signal, seconds: server.cfg.drainSeconds });
       setTimeout(finish, server.cfg.drainSeconds * 1000);
@@ -187,6 +200,7 @@ async function main(argv: string[]): Promise<number> {
     const finish = () => {
       server.stop();
       http?.stop(true);
+      pid.remove();
       log.notice("stopped");
       done(0);
     };
@@ -211,6 +225,19 @@ function exitOnUncaught(log: Logger): void {
   };
   process.on("uncaughtException", die("uncaught exception"));
   process.on("unhandledRejection", die("unhandled promise rejection"));
+}
+
+/** The pid file (-P / writePid), written once the relay runs and removed when it stops. */
+function pidFile(path: string | undefined): { remove(): void } {
+  if (path === undefined) return { remove() {} };
+  writeFileSync(path, `${process.pid}\n`);
+  return {
+    remove() {
+      try {
+        unlinkSync(path);
+      } catch {}
+    },
+  };
 }
 
 process.exit(await main(process.argv.slice(2)));

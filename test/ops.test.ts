@@ -73,3 +73,59 @@ function describe_announce() {
     expect(readFileSync(`${dir}/birdc.log`, "utf8")).toBe("enable anycast\ndisable anycast\n");
   });
 }
+
+test.skipIf(!have("socat"))(
+  "sd_notify: READY=1 once ready, RELOADING=1 and READY=1 on SIGHUP, STOPPING=1 on SIGTERM; the pid file",
+  async () => {
+    const sock = `${dir}/notify.sock`;
+    const out = `${dir}/notify.out`;
+    // one datagram per line in the output (socat -u UNIX-RECV writes them back to back)
+    const rx = Bun.spawn(["socat", "-u", `UNIX-RECV:${sock}`, `OPEN:${out},creat,append`], { stderr: "ignore" });
+    for (let i = 0; i < 100 && !Bun.spawnSync(["test", "-S", sock]).success; i++) await Bun.sleep(20);
+    const pidPath = `${dir}/relay.pid`;
+    const port = 19500 + (process.pid % 400);
+    const relay = Bun.spawn(
+      [
+        process.execPath,
+        `${ROOT}relay.ts`,
+        "-l",
+        "127.0.0.1:0",
+        "--admin-listen",
+        `127.0.0.1:${port}`,
+        "-L",
+        "stderr:0",
+        "-P",
+        pidPath,
+      ],
+      {
+        stdout: "ignore",
+        stderr: "ignore",
+        env: { ...process.env, NOTIFY_SOCKET: sock, STATE_DIRECTORY: `${dir}/state-notify` },
+      },
+    );
+    const text = () => Bun.spawnSync(["cat", out]).stdout.toString();
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 100 && !ok(); i++) await Bun.sleep(50);
+      if (!ok()) throw new Error(`timeout: ${what}: ${text()}`);
+    };
+    try {
+      await until("READY", () => text().includes("READY=1"));
+      expect(readFileSync(pidPath, "utf8")).toBe(`${relay.pid}\n`);
+      expect(text()).toContain(`MAINPID=${relay.pid}`);
+      expect(text()).toMatch(/STATUS=serving 1 clients on 127\.0\.0\.1:\d+/);
+      relay.kill("SIGHUP");
+      await until("RELOADING then READY", () =>
+        /READY=1[\s\S]*RELOADING=1\nMONOTONIC_USEC=\d+[\s\S]*READY=1/.test(text()),
+      );
+      relay.kill("SIGTERM");
+      await until("STOPPING", () => text().includes("STOPPING=1"));
+      relay.kill("SIGTERM");
+      await relay.exited;
+      expect(Bun.spawnSync(["test", "-e", pidPath]).success).toBe(false); // removed on stop
+    } finally {
+      relay.kill("SIGKILL");
+      rx.kill();
+    }
+  },
+  20000,
+);
