@@ -129,7 +129,8 @@ export default definePlugin({
     };
     const sockets = new Map<number, Bun.udp.Socket<"buffer">>(); // relay port → socket
     const opening = new Set<number>();
-    const bytes = new Map<number, number>(); // relay port → bytes relayed here
+    // relay port → bytes relayed here: kept across reloads, or a SIGHUP would reset every quota
+    const bytes = ctx.keep("bytes", () => new Map<number, number>());
     let stopped = false;
 
     // An allocation from a peer binds a port here only if our policy would have made it: a port

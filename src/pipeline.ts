@@ -11,6 +11,7 @@
 //  - stop() releases everything create() took; called on reload and shutdown.
 import * as v from "valibot";
 import { isAbsolute, resolve } from "node:path";
+import { statSync } from "node:fs";
 import { ConfigError, issueTexts, type PluginEntryConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Conn, ConnTable } from "./state.ts";
@@ -79,6 +80,12 @@ export interface PluginContext {
   counter(name: string): Counter;
   /** A byte count on /metrics as relay_plugin_bytes_total{plugin=NAME,what=name}. */
   bytes(name: string): Counter;
+  /**
+   * State that outlives the plugin instance: the same object for this plugin name and `key`
+   * every time the chain is re-created (SIGHUP), made by `make` the first time. Use it for what a
+   * reload must not reset (quotas, byte counts); keep it bounded.
+   */
+  keep<T>(key: string, make: () => T): T;
   /** Directory of the config file (or the working directory), for relative paths in options. */
   readonly configDir: string;
   /**
@@ -184,7 +191,10 @@ async function loadDefinition(use: string, builtins: Builtins, configDir: string
   registerPluginSdk();
   let mod: { default?: unknown };
   try {
-    mod = (await import(path)) as { default?: unknown };
+    // Keyed by the file's mtime: a reload (SIGHUP) after the file changed evaluates the new
+    // version; an unchanged file is the module already loaded. (Files the plugin imports itself
+    // are not reloaded.)
+    mod = (await import(`${path}?mtime=${statSync(path).mtimeMs}`)) as { default?: unknown };
   } catch (e) {
     throw new Error(`cannot load ${path}: ${(e as Error).message}`);
   }

@@ -46,6 +46,8 @@ export interface Listener {
 export class Server {
   readonly conns = new ConnTable();
   readonly pluginEvents = new Map<string, number>();
+  /** Plugins' state kept across reloads (PluginContext.keep). */
+  private readonly pluginKept = new Map<string, unknown>();
   readonly listeners: Listener[] = [];
   readonly startedAt = Date.now();
   state: ServerState = "starting";
@@ -311,6 +313,11 @@ export class Server {
       send: (to, inner) => this.dp.send(to, inner),
       counter: (event) => this.pluginCounter(`${name}\u0000${event}`),
       bytes: (what) => this.pluginCounter(`${name}\u0000bytes:${what}`),
+      keep: <T>(key: string, make: () => T): T => {
+        const k = `${name}\u0000${key}`;
+        if (!this.pluginKept.has(k)) this.pluginKept.set(k, make());
+        return this.pluginKept.get(k) as T;
+      },
       configDir: this.configDir,
       own: {
         refuses: (buf, off, family, port, allowed, now) => this.own.refuses(buf, off, family, port, allowed, now),

@@ -1,0 +1,130 @@
+import * as v from "valibot";
+import { type PluginEntryConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { Conn, ConnTable } from "./state.ts";
+import type { SyncTables } from "./sync/store.ts";
+import type { RouteIndex } from "./routing.ts";
+import type { ControlMessage } from "./satp/control.ts";
+import type { PortClaim } from "./net/ports.ts";
+import type { OwnEndpoints } from "./net/own.ts";
+export type { SyncTables };
+export interface Packet {
+    /** The authenticated client this packet came from. */
+    from: Conn;
+    /** Payload type: 0x0800 IPv4, 0x86DD IPv6. */
+    type: number;
+    /** The inner IP packet (see the ownership rule above). */
+    data: Uint8Array;
+    /** Index of the listener it arrived on. */
+    listener: number;
+    /** Milliseconds (performance.now() clock) at receipt. */
+    now: number;
+}
+export type Verdict = {
+    readonly kind: "next";
+} | {
+    readonly kind: "forward";
+    readonly to: readonly Conn[];
+} | {
+    readonly kind: "reply";
+    readonly data: Uint8Array;
+} | {
+    readonly kind: "consumed";
+} | {
+    readonly kind: "drop";
+    readonly reason: string;
+};
+export declare const NEXT: Verdict;
+export declare const CONSUMED: Verdict;
+/** A cached drop verdict for `reason` (shown on /metrics as relay_drops_total{reason=...}). */
+export declare function drop(reason: string): Verdict;
+export declare function forward(to: readonly Conn[]): Verdict;
+export interface Counter {
+    inc(n?: number): void;
+}
+export interface PluginContext {
+    readonly log: Logger;
+    /** Read the client table; it changes on reload (subscribe with conns.onChange). */
+    readonly conns: ConnTable;
+    /**
+     * Replicated tables: what a plugin writes here reaches every server of the anycast group
+     * (last writer wins; see src/sync/store.ts). Use a table name of your own.
+     */
+    readonly sync: SyncTables;
+    /** This server's sender id (unique in the anycast group). */
+    readonly node: number;
+    /** Unicast routes of all clients (configured + learned): which client an inner destination belongs to. */
+    readonly routes: Pick<RouteIndex, "lookup" | "entries" | "onRebuild">;
+    /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
+    send(to: Conn, inner: Uint8Array): boolean;
+    /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */
+    counter(name: string): Counter;
+    /** A byte count on /metrics as relay_plugin_bytes_total{plugin=NAME,what=name}. */
+    bytes(name: string): Counter;
+    /**
+     * State that outlives the plugin instance: the same object for this plugin name and `key`
+     * every time the chain is re-created (SIGHUP), made by `make` the first time. Use it for what a
+     * reload must not reset (quotas, byte counts); keep it bounded.
+     */
+    keep<T>(key: string, make: () => T): T;
+    /** Directory of the config file (or the working directory), for relative paths in options. */
+    readonly configDir: string;
+    /**
+     * The server itself as a destination (src/net/own.ts): a plugin that sends on a client's
+     * behalf refuses what `refuses` says (its own and its fleet's service ports always, its own
+     * addresses unless the operator allowed them).
+     */
+    readonly own: Pick<OwnEndpoints, "refuses">;
+}
+export interface PluginInstance {
+    handle(p: Packet): Verdict;
+    /**
+     * Control messages (payload type 0x88B5) from an authenticated client, offered to plugins in
+     * chain order: return the answer, null (handled, no answer), or undefined (not mine).
+     */
+    control?(from: Conn, msg: ControlMessage): ControlMessage | null | undefined;
+    stop(): void;
+    /** JSON view for /v1/plugins. */
+    describe?(): unknown;
+}
+export interface PluginDefinition<S extends v.GenericSchema = v.GenericSchema> {
+    name: string;
+    options: S;
+    create(ctx: PluginContext, options: v.InferOutput<S>): PluginInstance | Promise<PluginInstance>;
+    /** The ports these options take (bound, or captured by policy routing): an overlap with another part is a config error. */
+    ports?(options: v.InferOutput<S>): Omit<PortClaim, "what">[];
+}
+export declare function definePlugin<S extends v.GenericSchema>(d: PluginDefinition<S>): PluginDefinition<S>;
+export interface ChainEntry {
+    name: string;
+    use: string;
+    options: unknown;
+    instance: PluginInstance;
+}
+export declare class Chain {
+    readonly entries: readonly ChainEntry[];
+    private readonly handlers;
+    constructor(entries: readonly ChainEntry[]);
+    /** Offers a control message to each plugin in order; undefined when no plugin took it. */
+    control(from: Conn, msg: ControlMessage): ControlMessage | null | undefined;
+    run(p: Packet): Verdict;
+    stop(): void;
+}
+export type Builtins = Readonly<Record<string, PluginDefinition<any>>>;
+/**
+ * Loads, validates and creates every plugin. Throws ConfigError naming plugins.N.field for bad
+ * options; on any failure the plugins created so far are stopped again.
+ */
+export declare function buildChain(list: readonly PluginEntryConfig[], builtins: Builtins, ctxFor: (name: string) => PluginContext, configDir: string): Promise<Chain>;
+/** A chain whose plugins are loaded and whose options are valid, but nothing is created yet. */
+export type PreparedChain = {
+    def: PluginDefinition;
+    options: unknown;
+    use: string;
+}[];
+/** Loads every plugin and validates its options; throws ConfigError naming plugins.N.field. */
+export declare function prepareChain(list: readonly PluginEntryConfig[], builtins: Builtins, configDir: string): Promise<PreparedChain>;
+/** The ports a prepared chain takes, each named by its config path. */
+export declare function chainClaims(defs: PreparedChain): PortClaim[];
+/** Creates the plugins in order; on a failure the ones created so far are stopped again. */
+export declare function createChain(defs: PreparedChain, ctxFor: (name: string) => PluginContext): Promise<Chain>;
