@@ -126,3 +126,17 @@ describe("10,000 clients", () => {
     if (promtool !== null) expect((await check(plain.body)).code).toBe(0);
   });
 });
+
+test("the Grafana dashboard (examples/ops) uses only metric families the README lists", () => {
+  const dash = JSON.parse(readFileSync(`${ROOT}examples/ops/grafana-dashboard.json`, "utf8")) as {
+    panels: { title: string; targets: { expr: string }[] }[];
+  };
+  const readme = readFileSync(`${ROOT}README.md`, "utf8");
+  const table = readme.slice(readme.indexOf("<!-- metrics:start"), readme.indexOf("<!-- metrics:end"));
+  const listed = new Set([...table.matchAll(/`((?:relay|process)_[a-z_]+)`/g)].map((m) => m[1]!));
+  const used = dash.panels.flatMap((p) =>
+    p.targets.flatMap((t) => [...t.expr.matchAll(/\b((?:relay|process)_[a-z_]+)/g)].map((m) => m[1]!)),
+  );
+  expect(used.length).toBeGreaterThan(10);
+  expect(used.filter((m) => !listed.has(m))).toEqual([]);
+});
