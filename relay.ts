@@ -13,18 +13,21 @@ import { Server, checkPorts, hostPortText } from "./src/server.ts";
 import { prepareChain } from "./src/pipeline.ts";
 import { bindError } from "./src/net/bind.ts";
 import { statusCommand } from "./src/status.ts";
+import { resolveHostNames } from "./src/config-file.ts";
 import { Notifier } from "./src/systemd.ts";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { BUILTIN } from "./plugins/index.ts";
 
 /** Parses argv (and the config file it names) into a validated Config. */
-function load(
+async function load(
   argv: string[],
-): { action: "help" } | { action: "version" } | { action: "run"; cfg: Config; configDir: string; check: boolean } {
+): Promise<
+  { action: "help" } | { action: "version" } | { action: "run"; cfg: Config; configDir: string; check: boolean }
+> {
   const cli = parseArgs(argv);
   if (cli.action !== "run") return cli;
   const file = argv.find((a, i) => argv[i - 1] === "--config") ?? argv.find((a) => a.startsWith("--config="))?.slice(9);
-  const cfg = validateConfig(cli.raw);
+  const cfg = validateConfig(await resolveHostNames(cli.raw));
   return { action: "run", cfg, configDir: file ? dirname(resolve(file)) : process.cwd(), check: cli.check };
 }
 
@@ -44,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === "status") return statusCommand(argv.slice(1));
   let loaded;
   try {
-    loaded = load(argv);
+    loaded = await load(argv);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) console.error(`config error: ${p}`);
@@ -157,10 +160,11 @@ async function main(argv: string[]): Promise<number> {
   const readyStatus = () => `serving ${server.conns.size} clients on ${server.listeners.map((l) => l.name).join(", ")}`;
   sd.ready(readyStatus());
 
-  process.on("SIGHUP", () => {
+  process.on("SIGHUP", () => void reload());
+  const reload = async () => {
     let next;
     try {
-      const r = load(argv);
+      const r = await load(argv);
       if (r.action !== "run") return;
       next = r.cfg;
       if (!hasConfigFile) addDemoClient(next);
@@ -181,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
         }),
       )
       .finally(() => sd.ready(readyStatus()));
-  });
+  };
 
   return await new Promise<number>((done) => {
     let stopping = false;

@@ -10,6 +10,7 @@
 // or `KEnv` (an environment variable's name), at any depth (clients[].passphraseFile,
 // admin.tokenFile, sync.keyEnv). Exactly one of K, KFile, KEnv; a missing file or variable is a
 // config error naming the key.
+import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import { ConfigError } from "./config.ts";
@@ -206,4 +207,44 @@ function resolveSecrets(
     }
   }
   return o;
+}
+
+/**
+ * anytun takes host names for -i (interface) and -M (sync hosts); so do we: a name there (or in
+ * sync.listen) is resolved once, at start and on reload, to its first address, before the
+ * config is validated (which wants IP literals). Names that do not resolve are config errors
+ * naming the key. (-r, remoteHost, is resolved when the peer starts.) Returns a copy.
+ */
+export async function resolveHostNames(raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const problems: string[] = [];
+  const out = { ...raw };
+  const isName = (h: string) =>
+    /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h) &&
+    !/^[\d.]+$/.test(h);
+  const resolve1 = async (path: string, host: string): Promise<string> => {
+    if (!isName(host)) return host;
+    try {
+      return (await lookup(host)).address;
+    } catch (e) {
+      problems.push(`${path}: cannot resolve "${host}" (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      return host;
+    }
+  };
+  const hostPort = async (path: string, hp: unknown): Promise<unknown> => {
+    if (typeof hp !== "string") return hp;
+    const m = /^([^:\[\]]+):(\d{1,5})$/.exec(hp);
+    if (!m) return hp;
+    const a = await resolve1(path, m[1]!);
+    return `${a.includes(":") ? `[${a}]` : a}:${m[2]}`;
+  };
+  if (typeof out.interface === "string") out.interface = await resolve1("interface", out.interface);
+  if (typeof out.sync === "object" && out.sync !== null && !Array.isArray(out.sync)) {
+    const sync = { ...(out.sync as Record<string, unknown>) };
+    if (Array.isArray(sync.peers))
+      sync.peers = await Promise.all(sync.peers.map((p, i) => hostPort(`sync.peers.${i}`, p)));
+    if (sync.listen !== undefined) sync.listen = await hostPort("sync.listen", sync.listen);
+    out.sync = sync;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return out;
 }

@@ -171,3 +171,46 @@ describe("--check (real processes)", () => {
     ]);
   });
 });
+
+describe("host names where anytun takes them (-i, -M)", () => {
+  test("names are resolved before validation; literals pass untouched; a name that does not resolve is an error", async () => {
+    const { resolveHostNames } = await import("../src/config-file.ts");
+    const raw = await resolveHostNames({
+      interface: "localhost",
+      sync: { listen: "localhost:2323", peers: ["localhost:2324", "192.0.2.7:2323", "[2001:db8::1]:2323"] },
+    });
+    expect(raw.interface).toMatch(/^(127\.0\.0\.1|::1)$/);
+    const sync = raw.sync as { listen: string; peers: string[] };
+    expect(sync.peers[0]).toMatch(/^(127\.0\.0\.1|\[::1\]):2324$/);
+    expect(sync.peers.slice(1)).toEqual(["192.0.2.7:2323", "[2001:db8::1]:2323"]);
+    expect(sync.listen).toMatch(/^(127\.0\.0\.1|\[::1\]):2323$/);
+    let p: string[] = [];
+    try {
+      await resolveHostNames({ sync: { peers: ["no-such-host.invalid:2323"] } });
+    } catch (e) {
+      p = (e as ConfigError).problems;
+    }
+    expect(p[0]).toMatch(/^sync\.peers\.0: cannot resolve "no-such-host\.invalid" \(E/);
+  });
+
+  test("--check -M localhost (anytun's form) validates", async () => {
+    const p = Bun.spawn(
+      [
+        process.execPath,
+        `${ROOT}relay.ts`,
+        "--check",
+        "-M",
+        "localhost:2324",
+        "--sync-key",
+        "a fleet key of some length",
+      ],
+      {
+        env: process.env,
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    expect(await p.exited).toBe(0);
+    expect(await new Response(p.stdout).text()).toContain("config OK: server mode");
+  });
+});
