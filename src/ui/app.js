@@ -29,6 +29,14 @@ const cell = (text, numeric) => {
 };
 const fill = (id, rows) => {
   const body = $(id).tBodies[0];
+  if (rows.length === 0) {
+    const td = cell("none");
+    td.colSpan = $(id).tHead.rows[0].cells.length;
+    td.className = "none";
+    return body.replaceChildren(
+      Object.assign(document.createElement("tr"), { className: "empty" }).appendChild(td).parentNode,
+    );
+  }
   body.replaceChildren(
     ...rows.map((r) => {
       const tr = document.createElement("tr");
