@@ -10,7 +10,13 @@ import { MEANING } from "./config-reference.ts";
 
 export const SCHEMA_PATH = new URL("../schema/config.schema.json", import.meta.url).pathname;
 
-type Node = { type?: string; properties?: Record<string, Node>; items?: Node; description?: string; [k: string]: unknown };
+type Node = {
+  type?: string;
+  properties?: Record<string, Node>;
+  items?: Node;
+  description?: string;
+  [k: string]: unknown;
+};
 
 export function configSchema(): string {
   const s = toJsonSchema(ConfigSchema, { errorMode: "ignore", typeMode: "input" }) as Node;
