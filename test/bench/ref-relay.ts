@@ -7,7 +7,7 @@
 // authenticated packet. No replay window (anytun's -w 0), no routing, no plugins, no sync.
 //   bun test/bench/ref-relay.ts PORT CLIENTS PASSPHRASE_PREFIX
 // (client mux m has passphrase PREFIX + m; prints "ready" once listening; SIGTERM stops it)
-import { createCipheriv, createHash, createHmac } from "node:crypto";
+import { createCipheriv, createHash } from "node:crypto";
 
 const port = Number(process.argv[2] ?? 4444);
 const clients = Number(process.argv[3] ?? 2);
@@ -21,22 +21,46 @@ type Labels = typeof LEFT;
 interface Master {
   key: Buffer;
   salt: Buffer;
+  /** AES-128-ECB under the master key: the CTR keystream of SPEC §5 is ECB of its counter blocks. */
+  ecb: ReturnType<typeof createCipheriv>;
 }
-const master = (pass: string): Master => ({
-  key: createHash("sha256").update(pass).digest().subarray(16),
-  salt: createHash("sha1").update(pass).digest().subarray(6),
-});
+const master = (pass: string): Master => {
+  const key = createHash("sha256").update(pass).digest().subarray(16);
+  const ecb = createCipheriv("aes-128-ecb", key, null);
+  ecb.setAutoPadding(false);
+  return { key, salt: createHash("sha1").update(pass).digest().subarray(6), ecb };
+};
 const masters = Array.from({ length: clients + 1 }, (_, m) => (m === 0 ? null : master(`${prefix}${m}`)));
 
-const zeros = Buffer.alloc(32);
-const kdIv = Buffer.alloc(16);
-/** SPEC §5: the first `len` bytes of AES-CTR keystream for (label, seq). */
-function prf(m: Master, label: number, seq: number, len: number): Buffer {
-  m.salt.copy(kdIv, 0, 0, 14);
-  kdIv[14] = kdIv[15] = 0;
-  kdIv.writeUInt32BE((kdIv.readUInt32BE(6) ^ label) >>> 0, 6);
-  kdIv.writeUInt32BE((kdIv.readUInt32BE(10) ^ seq) >>> 0, 10);
-  return createCipheriv("aes-128-ctr", m.key, kdIv).update(zeros.subarray(0, len));
+/**
+ * SPEC §5 for one packet: enc key (16), session salt (14) and auth key (20) for `seq` under
+ * `l`'s labels, from one ECB call over four counter blocks (enc; salt; auth block 0 and 1).
+ */
+const blocks = Buffer.alloc(64);
+// Session values, reused for every packet (copied out of the keystream: a subarray of the
+// native output would cost an ArrayBuffer per packet).
+const K = { enc: Buffer.alloc(16), salt: Buffer.alloc(14), auth: Buffer.alloc(20) };
+function derive(m: Master, l: Labels, seq: number): typeof K {
+  for (let b = 0; b < 4; b++) {
+    const o = b * 16;
+    const label = b === 0 ? l.enc : b === 1 ? l.salt : l.auth;
+    m.salt.copy(blocks, o, 0, 14);
+    blocks[o + 14] = 0;
+    blocks[o + 15] = b === 3 ? 1 : 0; // the auth key's second block
+    blocks[o + 6]! ^= label >>> 24;
+    blocks[o + 7]! ^= (label >>> 16) & 255;
+    blocks[o + 8]! ^= (label >>> 8) & 255;
+    blocks[o + 9]! ^= label & 255;
+    blocks[o + 10]! ^= seq >>> 24;
+    blocks[o + 11]! ^= (seq >>> 16) & 255;
+    blocks[o + 12]! ^= (seq >>> 8) & 255;
+    blocks[o + 13]! ^= seq & 255;
+  }
+  const ks = m.ecb.update(blocks);
+  for (let i = 0; i < 16; i++) K.enc[i] = ks[i]!;
+  for (let i = 0; i < 14; i++) K.salt[i] = ks[16 + i]!;
+  for (let i = 0; i < 20; i++) K.auth[i] = ks[32 + i]!;
+  return K;
 }
 const ivBuf = Buffer.alloc(16);
 /** SPEC §6: the payload IV for (session salt, mux, sender id, seq). */
@@ -48,18 +72,17 @@ function payloadIv(ss: Buffer, mux: number, sid: number, seq: number): Buffer {
   ivBuf.writeUInt32BE((ivBuf.readUInt32BE(10) ^ seq) >>> 0, 10);
   return ivBuf;
 }
+const mac = Buffer.alloc(64); // Bun.CryptoHasher.digest(buf) wants room for any digest
 
 /** Verifies and decrypts in place; the plaintext length (type + inner) or -1. */
 function open(buf: Buffer, m: Master, l: Labels): number {
   const seq = buf.readUInt32BE(0);
   const end = buf.length - TAG;
-  const mac = createHmac("sha1", prf(m, l.auth, seq, 20))
-    .update(buf.subarray(0, end))
-    .digest();
+  const k = derive(m, l, seq);
+  new Bun.CryptoHasher("sha1", k.auth).update(buf.subarray(0, end)).digest(mac);
   if (mac.compare(buf, end, buf.length, 20 - TAG, 20) !== 0) return -1;
-  const iv = payloadIv(prf(m, l.salt, seq, 14), buf.readUInt16BE(6), buf.readUInt16BE(4), seq);
-  const d = createCipheriv("aes-128-ctr", prf(m, l.enc, seq, 16), iv);
-  d.update(buf.subarray(8, end)).copy(buf, 8);
+  const iv = payloadIv(k.salt, buf.readUInt16BE(6), buf.readUInt16BE(4), seq);
+  createCipheriv("aes-128-ctr", k.enc, iv).update(buf.subarray(8, end)).copy(buf, 8);
   return end - 8;
 }
 
@@ -68,13 +91,12 @@ function seal(buf: Buffer, n: number, m: Master, l: Labels, seq: number, mux: nu
   buf.writeUInt32BE(seq, 0);
   buf.writeUInt16BE(0, 4);
   buf.writeUInt16BE(mux, 6);
-  const iv = payloadIv(prf(m, l.salt, seq, 14), mux, 0, seq);
-  createCipheriv("aes-128-ctr", prf(m, l.enc, seq, 16), iv)
+  const k = derive(m, l, seq);
+  const iv = payloadIv(k.salt, mux, 0, seq);
+  createCipheriv("aes-128-ctr", k.enc, iv)
     .update(buf.subarray(8, 8 + n))
     .copy(buf, 8);
-  const mac = createHmac("sha1", prf(m, l.auth, seq, 20))
-    .update(buf.subarray(0, 8 + n))
-    .digest();
+  new Bun.CryptoHasher("sha1", k.auth).update(buf.subarray(0, 8 + n)).digest(mac);
   mac.copy(buf, 8 + n, 20 - TAG, 20);
   return 8 + n + TAG;
 }
@@ -107,12 +129,12 @@ const sock = await Bun.udpSocket({
         return;
       }
       if (sink === null) return;
-      const out = Buffer.allocUnsafe(8 + n + TAG); // the queued datagram must outlive this call
-      buf.copy(out, 8, 8, 8 + n);
-      seal(out, n, masters[SINK]!, LEFT, seq++ >>> 0, SINK);
-      queue.push(out, sink.port, sink.address);
+      // Bun's receive buffer is fresh per datagram: re-sealed in place (same length) and queued.
+      seal(buf, n, masters[SINK]!, LEFT, seq++ >>> 0, SINK);
+      queue.push(buf, sink.port, sink.address);
       relayed++;
-      if (!armed) {
+      if (queue.length >= 3 * 64) flush();
+      else if (!armed) {
         armed = true;
         setImmediate(flush);
       }

@@ -21,6 +21,7 @@ writeFileSync(
     mode: "server",
     listen: [`127.0.0.1:${PORT}`],
     admin: { enabled: false },
+    crypto: { window: 0 }, // the ring of pre-sealed packets is resent (server mode defaults to 1024)
     clients: [
       { mux: 1, passphrase: "bench a", routes: ["10.99.0.1/32"] },
       { mux: 2, passphrase: "bench b", routes: ["10.99.0.2/32"] },
