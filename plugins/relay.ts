@@ -157,11 +157,23 @@ export default definePlugin({
     };
 
     const batches = new Map<number, SendBatch>(); // relay port → batched sends on its socket
+    // relay port → its allocation, kept in step with the table (every write, local or synced,
+    // goes through onChange), so a datagram costs one map lookup, not a table read and a check
+    const live = new Map<number, Allocation>();
+    // Wall clock for expiry checks per datagram, advanced by the 1 s sweep (allocations live
+    // for seconds to an hour; a second's grace is no matter, a clock read per datagram is).
+    let clock = Date.now();
+    const track = (key: string, value: unknown) => {
+      if (isAllocation(value)) live.set(Number(key), value);
+      else live.delete(Number(key));
+    };
+    for (const [k, a] of ctx.sync.entries(TABLE)) track(k, a);
+    const offLive = ctx.sync.onChange(TABLE, track);
     const onDatagram =
       (port: number) => (_sock: Bun.udp.Socket<"buffer">, buf: Buffer, rport: number, raddr: string) => {
-        const a = current(port);
-        const addr = raddr.startsWith("::ffff:") ? raddr.slice(7) : raddr;
-        if (a === undefined || a.exp < Date.now()) return ev.expired.inc();
+        const a = live.get(port);
+        if (a === undefined || a.exp < clock) return ev.expired.inc();
+        const addr = raddr.charCodeAt(0) === 58 && raddr.startsWith("::ffff:") ? raddr.slice(7) : raddr;
         const used = (bytes.get(port) ?? 0) + buf.length;
         if (opts.maxBytesPerAllocation > 0 && used > opts.maxBytesPerAllocation) return ev.quota.inc();
         const out = batches.get(port);
@@ -205,7 +217,7 @@ export default definePlugin({
     for (const [k] of ctx.sync.entries(TABLE)) open(Number(k));
     const off = ctx.sync.onChange(TABLE, (key, value) => (value === null ? close(Number(key)) : open(Number(key))));
     const sweep = setInterval(() => {
-      const now = Date.now();
+      const now = (clock = Date.now());
       for (const [k, a] of ctx.sync.entries(TABLE))
         if (!isAllocation(a) || a.exp < now) {
           ctx.sync.set(TABLE, k, null);
@@ -310,6 +322,7 @@ export default definePlugin({
       stop() {
         stopped = true;
         off();
+        offLive();
         clearInterval(sweep);
         for (const p of [...sockets.keys()]) close(p);
       },

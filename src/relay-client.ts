@@ -114,7 +114,8 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
     port: local.port,
     socket: {
       data(_s, d, port, addr) {
-        path.app = { address: addr, port };
+        const app = path.app;
+        if (app === null || app.port !== port || app.address !== addr) path.app = { address: addr, port }; // not per datagram
         if (path.relayPort === 0) return void path.stats.dropped++;
         path.stats.toPeer++;
         toRelay?.queue(d, path.relayPort, server.address);

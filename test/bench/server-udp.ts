@@ -21,6 +21,7 @@ writeFileSync(
     mode: "server",
     listen: [`127.0.0.1:${PORT}`],
     admin: { enabled: false },
+    drainSeconds: 0,
     crypto: { window: 0 }, // the ring of pre-sealed packets is resent (server mode defaults to 1024)
     clients: [
       { mux: 1, passphrase: "bench a", routes: ["10.99.0.1/32"] },
@@ -102,8 +103,7 @@ await new Promise<void>((done) => {
 const elapsed = (performance.now() - t0) / 1000;
 const c1 = cpu();
 await Bun.sleep(200);
-server.kill("SIGINT");
-server.kill("SIGINT"); // second signal: exit now (the first starts the drain)
+server.kill("SIGINT"); // drainSeconds 0: exits after the drain (and writes a --cpu-prof profile)
 const killer = setTimeout(() => server.kill("SIGKILL"), 3000);
 await server.exited;
 clearTimeout(killer);
