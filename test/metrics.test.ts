@@ -17,6 +17,7 @@ async function server(clients: number, extra: object = {}) {
   return Server.start(
     validateConfig({
       mode: "server",
+      senderId: 79, // its own counter file: other tests' servers may still hold sender id 0
       listen: ["127.0.0.1:0"],
       clients: Array.from({ length: clients }, (_, i) => ({
         name: `c${i + 1}`,

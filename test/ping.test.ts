@@ -16,6 +16,7 @@ beforeAll(async () => {
   s = await Server.start(
     validateConfig({
       mode: "server",
+      senderId: 78, // its own counter file: other tests' servers may still hold sender id 0
       listen: ["127.0.0.1:0"],
       clients: [{ mux: 1, passphrase: "ping test", routes: ["10.99.0.2/32", "fd99::2/128"] }],
       plugins: [{ use: "ping", addresses: ["10.99.0.1", "fd99::1"] }, { use: "routes" }],

@@ -44,6 +44,7 @@ test("a changed plugin file is loaded again on reload; its counters and kept sta
   const cfg = () =>
     validateConfig({
       mode: "server",
+      senderId: 77, // its own counter file: other tests' servers may still hold sender id 0
       listen: ["127.0.0.1:0"],
       clients: [{ mux: 1, passphrase: "reload test", routes: ["10.99.0.1/32"] }],
       plugins: [{ use: file }],
