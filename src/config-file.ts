@@ -10,6 +10,7 @@
 // or `KEnv` (an environment variable's name), at any depth (clients[].passphraseFile,
 // admin.tokenFile, sync.keyEnv). Exactly one of K, KFile, KEnv; a missing file or variable is a
 // config error naming the key.
+import { hostPortText } from "./net/addr.ts";
 import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
@@ -235,7 +236,7 @@ export async function resolveHostNames(raw: Record<string, unknown>): Promise<Re
     const m = /^([^:\[\]]+):(\d{1,5})$/.exec(hp);
     if (!m) return hp;
     const a = await resolve1(path, m[1]!);
-    return `${a.includes(":") ? `[${a}]` : a}:${m[2]}`;
+    return hostPortText(a, m[2]!);
   };
   if (typeof out.interface === "string") out.interface = await resolve1("interface", out.interface);
   if (typeof out.sync === "object" && out.sync !== null && !Array.isArray(out.sync)) {

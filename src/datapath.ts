@@ -20,6 +20,7 @@
 //     client whose link is here: out on that link as it is (never forwarded again).
 //
 // No exception, log line or promise per packet; every drop is counted by reason.
+import { hostPortText } from "./net/addr.ts";
 import type { Config } from "./config.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { HoldQueue } from "./hold.ts";
@@ -231,7 +232,7 @@ export class Datapath {
     const mux = buf.length >= OFF_MUX + 2 ? (buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]! : -1;
     this.env.log.warn("packet failed authentication (wrong passphrase or key?)", {
       mux,
-      from: `${address.includes(":") ? `[${address}]` : address}:${port}`,
+      from: hostPortText(address, port),
       failedSinceLastLine: this.authFailures,
     });
     this.authFailures = 0;

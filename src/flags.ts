@@ -1,6 +1,7 @@
 // Command line → raw config object. Flag names and meanings are anytun 0.3.8's (`man anytun`);
 // each flag's config key is its long name in camelCase. Values stay raw here: the valibot
 // schema in config.ts validates them, so a bad flag and a bad file key get the same errors.
+import { hostPortText } from "./net/addr.ts";
 import minimist from "minimist";
 import { ConfigError } from "./config.ts";
 import { readConfigFile } from "./config-file.ts";
@@ -348,7 +349,7 @@ function syncFlags(a: minimist.ParsedArgs, raw: Record<string, unknown>, problem
   else if (port !== undefined || iface !== undefined) {
     if (port !== undefined && !/^\d{1,5}$/.test(port)) problems.push(`--sync-port: "${port}" is not a port number`);
     const host = iface ?? "0.0.0.0";
-    setPath(raw, "sync.listen", `${host.includes(":") ? `[${host}]` : host}:${port ?? 2323}`);
+    setPath(raw, "sync.listen", hostPortText(host, port ?? 2323));
   }
   const hosts = last(a["sync-hosts"]);
   if (hosts === "") problems.push("--sync-hosts: needs a value");

@@ -6,6 +6,7 @@
 //  - packets with a mux other than ours are dropped (anytun adopts the first packet's mux);
 //  - the sender refuses to go past 2^32 packets under one key instead of wrapping seq to 0;
 //  - `route` prefixes of any length filter what is sent (anytun ignores -R in this mode).
+import { hostPortText } from "./net/addr.ts";
 import { bindError } from "./net/bind.ts";
 import { writeFileSync } from "node:fs";
 import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
@@ -217,7 +218,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       try {
         udp = udpOut(await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers));
       } catch (e) {
-        const text = `${host.includes(":") ? `[${host}]` : host}:${cfg.port}`;
+        const text = hostPortText(host, cfg.port);
         if (cfg.interface !== undefined || cfg.ipv6Only || /EADDRINUSE|EACCES/.test(String(e)))
           throw bindError(`local port ${text} (UDP; -i/-p)`, e);
         try {

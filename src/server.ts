@@ -2,6 +2,7 @@
 // listeners, the TCP transports, the sync backend, the plugin chain — and their wiring. The
 // per-packet work is the datapath's (src/datapath.ts); transports reach it through the seam of
 // src/transport/link.ts.
+import { hostPortText } from "./net/addr.ts";
 import { hkdfSync, randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
 import { ConfigError, parseHostPort } from "./config.ts";
@@ -378,9 +379,7 @@ export class Server {
   }
 }
 
-export function hostPortText(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { hostPortText }; // (it lives in net/addr.ts; relay.ts and tests import it from here)
 
 /** The ports the listeners, capture, sync and admin take (src/net/ports.ts). */
 function coreClaims(cfg: Config): PortClaim[] {

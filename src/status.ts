@@ -2,6 +2,7 @@
 // what `bun relay.ts status` prints (as text, or the JSON with --json), and what the admin
 // page (/ui) draws. `statusOf` reads the server; `renderStatus` formats the JSON as text; the
 // command fetches it over the admin API, so it works against any running relay it can reach.
+import { hostPortText } from "./net/addr.ts";
 import pkg from "../package.json";
 import type { Server } from "./server.ts";
 
@@ -47,9 +48,7 @@ export function statusOf(s: Server): Status {
     clients: s.conns.all().map((c) => ({
       mux: c.mux,
       name: c.name,
-      endpoint: c.endpoint
-        ? `${c.endpoint.address.includes(":") ? `[${c.endpoint.address}]` : c.endpoint.address}:${c.endpoint.port}`
-        : null,
+      endpoint: c.endpoint ? hostPortText(c.endpoint.address, c.endpoint.port) : null,
       via: c.endpoint ? (c.endpoint.kind === "udp" ? `udp ${c.endpoint.record}` : c.endpoint.kind) : null,
       servedBy: c.servedBy < 0 ? null : c.servedBy,
       lastSeenSecondsAgo: c.lastSeen ? Math.round((now - c.lastSeen) / 100) / 10 : null,

@@ -93,3 +93,8 @@ export function mask(addr: Uint8Array, len: number): Uint8Array {
 export function formatPrefix(p: Prefix): string {
   return `${formatIp(p.addr)}/${p.len}`;
 }
+
+/** "host:port", with an IPv6 host in brackets ("[::1]:4444"). */
+export function hostPortText(host: string, port: number | string): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

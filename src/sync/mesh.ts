@@ -8,6 +8,7 @@
 // with our node id but another instance is refused loudly (two servers must not share a sender
 // id); dial retries back off 0.5 s → 10 s with jitter; a link silent for 3 heartbeats is closed;
 // what a closed link taught is marked stale and expires after staleMs unless refreshed.
+import { hostPortText } from "../net/addr.ts";
 import { randomBytes } from "node:crypto";
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../log.ts";
@@ -152,7 +153,7 @@ export class SyncMesh implements SyncBackend {
   ) {
     this.fleetKey = fleetKeyFrom(opts.key);
     this.dialers = opts.peers.map((p) => ({
-      address: p.host.includes(":") ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`,
+      address: hostPortText(p.host, p.port),
       host: p.host,
       port: p.port,
       state: "connecting",

@@ -12,3 +12,5 @@ export declare function parseCidr(s: string, strict: boolean): Prefix;
 /** Copy of `addr` with the bits past `len` cleared. */
 export declare function mask(addr: Uint8Array, len: number): Uint8Array;
 export declare function formatPrefix(p: Prefix): string;
+/** "host:port", with an IPv6 host in brackets ("[::1]:4444"). */
+export declare function hostPortText(host: string, port: number | string): string;
