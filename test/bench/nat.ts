@@ -47,7 +47,11 @@ try {
   writeFileSync(`${dir}/s.json`, JSON.stringify(cfg));
   const server = lab.spawn(s, [...RELAY, "--config", `${dir}/s.json`], `${dir}/s.log`);
   lab.spawn(w, ["iperf3", "-s", "-B", WORLD], `${dir}/iperf.log`);
-  const client = lab.spawn(a, relayClient(ANY, 4444, 1, "bench", "10.99.0.1/24", ["--mtu", "1400"]), `${dir}/a.log`);
+  // BENCH_PROFILE=dir: the client writes a CPU profile there (markdown too) when it stops.
+  const clientArgv = relayClient(ANY, 4444, 1, "bench", "10.99.0.1/24", ["--mtu", "1400"]);
+  if (process.env.BENCH_PROFILE)
+    clientArgv.splice(1, 0, "--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
+  const client = lab.spawn(a, clientArgv, `${dir}/a.log`);
   // CPU seconds of a process (utime + stime; `ip netns exec` execs, so the pid is the relay's)
   const cpu = (pid: number) => {
     const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
