@@ -354,6 +354,10 @@ export class Server {
     for (const k of ["listen", "interface", "port", "admin", "senderId"] as const)
       if (JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]))
         this.log.warn(`reload: ${k} changed; takes effect on restart`);
+    for (const k of ["capture", "listen", "advertise"] as const)
+      if (JSON.stringify(next.tcp[k]) !== JSON.stringify(this.cfg.tcp[k]))
+        this.log.warn(`reload: tcp.${k} changed; takes effect on restart`);
+    this.tcpAnycast.reconfigure(next.tcp); // limits, buffers and keep-alive bounds for new flows
     this.cfg = { ...next, listen: this.cfg.listen, admin: this.cfg.admin, senderId: this.cfg.senderId };
     this.log.notice("reloaded", { ...diff, plugins: chain.entries.map((e) => e.name).join(",") });
   }

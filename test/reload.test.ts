@@ -68,3 +68,18 @@ test("a changed plugin file is loaded again on reload; its counters and kept sta
   await until("the second version, counting on from 3", () => s.pluginDrops.get("second-4") === 1);
   expect(s.pluginEvents.get("tag\u0000hits")).toBe(4);
 });
+
+test("a reload gives full anycast TCP its new settings (limits, buffers, keep-alive bounds)", async () => {
+  const before = s.tcpAnycast.settings.maxFlows;
+  const next = validateConfig({
+    mode: "server",
+    senderId: 77,
+    listen: ["127.0.0.1:0"],
+    clients: [{ mux: 1, passphrase: "reload test", routes: ["10.99.0.1/32"] }],
+    plugins: [{ use: file }],
+    tcp: { maxFlows: 123, keepaliveMaxMs: 30000, pendingMs: 2500 },
+  });
+  await s.reload(next);
+  expect(before).toBe(10000);
+  expect(s.tcpAnycast.settings).toMatchObject({ maxFlows: 123, keepaliveMaxMs: 30000, pendingMs: 2500 });
+});

@@ -310,9 +310,14 @@ export class TcpAnycast {
     this.undo = null;
   }
 
-  /** Settings that a reload may change (buffers, keep-alive bounds) for new flows. */
+  /** Settings that a reload may change (buffers, keep-alive bounds, limits) for new flows; the capture itself needs a restart. */
   reconfigure(cfg: Config["tcp"]): void {
     this.cfg = cfg;
+  }
+
+  /** The settings in force (what reconfigure last gave). */
+  get settings(): Readonly<Config["tcp"]> {
+    return this.cfg;
   }
 
   /** The flow's record changed (keep-alive agreed): publish it now. */
