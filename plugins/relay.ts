@@ -133,6 +133,14 @@ export default definePlugin({
     const bytes = ctx.keep("bytes", () => new Map<number, number>());
     let stopped = false;
 
+    /** The one peer rule, for allocations asked here and for records from peers: special ranges, the server itself. */
+    const peerRefused = (peer: Uint8Array, port: number): boolean => {
+      const family = peer.length === 4 ? 4 : 6;
+      return (
+        policy.lookup(peer, 0, family) === true ||
+        ctx.own.refuses(peer, 0, family, port, allowed.lookup(peer, 0, family) === true, performance.now())
+      );
+    };
     // An allocation from a peer binds a port here only if our policy would have made it: a port
     // of our range, a client we know, a peer we would relay to, a lifetime within our maximum.
     ctx.sync.validateBy(TABLE, (value, key) => {
@@ -142,12 +150,7 @@ export default definePlugin({
       if (ctx.conns.get(value.mux) === undefined) return false;
       const peer = parseIp(value.pa);
       if (peer === null) return false;
-      const family = peer.length === 4 ? 4 : 6;
-      if (
-        policy.lookup(peer, 0, family) === true ||
-        ctx.own.refuses(peer, 0, family, value.pp, allowed.lookup(peer, 0, family) === true, performance.now())
-      )
-        return false;
+      if (peerRefused(peer, value.pp)) return false;
       return value.exp <= Date.now() + opts.lifetime.max * 1000 + 60_000;
     });
 
@@ -244,11 +247,7 @@ export default definePlugin({
       const pp = u16(tlv(m, TLV.PEER_PORT));
       if (peer === undefined || (peer.length !== 4 && peer.length !== 16) || pp === undefined || pp === 0)
         return error(m.id, ERR.MALFORMED, "PEER_ADDR and PEER_PORT required");
-      const family = peer.length === 4 ? 4 : 6;
-      if (
-        policy.lookup(peer, 0, family) === true ||
-        ctx.own.refuses(peer, 0, family, pp, allowed.lookup(peer, 0, family) === true, performance.now())
-      ) {
+      if (peerRefused(peer, pp)) {
         ev.refusedAlloc.inc();
         return error(m.id, ERR.REFUSED, "peer address not allowed");
       }

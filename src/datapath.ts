@@ -39,7 +39,6 @@ import {
   u32,
   type ControlMessage,
 } from "./satp/control.ts";
-import { OFF_MUX } from "./satp/codec.ts";
 import { authentic, countRx, countSeal, Receiver, RX_AUTH, RX_WAIT } from "./satp/session.ts";
 import { MARKS_ASK, MARKS_ASKED, type Conn, type ConnTable } from "./state.ts";
 import { sameEndpoint, type Ingress } from "./transport/link.ts";
@@ -122,7 +121,7 @@ export class Datapath {
     if (n < 0) {
       if (n === RX_WAIT) return this.arrive(this.rx.session!, buf, via, address, port);
       countRx(n, this.drops);
-      if (n === RX_AUTH) this.authFailed(buf, address, port, now);
+      if (n === RX_AUTH) this.authFailed(address, port, now);
       return authentic(n);
     }
     const conn = this.rx.session!;
@@ -225,13 +224,12 @@ export class Datapath {
    * noise): one warning per AUTH_LOG_MS at most, with how many failed since the last one, so an
    * operator sees a misconfigured client at the default level and a flood costs one line.
    */
-  private authFailed(buf: Uint8Array, address: string, port: number, now: number): void {
+  private authFailed(address: string, port: number, now: number): void {
     this.authFailures++;
     if (now - this.authLoggedAt < AUTH_LOG_MS) return;
     this.authLoggedAt = now;
-    const mux = buf.length >= OFF_MUX + 2 ? (buf[OFF_MUX]! << 8) | buf[OFF_MUX + 1]! : -1;
     this.env.log.warn("packet failed authentication (wrong passphrase or key?)", {
-      mux,
+      mux: this.rx.header.mux, // read by the receiver before the tag was checked
       from: hostPortText(address, port),
       failedSinceLastLine: this.authFailures,
     });

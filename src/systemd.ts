@@ -39,10 +39,6 @@ export class Notifier {
     this.send(`STOPPING=1\nSTATUS=${status}`);
   }
 
-  status(text: string): void {
-    this.send(`STATUS=${text}`);
-  }
-
   private send(msg: string): void {
     this.sock?.send(msg);
   }

@@ -177,6 +177,7 @@ class Device implements TunDevice {
     callbackErrors: 0,
   };
   private readonly buf = new Uint8Array(READ_BUF);
+  private readonly c = sys(); // loaded by openTun before any device exists
   private readonly bufPtr = ptr(this.buf);
   private readonly shared = new Int32Array(new SharedArrayBuffer(16));
   private onPacket: ((pkt: Uint8Array) => void) | undefined;
@@ -257,7 +258,7 @@ class Device implements TunDevice {
       this.stats.txErrors++;
       return false;
     }
-    const n = sys().write(this.fd, pkt, pkt.length);
+    const n = this.c.write(this.fd, pkt, pkt.length);
     if (n !== pkt.length) {
       this.stats.txErrors++;
       return false;

@@ -327,9 +327,7 @@ export class TcpAnycast {
 
   /** The server learned the flow's client here (an authenticated, newest packet): a tentative takeover is confirmed. */
   bound(flow: AnycastFlow, mux: number): void {
-    if (flow.tentativeUntil !== 0) {
-      flow.tentativeUntil = 0;
-      this.tentatives--;
+    if (this.untentative(flow)) {
       this.stats.takeovers++;
       flow.mux = mux;
       flow.ep.ackSoon(); // what it received while tentative was never acknowledged
@@ -551,11 +549,7 @@ export class TcpAnycast {
     if (f.closed) return;
     f.closed = true;
     this.stats.flowsClosed++;
-    if (f.tentativeUntil !== 0) {
-      f.tentativeUntil = 0;
-      this.tentatives--;
-      return; // an unconfirmed takeover owns nothing: no record to delete
-    }
+    if (this.untentative(f)) return; // an unconfirmed takeover owns nothing: no record to delete
     if (why !== "forgotten") {
       this.log.info("tcp flow closed", { flow: f.key, why });
       this.unpublish(f.key);
@@ -570,13 +564,18 @@ export class TcpAnycast {
     if (rec && rec.o === this.node) this.store.delete("tcp", key);
   }
 
+  /** Ends `f`'s tentative state (confirmed, closed or dropped); true when it was tentative. */
+  private untentative(f: AnycastFlow): boolean {
+    if (f.tentativeUntil === 0) return false;
+    f.tentativeUntil = 0;
+    this.tentatives--;
+    return true;
+  }
+
   /** Removes a flow without sending anything. */
   private drop(f: AnycastFlow): void {
     if (!f.closed) f.ep.forget();
-    if (f.tentativeUntil !== 0) {
-      f.tentativeUntil = 0;
-      this.tentatives--;
-    }
+    this.untentative(f);
     f.closed = true;
     this.flows.delete(f.key);
     this.pending.delete(f);
