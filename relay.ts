@@ -13,10 +13,17 @@ import { Server, checkPorts, hostPortText } from "./src/server.ts";
 import { prepareChain } from "./src/pipeline.ts";
 import { bindError } from "./src/net/bind.ts";
 import { statusCommand } from "./src/status.ts";
+import { keyCommand } from "./src/noise/commands.ts";
 import { resolveHostNames } from "./src/config-file.ts";
 import { Notifier } from "./src/systemd.ts";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { BUILTIN } from "./plugins/index.ts";
+import { planFromEnv, workerConfig, workerCount, type TreePlan } from "./src/workers/plan.ts";
+import { runSupervisor } from "./src/workers/supervisor.ts";
+import { reportToSupervisor } from "./src/workers/worker.ts";
+
+/** Set when this process is a worker of a server with `workers` > 1 (src/workers/). */
+let plan: TreePlan | null = null;
 
 /** Parses argv (and the config file it names) into a validated Config. */
 async function load(
@@ -27,7 +34,8 @@ async function load(
   const cli = parseArgs(argv);
   if (cli.action !== "run") return cli;
   const file = argv.find((a, i) => argv[i - 1] === "--config") ?? argv.find((a) => a.startsWith("--config="))?.slice(9);
-  const cfg = validateConfig(await resolveHostNames(cli.raw));
+  const valid = validateConfig(await resolveHostNames(cli.raw));
+  const cfg = plan === null ? valid : workerConfig(valid, plan);
   return { action: "run", cfg, configDir: file ? dirname(resolve(file)) : process.cwd(), check: cli.check };
 }
 
@@ -45,7 +53,14 @@ async function check(cfg: Config, configDir: string): Promise<string> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "status") return statusCommand(argv.slice(1));
+  if (argv[0] === "genkey" || argv[0] === "pubkey") return keyCommand(argv[0]);
   let loaded;
+  try {
+    plan = planFromEnv();
+  } catch (e) {
+    console.error(`cannot start: ${(e as Error).message}`);
+    return 2;
+  }
   try {
     loaded = await load(argv);
   } catch (e) {
@@ -73,12 +88,14 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const hasConfigFile = argv.some((a) => a === "--config" || a.startsWith("--config="));
-  const demo = hasConfigFile ? [] : addDemoClient(cfg);
+  const demo = hasConfigFile ? [] : addDemoClient(cfg, plan?.demo);
   const targets = cfg.log.map(parseLogTarget);
   if (cfg.debug) targets.push({ kind: "stdout", level: 5 });
   let log: Logger;
   try {
-    log = new Logger(targets, cfg.logFormat, "", { syslogSocket: cfg.syslogSocket });
+    log = new Logger(targets, cfg.logFormat, plan === null ? "" : `worker${plan.index}`, {
+      syslogSocket: cfg.syslogSocket,
+    });
   } catch (e) {
     console.error(`cannot start: ${(e as Error).message}`);
     return 2;
@@ -91,35 +108,35 @@ async function main(argv: string[]): Promise<number> {
     return e instanceof ConfigError ? 2 : 1;
   };
 
-  if (cfg.mode === "relay-client") {
-    let rc;
+  // The client roles: start, tell systemd, stop on SIGTERM/SIGINT with a summary line.
+  const role = async <T>(start: () => Promise<T>, up: string, stop: (r: T, signal: string) => Promise<void> | void) => {
+    let r: T;
     try {
-      rc = await startRelayClient(cfg, log);
+      r = await start();
     } catch (e) {
       return fail(e);
     }
-    new Notifier().ready("relay client up");
+    new Notifier().ready(up);
     return await new Promise<number>((done) => {
-      const stop = async (signal: string) => {
+      const end = (signal: string) => void Promise.resolve(stop(r, signal)).then(() => done(0));
+      process.once("SIGTERM", () => end("SIGTERM"));
+      process.once("SIGINT", () => end("SIGINT"));
+    });
+  };
+  if (cfg.mode === "relay-client")
+    return await role(
+      () => startRelayClient(cfg, log),
+      "relay client up",
+      async (rc, signal) => {
         log.notice("stopping", { signal, ...rc.stats });
         await rc.stop();
-        done(0);
-      };
-      process.once("SIGTERM", () => void stop("SIGTERM"));
-      process.once("SIGINT", () => void stop("SIGINT"));
-    });
-  }
-
-  if (cfg.mode === "peer") {
-    let peer;
-    try {
-      peer = await startPeer(cfg, log);
-    } catch (e) {
-      return fail(e);
-    }
-    new Notifier().ready("tunnel up");
-    return await new Promise<number>((done) => {
-      const stop = (signal: string) => {
+      },
+    );
+  if (cfg.mode === "peer")
+    return await role(
+      () => startPeer(cfg, log),
+      "tunnel up",
+      (peer, signal) => {
         const s = peer.stats();
         const drops = Object.entries(s.drops).filter(([, n]) => n > 0);
         log.notice("stopping", {
@@ -129,12 +146,10 @@ async function main(argv: string[]): Promise<number> {
           drops: drops.map(([k, n]) => `${k}:${n}`).join(","),
         });
         peer.stop();
-        done(0);
-      };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-    });
-  }
+      },
+    );
+
+  if (plan === null && workerCount(cfg) > 1) return await runSupervisor(cfg, log, argv, demo, pidFile(cfg.writePid));
 
   let server: Server;
   try {
@@ -153,8 +168,15 @@ async function main(argv: string[]): Promise<number> {
     }
     log.notice("admin listening", { url: `http://${hostPortText(host, http.port ?? port)}` });
   }
+  const control = { gone: () => {}, drain: () => {}, exit: () => {} };
+  if (plan !== null)
+    reportToSupervisor(server, http?.port ?? 0, {
+      gone: () => control.gone(),
+      drain: () => control.drain(),
+      exit: () => control.exit(),
+    });
   await server.whenReady();
-  for (const line of demo) console.log(line);
+  if (plan === null) for (const line of demo) console.log(line);
   const sd = new Notifier();
   const pid = pidFile(cfg.writePid);
   const readyStatus = () => `serving ${server.conns.size} clients on ${server.listeners.map((l) => l.name).join(", ")}`;
@@ -201,7 +223,10 @@ async function main(argv: string[]): Promise<number> {
       log.notice("shutting down after drain", { signal, seconds: server.cfg.drainSeconds });
       setTimeout(finish, server.cfg.drainSeconds * 1000);
     };
+    let finished = false;
     const finish = () => {
+      if (finished) return;
+      finished = true;
       server.stop();
       http?.stop(true);
       pid.remove();
@@ -210,6 +235,14 @@ async function main(argv: string[]): Promise<number> {
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    control.gone = () => {
+      log.error("the workers' supervisor is gone: stopping");
+      finish();
+    };
+    control.drain = () => {
+      if (!stopping) stop("supervisor");
+    };
+    control.exit = finish;
   });
 }
 

@@ -17,32 +17,17 @@
  * Example: { "use": "local", "prefixes": ["192.168.50.0/24"] } before { "use": "routes" }.
  */
 import * as v from "valibot";
-import { spawnSync } from "bun";
+import { cidr, interfaceName, newIpView, parseIpHeader } from "../src/plugin-sdk.ts";
 import { parseCidr } from "../src/net/addr.ts";
-import { ipDestination, PrefixTable } from "../src/net/lpm.ts";
+import { PrefixTable } from "../src/net/lpm.ts";
 import { CONSUMED, definePlugin, drop, NEXT } from "../src/pipeline.ts";
-import { configureLink, openTun } from "../src/tun.ts";
-
-const cidr = v.pipe(
-  v.string(),
-  v.rawCheck<string>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    try {
-      parseCidr(dataset.value, true);
-    } catch (e) {
-      addIssue({ message: (e as Error).message });
-    }
-  }),
-);
+import { configureLink, ip, openTun } from "../src/tun.ts";
 
 export default definePlugin({
   name: "local",
   options: v.strictObject({
-    prefixes: v.pipe(v.array(cidr), v.minLength(1, "give at least one prefix")),
-    device: v.optional(
-      v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "1..15 chars of [A-Za-z0-9_.-]")),
-      "relay-local",
-    ),
+    prefixes: v.pipe(v.array(cidr()), v.minLength(1, "give at least one prefix")),
+    device: v.optional(interfaceName, "relay-local"),
     address: v.optional(
       v.pipe(
         v.string(),
@@ -62,20 +47,21 @@ export default definePlugin({
   create(ctx, opts) {
     const mine = new PrefixTable<true>();
     for (const p of opts.prefixes) mine.set(parseCidr(p, true), true);
-    const tun = openTun({ name: opts.device });
+    // Workers: one queue each of a multi-queue TUN; worker 0 keeps the kernel routes.
+    const tun = openTun({ name: opts.device, multiQueue: ctx.worker !== null });
     const installed = new Set<string>();
     const syncKernelRoutes = () => {
-      if (!opts.clientRoutes) return;
+      if (!opts.clientRoutes || (ctx.worker?.index ?? 0) !== 0) return;
       const want = new Set(ctx.routes.entries().map((e) => e.prefix));
       for (const p of want)
         if (!installed.has(p)) {
-          const r = spawnSync(["ip", "route", "replace", p, "dev", tun.name], { stderr: "pipe" });
-          if (r.exitCode === 0) installed.add(p);
-          else ctx.log.warn("cannot add kernel route", { prefix: p, error: r.stderr.toString().trim() });
+          const r = ip(["route", "replace", p, "dev", tun.name]);
+          if (r.ok) installed.add(p);
+          else ctx.log.warn("cannot add kernel route", { prefix: p, error: r.err });
         }
       for (const p of installed)
         if (!want.has(p)) {
-          spawnSync(["ip", "route", "del", p, "dev", tun.name], { stderr: "ignore" });
+          ip(["route", "del", p, "dev", tun.name]);
           installed.delete(p);
         }
     };
@@ -101,11 +87,12 @@ export default definePlugin({
       kernelRoutes: installed.size,
     });
     const WRITE_FAILED = drop("local-tun-write");
+    const view = newIpView();
 
     return {
       handle(p) {
-        const d = ipDestination(p.data);
-        if (d === null || mine.lookup(p.data, d.off, d.family) === undefined) return NEXT;
+        if (parseIpHeader(p.data, view) !== null || mine.lookup(p.data, view.dstOff, view.family) === undefined)
+          return NEXT;
         if (!tun.write(p.data)) return WRITE_FAILED;
         out.inc();
         return CONSUMED;

@@ -19,13 +19,18 @@
  * Options:
  *   address                  IP the relay ports are bound on (the anycast address), required
  *   ports                    "LO-HI" (default "61000-61999", above Linux's ephemeral ports and the
- *                            nat plugin's default range; 16 slices, one per sender id mod 16)
+ *                            nat plugin's default range), cut into `slices`
+ *   slices                   port slices (default 16): each member of the group (each worker of
+ *                            each server) allocates from its own, claimed through sync
+ *                            (src/sync/slices.ts); every member binds every allocation's port
+ *                            (workers: with SO_REUSEPORT)
  *   lifetime                 { default: 300, max: 3600 } seconds
  *   maxAllocationsPerClient  default 4
  *   maxBytesPerAllocation    default 1 GiB (0 = no limit)
  *   allowPeers               CIDR list allowed despite the refused ranges
  */
 import * as v from "valibot";
+import { cidr, portRange } from "../src/plugin-sdk.ts";
 import { parseCidr, parseIp, formatIp } from "../src/net/addr.ts";
 import { PrefixTable } from "../src/net/lpm.ts";
 import { definePlugin, NEXT } from "../src/pipeline.ts";
@@ -33,6 +38,7 @@ import { be16, be32, ERR, MSG, TLV, tlv, u16, u32, type ControlMessage } from ".
 import type { Conn } from "../src/state.ts";
 import { REFUSED_ALL } from "../src/net/special.ts";
 import { SendBatch } from "../src/transport/batch.ts";
+import { MAX_SLICES, PortSlices } from "../src/sync/slices.ts";
 
 interface Allocation {
   mux: number;
@@ -46,18 +52,6 @@ interface Allocation {
 
 const TABLE = "relay";
 const SLICES = 16;
-
-const cidr = v.pipe(
-  v.string(),
-  v.rawCheck<string>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    try {
-      parseCidr(dataset.value, true);
-    } catch (e) {
-      addIssue({ message: (e as Error).message });
-    }
-  }),
-);
 
 function isAllocation(x: unknown): x is Allocation {
   if (typeof x !== "object" || x === null) return false;
@@ -75,22 +69,14 @@ function isAllocation(x: unknown): x is Allocation {
 
 export default definePlugin({
   name: "relay",
+  view: "relays",
   options: v.strictObject({
     address: v.pipe(
       v.string(),
       v.check((s) => parseIp(s) !== null, "expected an IP address"),
     ),
-    ports: v.optional(
-      v.pipe(
-        v.string(),
-        v.regex(/^\d{1,5}-\d{1,5}$/, 'expected "LO-HI"'),
-        v.check((s) => {
-          const [lo, hi] = s.split("-").map(Number) as [number, number];
-          return lo >= 1024 && hi <= 65535 && hi - lo + 1 >= SLICES;
-        }, "expected 1024 <= LO, HI <= 65535 and at least 16 ports"),
-      ),
-      "61000-61999",
-    ),
+    ports: v.optional(portRange(SLICES), "61000-61999"),
+    slices: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_SLICES)), SLICES),
     lifetime: v.optional(
       v.strictObject({
         default: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 300),
@@ -100,7 +86,7 @@ export default definePlugin({
     ),
     maxAllocationsPerClient: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
     maxBytesPerAllocation: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 2 ** 30),
-    allowPeers: v.optional(v.array(cidr), []),
+    allowPeers: v.optional(v.array(cidr()), []),
   }),
   ports(opts) {
     const [lo, hi] = opts.ports.split("-").map(Number) as [number, number];
@@ -108,8 +94,12 @@ export default definePlugin({
   },
   create(ctx, opts) {
     const [lo, hi] = opts.ports.split("-").map(Number) as [number, number];
-    const size = Math.floor((hi - lo + 1) / SLICES);
-    const sliceStart = lo + (ctx.node % SLICES) * size;
+    if (hi - lo + 1 < opts.slices)
+      throw new Error(`ports ${opts.ports}: ${opts.slices} slices need at least ${opts.slices} ports`);
+    const slices = new PortSlices(ctx.sync, "relay", opts.slices, ctx.node, ctx.member, (msg, f) =>
+      ctx.log.warn(msg, f),
+    );
+    const size = Math.floor((hi - lo + 1) / opts.slices);
     const policy = new PrefixTable<boolean>();
     for (const r of REFUSED_ALL) policy.set(parseCidr(r, true), true);
     const allowed = new PrefixTable<true>();
@@ -195,7 +185,12 @@ export default definePlugin({
     const open = (port: number) => {
       if (sockets.has(port) || opening.has(port) || stopped) return;
       opening.add(port);
-      Bun.udpSocket({ hostname: opts.address, port, socket: { data: onDatagram(port), error: () => {} } }).then(
+      Bun.udpSocket({
+        hostname: opts.address,
+        port,
+        ...(ctx.worker !== null ? { flags: 4 } : {}), // SO_REUSEPORT: every worker binds each port
+        socket: { data: onDatagram(port), error: () => {} },
+      }).then(
         (s) => {
           opening.delete(port);
           if (stopped || current(port) === undefined) s.close();
@@ -257,6 +252,7 @@ export default definePlugin({
         return error(m.id, ERR.QUOTA, `at most ${opts.maxAllocationsPerClient} allocations per client`);
       }
       const start = Math.floor(Math.random() * size);
+      const sliceStart = slices.within(lo, hi).start;
       for (let i = 0; i < size; i++) {
         const port = sliceStart + ((start + i) % size);
         if (ctx.sync.get(TABLE, String(port)) !== undefined) continue;
@@ -320,6 +316,7 @@ export default definePlugin({
       },
       stop() {
         stopped = true;
+        slices.stop();
         off();
         offLive();
         clearInterval(sweep);
@@ -328,7 +325,8 @@ export default definePlugin({
       describe() {
         return {
           address: opts.address,
-          slice: [sliceStart, sliceStart + size - 1],
+          slice: [slices.within(lo, hi).start, slices.within(lo, hi).start + size - 1],
+          sliceIndex: slices.index,
           allocations: ctx.sync.entries(TABLE).map(([port, a]) => ({
             port: Number(port),
             ...(a as Allocation),

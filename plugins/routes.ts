@@ -20,23 +20,12 @@
  * Example: { "use": "routes", "networks": ["10.99.0.0/24"] }
  */
 import * as v from "valibot";
+import { cidr, newIpView, parseIpHeader, u32At } from "../src/plugin-sdk.ts";
 import { parseCidr, type Prefix } from "../src/net/addr.ts";
-import { ipDestination } from "../src/net/lpm.ts";
 import { definePlugin, forward, NEXT, type Verdict } from "../src/pipeline.ts";
 import type { Conn } from "../src/state.ts";
 
-const cidr = v.pipe(
-  v.string(),
-  v.rawCheck<string>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    try {
-      const p = parseCidr(dataset.value, true);
-      if (p.addr.length !== 4 || p.len > 30) addIssue({ message: "expected an IPv4 network of /30 or shorter" });
-    } catch (e) {
-      addIssue({ message: (e as Error).message });
-    }
-  }),
-);
+const cidr4net = cidr((p) => (p.addr.length !== 4 || p.len > 30 ? "expected an IPv4 network of /30 or shorter" : null));
 
 function inside(inner: Prefix, outer: Prefix): boolean {
   if (inner.addr.length !== outer.addr.length || inner.len < outer.len) return false;
@@ -63,7 +52,8 @@ class FanOut {
 
 export default definePlugin({
   name: "routes",
-  options: v.strictObject({ networks: v.optional(v.array(cidr), []) }),
+  view: "routes",
+  options: v.strictObject({ networks: v.optional(v.array(cidr4net), []) }),
   create(ctx, opts) {
     const networks = opts.networks.map((n) => parseCidr(n, true));
     // Unicast goes through the server's route index (configured + learned routes); the forward
@@ -72,6 +62,7 @@ export default definePlugin({
     let all4 = new FanOut([]);
     let all6 = new FanOut([]);
     let bcast = new Map<number, FanOut>(); // IPv4 broadcast address (u32) → group
+    const view = newIpView(); // of the packet being handled
 
     const build = () => {
       const conns = ctx.conns.all();
@@ -79,7 +70,7 @@ export default definePlugin({
       all6 = new FanOut(conns.filter((c) => c.routes.some((r) => r.addr.length === 16)));
       const b = new Map<number, FanOut>();
       for (const n of networks) {
-        const base = ((n.addr[0]! << 24) | (n.addr[1]! << 16) | (n.addr[2]! << 8) | n.addr[3]!) >>> 0;
+        const base = u32At(n.addr, 0);
         const addr = (base | (0xffffffff >>> n.len)) >>> 0;
         b.set(addr, new FanOut(conns.filter((c) => c.routes.some((r) => inside(r, n)))));
       }
@@ -91,17 +82,16 @@ export default definePlugin({
     return {
       handle(p) {
         const d = p.data;
-        const dst = ipDestination(d);
-        if (dst === null) return NEXT;
-        if (dst.family === 4) {
-          const a = ((d[16]! << 24) | (d[17]! << 16) | (d[18]! << 8) | d[19]!) >>> 0;
+        if (parseIpHeader(d, view) !== null) return NEXT;
+        if (view.family === 4) {
+          const a = u32At(d, view.dstOff);
           if (a === 0xffffffff || a >>> 28 === 14) return all4.verdict(p.from);
           if (bcast.size > 0) {
             const g = bcast.get(a);
             if (g !== undefined) return g.verdict(p.from);
           }
-        } else if (d[24] === 0xff) return all6.verdict(p.from);
-        const c = ctx.routes.lookup(d);
+        } else if (d[view.dstOff] === 0xff) return all6.verdict(p.from);
+        const c = ctx.routes.lookupIn(d, view);
         if (c === undefined) return NEXT;
         let vd = unicast.get(c);
         if (vd === undefined) unicast.set(c, (vd = forward([c])));

@@ -11,7 +11,14 @@ import { FLAGS } from "../src/flags.ts";
 /** One line per config key (dotted path; "[]" for list items). */
 export const MEANING: Record<string, string> = {
   mode: "`peer` (anytun point-to-point over a TUN/TAP), `server` (many clients), `relay-client`; default from the keys given",
-  senderId: "this host's sender id, unique among the servers of one anycast address",
+  senderId:
+    "this host's sender id, unique among the servers of one anycast address; with `workers`, worker i uses `senderId + i * senderIdStride`",
+  workers:
+    'server: event loops (worker processes) sharing the listeners, each a full member of the anycast group; `"auto"` = the CPUs the process may use',
+  senderIdStride:
+    "worker i uses sender id `senderId + i * senderIdStride`; with workers every server's `senderId` must be below it",
+  reusePort:
+    "server: listeners bind with SO_REUSEPORT (set in workers; lets other processes of this user share the port)",
   interface: "local address to bind and send from (the anycast address on a server)",
   port: "local UDP port",
   listen: "server UDP listeners, `host:port` / `[v6]:port` (default `[interface or ::]:port`)",
@@ -28,7 +35,7 @@ export const MEANING: Record<string, string> = {
   dev: "peer: device name (default tunN / tapN)",
   type: "peer: `tun` or `tap`",
   ifconfig: "peer: device address `addr/len`; sets MTU and link up",
-  mtu: "peer: device MTU set with ifconfig",
+  mtu: "peer: device MTU set with ifconfig; server: the tunnel's MTU (larger inner packets with DF or IPv6 get a too-big error, see `icmpRate`; `mssClamp` fits it)",
   postUpScript: "peer: run `SCRIPT DEVICE` once the device is up",
   route: "peer: only these prefixes are sent to the peer (empty: everything)",
   "route[]": "a prefix, any length",
@@ -104,6 +111,26 @@ export const MEANING: Record<string, string> = {
     "server: packet work per event-loop turn (ms; 0 = no limit); packets past it in that turn are dropped (`overload`) so timers, sync and admin keep running under a flood",
   "sync.dataChannel":
     "UDP channel between servers (sync listen address) for packets to a client whose TCP link another server holds",
+  mssClamp:
+    "server: a client's TCP SYN announces at most this MSS: `true` = what fits `mtu` (mtu − 40 over IPv4, − 60 over IPv6), a number, or `false`",
+  icmpRate:
+    'server and client roles: at most this many "fragmentation needed" / "packet too big" errors per second, for inner packets over `mtu` with DF or IPv6 (0 = none; they are dropped, counted in `relay_pmtu_total`)',
+  "sync.acceptKeys":
+    "other fleet keys accepted too (reloadable), for a rotation without downtime: every server accepts the next key; then makes it `key`, accepting the old; then drops the old",
+  "sync.backend":
+    "`mesh`: every server dials every other (`listen`, `peers`); `nats`: the servers meet on NATS subjects, records sealed with `sync.key`",
+  "sync.nats": "with backend `nats`: the NATS servers and how to log in",
+  "sync.nats.servers":
+    "`nats://host:port` (or `tls://`) of the NATS servers of this PoP or region; the client fails over between them",
+  "sync.nats.user": "NATS user (with `pass`)",
+  "sync.nats.pass": "NATS password (shown as `(set)` by the admin API)",
+  "sync.nats.token": "NATS token (instead of user/pass)",
+  "sync.nats.credsFile": "a NATS creds file (JWT + nkey seed; instead of user/pass or token)",
+  "sync.nats.tls": "TLS to NATS: CA, client certificate and key files",
+  "sync.nats.tls.caFile": "CA bundle that signs the NATS servers' certificates",
+  "sync.nats.tls.certFile": "client certificate (mutual TLS)",
+  "sync.nats.tls.keyFile": "client key (mutual TLS)",
+  "sync.nats.prefix": "subject prefix of this anycast group (`<prefix>.all`, `<prefix>.to.<node>`)",
   tcp: "server: SATP over TCP for tcp-unicast and tcp-anycast clients",
   "tcp.listen": "TCP listeners for framed SATP: the anycast address (INIT) and this server's unicast address",
   "tcp.listen[]": "`host:port`",
@@ -116,7 +143,7 @@ export const MEANING: Record<string, string> = {
   "tcp.pendingBytes":
     "a connection without a valid token (a tcp-anycast flow without an authenticated packet) is closed once it sent this many bytes",
   "tcp.capture":
-    "full anycast TCP: anycast `ip:port` terminated by this relay's own TCP stack behind a capture TUN (IPv4)",
+    "full anycast TCP: anycast `ip:port` terminated by this relay's own TCP stack behind a capture TUN (IPv4 `a.b.c.d:port` or IPv6 `[addr]:port`)",
   "tcp.capture[]": "`ip:port`",
   "tcp.captureDev": "capture TUN device name",
   "tcp.captureSetup":
@@ -167,6 +194,8 @@ function describe(schema: S): string {
     if (a.type === "min_value") bits.push(`>= ${a.requirement}`);
     if (a.type === "max_value") bits.push(`<= ${a.requirement}`);
   }
+  if (s.type === "union") return (s.options as S[]).map(describe).join(" or ");
+  if (s.type === "literal") return `\`${JSON.stringify(s.literal)}\``;
   if (s.type === "picklist") return (s.options as string[]).map((o) => `\`${o}\``).join(" \\| ");
   if (s.type === "array") return `list of ${describe(s.item as S)}`;
   if (s.type === "strict_object" || s.type === "object" || s.type === "loose_object") return "object";

@@ -44,12 +44,15 @@ function sameOrigin(origin: string, host: string): boolean {
   }
 }
 
-export function adminApp(s: Server): Hono {
-  const app = new Hono();
-  const { token, openHealth } = s.cfg.admin;
+/**
+ * The rules every admin API of ours applies before a route (the server's and the workers'
+ * supervisor's): Host, cross-site writes, body size, bearer token.
+ */
+export function guardAdmin(app: Hono, admin: Config["admin"]): void {
+  const { token, openHealth } = admin;
   const want = token === undefined ? null : digest(token);
 
-  const names = new Set(["localhost", ...s.cfg.admin.hosts]);
+  const names = new Set(["localhost", ...admin.hosts]);
   app.use("*", async (c, next) => {
     const hostHeader = c.req.header("host") ?? new URL(c.req.url).host; // Bun.serve builds the URL from Host
     const host = hostName(hostHeader);
@@ -80,6 +83,16 @@ export function adminApp(s: Server): Hono {
     }
     return next();
   });
+}
+
+export function adminApp(s: Server): Hono {
+  const app = new Hono();
+  guardAdmin(app, s.cfg.admin);
+  /** The describe() of the first plugin in the chain with this view; undefined when none has it. */
+  const pluginView = (view: string): unknown => {
+    const e = s.chain.entries.find((x) => x.view === view);
+    return e === undefined ? undefined : (e.instance.describe?.() ?? {});
+  };
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", (c) => {
@@ -143,10 +156,7 @@ export function adminApp(s: Server): Hono {
     s.log.notice("client replay state reset (admin)", { mux, epoch });
     return c.json({ mux, epoch });
   });
-  app.get("/v1/routes", (c) => {
-    const r = s.chain.entries.filter((e) => e.name === "routes").map((e) => e.instance.describe?.());
-    return c.json(r[0] ?? { routes: [] });
-  });
+  app.get("/v1/routes", (c) => c.json(pluginView("routes") ?? { routes: [] }));
   // Learned routes: synced to every server of the group; the routes plugin uses them.
   app.put("/v1/routes", async (c) => {
     const body = (await c.req.json().catch(() => null)) as { prefix?: unknown; mux?: unknown } | null;
@@ -174,32 +184,25 @@ export function adminApp(s: Server): Hono {
     s.store.delete("rt", prefix);
     return c.json({ deleted: prefix });
   });
-  app.get("/v1/relays", (c) => {
-    const r = s.chain.entries.find((e) => e.name === "relay");
-    return r ? c.json(r.instance.describe?.() ?? {}) : c.json({ error: "relay plugin not configured" }, 404);
-  });
-  app.get("/v1/tcp", (c) =>
-    c.json({
-      capture: s.cfg.tcp.capture,
-      stats: {
-        ...s.tcpAnycast.stats,
-        heldDelivered: s.held.delivered,
-        heldExpired: s.held.expired,
-        heldRefused: s.held.refused,
-      },
-      flows: s.tcpAnycast.describe(),
-      unicast: [...s.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
-    }),
-  );
+  app.get("/v1/tcp", (c) => c.json(s.tcpView()));
   app.get("/v1/peers", (c) =>
     c.json({
       node: s.cfg.senderId,
-      sync: s.mesh !== null,
-      instance: s.mesh?.instance ?? null,
-      peers: s.mesh?.peers() ?? [],
+      sync: s.sync !== null,
+      backend: s.sync === null ? null : s.sync.describe(),
+      instance: s.sync?.instance ?? null,
+      peers: s.sync?.peers() ?? [],
       tables: s.store.counts(),
-      stats: s.mesh?.stats ?? null,
-      data: s.mesh?.dataStats ?? null,
+      stats: s.sync?.stats ?? null,
+      data: s.sync?.dataStats ?? null,
+      consistency:
+        s.consistency === null
+          ? null
+          : {
+              parts: Object.keys(s.consistency.digest.parts),
+              mismatches: s.consistency.mismatches,
+              conflicts: s.consistency.conflicts(),
+            },
       forwarded: s.dp.forwarded,
       replayMarkQueries: { asked: s.dp.marksAsked, ...s.markStats },
     }),
@@ -216,13 +219,18 @@ export function adminApp(s: Server): Hono {
     ),
   );
   app.get("/v1/config", (c) => c.json(redact(s.cfg)));
+  // A plugin's own view (PluginDefinition.view, e.g. the relay plugin's /v1/relays).
+  app.get("/v1/:view", (c) => {
+    const v = pluginView(c.req.param("view"));
+    return v === undefined ? c.json({ error: "not found (no plugin in the chain has this view)" }, 404) : c.json(v);
+  });
   app.notFound((c) => c.json({ error: "not found" }, 404));
   app.onError((e, c) => c.json({ error: e.message }, 500));
   return app;
 }
 
 /** Names of secret-bearing fields, wherever they sit (config, client entries, plugin options). */
-const SECRET = /^(passphrase|key|salt|token|password|secret|psk|credentials?)$/i;
+const SECRET = /^(passphrase|pass|key|salt|token|password|secret|psk|credentials?)$/i;
 
 /** `v` with every secret-bearing field replaced by "(set)", so every knob is visible without leaking keys. */
 export function redactSecrets(v: unknown): unknown {

@@ -2,117 +2,60 @@
 // (anytun 0.3.8's names; see src/flags.ts). Every flag has a config key (listed by --help).
 // Errors name the field and the reason; callers refuse to start on any error.
 import * as v from "valibot";
-import { parseCidr, parseIp } from "./net/addr.ts";
+import { parseCidr } from "./net/addr.ts";
 import { parseLogTarget } from "./log.ts";
-import { CIPHERS, ROLE_NAMES, deriveMaster, normalizeSuite, type Cipher, type Role, type Suite } from "./satp/suite.ts";
+import { deriveMaster, normalizeSuite, type Suite } from "./satp/suite.ts";
 import { defaultStateDir } from "./satp/counter.ts";
+import type { WorkerInfo } from "./workers/plan.ts";
+import {
+  type ClientConfig,
+  ClientSchema,
+  CryptoSchema,
+  HOLD_DEFAULTS,
+  PluginEntry,
+  type PluginEntryConfig,
+  type RateConfig,
+  RateSchema,
+  SERVER_WINDOW,
+  fromThrow,
+  hexKey,
+  hexSalt,
+  holdBytes,
+  holdMs,
+  hostPort,
+  ipText,
+  parseHostPort,
+  role,
+  route,
+  u16,
+  interfaceName,
+  isLoopback,
+  issueTexts,
+  SyncSchema,
+} from "./config-parts.ts";
 
-const u16 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
-const cipher = v.picklist(CIPHERS as Cipher[]);
-const ipText = v.pipe(
-  v.string(),
-  v.check((s) => parseIp(s) !== null, "expected an IPv4 or IPv6 address"),
-);
-const fromThrow = (fn: (s: string) => unknown) =>
-  v.rawCheck<string>(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    try {
-      fn(dataset.value);
-    } catch (e) {
-      addIssue({ message: (e as Error).message });
-    }
-  });
-const route = v.pipe(
-  v.string(),
-  fromThrow((s) => parseCidr(s, true)),
-);
-const role = v.pipe(
-  v.picklist(Object.keys(ROLE_NAMES)),
-  v.transform((r) => ROLE_NAMES[r] as Role),
-);
-const holdMs = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000));
-const holdBytes = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30));
-const HOLD_DEFAULTS = { ms: 500, bytes: 16 << 20 };
-/** crypto.window's default in server mode (peer and relay-client: 0, anytun's). */
-export const SERVER_WINDOW = 1024;
-const hexKey = v.pipe(v.string(), v.regex(/^([0-9a-fA-F]{2})+$/, "expected hex digits"));
-const hexSalt = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{28}$/, "expected 28 hex digits (14 bytes)"));
-const tagLength = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255));
-const windowSize = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 20));
-const maxSenders = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65536));
-
-/** "host:port" or "[v6]:port" with an IP literal host. */
-export function parseHostPort(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
-  if (!m) throw new Error(`"${s}" is not host:port or [ipv6]:port`);
-  const host = (m[1] ?? m[2])!;
-  const port = Number(m[3]);
-  if (parseIp(host) === null) throw new Error(`"${host}" is not an IP address`);
-  if (port > 65535) throw new Error(`port ${port} not in 0..65535`);
-  return { host, port };
-}
-const hostPort = v.pipe(v.string(), fromThrow(parseHostPort));
-
-// Crypto defaults for every connection (-c -a -b -k -w); a client entry may override any of them.
-const CryptoSchema = v.strictObject({
-  cipher: v.optional(cipher, "aes-ctr"),
-  auth: v.optional(v.picklist(["null", "sha1"]), "sha1"),
-  tagLength: v.optional(tagLength, 10),
-  kdPrf: v.optional(cipher, "aes-ctr"),
-  // Replay window per (mux, sender id); 0 = off (anytun's default). Default: 1024 in server mode,
-  // 0 in peer and relay-client mode (anytun's habit; a warning at start). README: "Restarts".
-  window: v.optional(windowSize),
-  // Sender ids a connection keeps a replay window for; packets from more are dropped (counted
-  // "senders"), never evicting one (an evicted window would accept its old packets again).
-  maxSenders: v.optional(maxSenders, 64),
-});
-const CryptoOverride = v.strictObject({
-  cipher: v.optional(cipher),
-  auth: v.optional(v.picklist(["null", "sha1"])),
-  tagLength: v.optional(tagLength),
-  kdPrf: v.optional(cipher),
-  window: v.optional(windowSize),
-  maxSenders: v.optional(maxSenders),
-});
-
-const perSecond = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1e12));
-// Token bucket per client over authenticated packets (0 = no limit); burst: this many ms of rate.
-const RateSchema = v.strictObject({
-  packetsPerSecond: v.optional(perSecond, 0),
-  bytesPerSecond: v.optional(perSecond, 0),
-  burstMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60000)), 200),
-});
-const RateOverride = v.strictObject({
-  packetsPerSecond: v.optional(perSecond),
-  bytesPerSecond: v.optional(perSecond),
-  burstMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60000))),
-});
-export type RateConfig = v.InferOutput<typeof RateSchema>;
-
-const ClientSchema = v.strictObject({
-  name: v.optional(v.pipe(v.string(), v.nonEmpty(), v.maxLength(64))),
-  mux: u16,
-  passphrase: v.optional(v.pipe(v.string(), v.nonEmpty())),
-  key: v.optional(hexKey),
-  salt: v.optional(hexSalt),
-  // Inner destinations routed to this client (longest prefix wins across clients).
-  routes: v.optional(v.array(route), []),
-  // The server's role towards this client: left (anytun clients run `-e client` = right).
-  role: v.optional(role, "left"),
-  crypto: v.optional(CryptoOverride),
-  // This client's rate limit (over the defaults in `rateLimit`).
-  rateLimit: v.optional(RateOverride),
-});
-export type ClientConfig = v.InferOutput<typeof ClientSchema>;
-
-const PluginEntry = v.looseObject({ use: v.pipe(v.string(), v.nonEmpty("names a plugin file or path")) });
-export type PluginEntryConfig = v.InferOutput<typeof PluginEntry>;
+export { isLoopback, issueTexts, parseHostPort, SERVER_WINDOW };
+export type { ClientConfig, PluginEntryConfig, RateConfig };
 
 export const ConfigSchema = v.strictObject({
   // peer: anytun's point-to-point mode over a TUN/TAP device; server: many clients, routed
   // in userspace. Default: server when nothing but server keys (or nothing at all) is given.
   mode: v.optional(v.picklist(["peer", "server", "relay-client"])),
   senderId: v.optional(u16, 0),
+  // Server: event loops (processes) sharing the listeners (SO_REUSEPORT), each a full member of
+  // the anycast group; "auto" = the CPUs this process may use. Worker i has sender id
+  // senderId + i * senderIdStride (so every server's senderId must be below the stride).
+  workers: v.optional(
+    v.union(
+      [v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256)), v.literal("auto")],
+      'an integer 1..256 or "auto"',
+    ),
+    1,
+  ),
+  senderIdStride: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32768)), 1024),
+  // Listeners (UDP, tcp.listen) bind with SO_REUSEPORT: other processes of this user may bind the
+  // same port and share its traffic (on for workers; off by default).
+  reusePort: v.optional(v.boolean(), false),
   // -i -p: local UDP address and port (peer; in server mode the default for `listen`).
   interface: v.optional(ipText),
   port: v.optional(u16, 4444),
@@ -191,31 +134,8 @@ export const ConfigSchema = v.strictObject({
   ),
   // Server: the plugin chain, in order; each entry { use: "routes" | "./my-plugin.ts", ...options }.
   plugins: v.optional(v.array(PluginEntry), [{ use: "routes" }]),
-  // Server: state sync between the servers of one anycast address (full mesh over TCP, encrypted
-  // and authenticated with the fleet `key`). Off unless `listen` or `peers` is set.
-  sync: v.optional(
-    v.strictObject({
-      listen: v.optional(hostPort),
-      peers: v.optional(v.array(hostPort), []),
-      // 64 hex digits, or a passphrase of 16+ characters; the same on every server of the fleet.
-      key: v.optional(v.pipe(v.string(), v.minLength(16, "use at least 16 characters (or 64 hex digits)"))),
-      heartbeatMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(50), v.maxValue(60000)), 1000),
-      // What a lost peer taught is dropped after this long unless something refreshes it.
-      staleSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(86400)), 300),
-      // How often replay-window high-water marks are published (the bound on replay staleness).
-      hwmIntervalMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(10000)), 100),
-      // A client a route moved here from another server: its packets wait (hold queue) at most
-      // this long for that server's current replay marks (one round trip; 0 = never wait).
-      markWaitMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(5000)), 200),
-      // A (re)started server takes packets once it has a sync peer's snapshot (the fleet's replay
-      // marks), or after this long with no peer reachable.
-      readyGraceMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(600000)), 2000),
-      // UDP data channel between servers, on the sync listen address (any port without one):
-      // packets for a client whose TCP link another server holds go there (src/sync/data.ts).
-      dataChannel: v.optional(v.boolean(), true),
-    }),
-    {},
-  ),
+  // Server: state sync between the servers of one anycast address (config-parts.ts SyncSchema).
+  sync: v.optional(SyncSchema, {}),
   // Server: SATP over TCP (anycast-initialised unicast TCP). Clients send INIT over `listen`
   // (normally the anycast address' port) and are redirected to `advertise` (this server's own
   // unicast address, also in `listen`) with a token valid `tokenSeconds`.
@@ -234,12 +154,9 @@ export const ConfigSchema = v.strictObject({
       // Full anycast TCP: these anycast host:port are terminated by this relay's own TCP stack
       // (src/tcp/) behind the capture TUN `captureDev`, so a flow can move between servers.
       // Kernel setup (policy rule pref `capturePref` → table `captureTable`) is applied and
-      // undone by the relay with captureSetup "auto", or only checked with "check". IPv4 only.
+      // undone by the relay with captureSetup "auto", or only checked with "check". IPv4 and IPv6.
       capture: v.optional(v.array(hostPort), []),
-      captureDev: v.optional(
-        v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "1..15 chars of [A-Za-z0-9_.-]")),
-        "relay-tcp",
-      ),
+      captureDev: v.optional(interfaceName, "relay-tcp"),
       captureSetup: v.optional(v.picklist(["auto", "check"]), "auto"),
       captureTable: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(0xfffffff0)), 160),
       capturePref: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(32000)), 60),
@@ -287,6 +204,19 @@ export const ConfigSchema = v.strictObject({
   // longest match over every client's configured and learned routes is that client), else it is
   // dropped and counted "spoofed".
   sourceCheck: v.optional(v.boolean(), true),
+  // Server: a client's TCP SYN through the tunnel announces at most this MSS (net/mss.ts): true =
+  // what fits \`mtu\` (mtu - 40 over IPv4, - 60 over IPv6), a number = that MSS, false = off.
+  mssClamp: v.optional(
+    v.union(
+      [v.boolean(), v.pipe(v.number(), v.integer(), v.minValue(536), v.maxValue(65495))],
+      "true, false or an MSS",
+    ),
+    true,
+  ),
+  // Server (and the client roles, for a device MTU raised past \`mtu\`): "fragmentation needed" /
+  // "packet too big" errors per second at most, for inner packets
+  // over \`mtu\` that may not be fragmented (net/pmtu.ts); 0 = none sent (such packets are still dropped).
+  icmpRate: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100000)), 100),
   // Server: per-client rate limits (defaults; a client's `rateLimit` overrides them): authenticated
   // packets past them are dropped and counted "ratelimit", other clients unaffected. 0 = none.
   rateLimit: v.optional(RateSchema, {}),
@@ -314,6 +244,8 @@ export type Config = Omit<RawConfig, "hold" | "crypto" | "stateDir"> & {
   hold: { ms: number; bytes: number };
   /** `window` resolved from the mode when not set. */
   crypto: CryptoConfig;
+  /** Set in a worker of a server with `workers` > 1 (src/workers/plan.ts); not a config key. */
+  worker?: WorkerInfo;
 };
 
 export class ConfigError extends Error {
@@ -367,6 +299,7 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     stateDir,
     tcp: { ...o.tcp, holdMs: hold.ms, holdBytes: hold.bytes },
   };
+  if (mode !== "server" && c.workers !== 1) problems.push(`workers: server mode only (this is ${mode} mode)`);
   if (c.ipv4Only && c.ipv6Only) problems.push("ipv4Only: cannot be combined with ipv6Only");
   if (mode === "relay-client") {
     if (c.relayClient.peer === undefined)
@@ -401,28 +334,46 @@ export function validateConfig(raw: Record<string, unknown>): Config {
     const sync = c.sync;
     if ((sync.listen !== undefined || sync.peers.length > 0) && sync.key === undefined)
       problems.push("sync.key: required when sync.listen or sync.peers is set (links are encrypted with it)");
+    if (sync.acceptKeys.length > 0 && sync.key === undefined)
+      problems.push("sync.acceptKeys: needs sync.key (the key links and records are sealed with)");
+    if (sync.backend === "nats") {
+      if (sync.nats === undefined) problems.push('sync.nats: required with sync.backend "nats" (at least servers)');
+      if (sync.key === undefined)
+        problems.push('sync.key: required with sync.backend "nats" (records are sealed with it end to end)');
+      if (sync.listen !== undefined || sync.peers.length > 0)
+        problems.push('sync.listen / sync.peers: for the mesh backend; with "nats" the servers meet on NATS');
+      const n = sync.nats;
+      if (n !== undefined) {
+        if ((n.user === undefined) !== (n.pass === undefined)) problems.push("sync.nats: user and pass go together");
+        if ([n.user, n.token, n.credsFile].filter((x) => x !== undefined).length > 1)
+          problems.push("sync.nats: one way to log in (user + pass, token, or credsFile)");
+      }
+    } else if (sync.nats !== undefined) problems.push('sync.nats: set, but sync.backend is "mesh"');
     if (c.tcp.listen.length > 0 && c.tcp.advertise === undefined)
       problems.push("tcp.advertise: required with tcp.listen (this server's unicast host:port that INIT redirects to)");
-    c.tcp.capture.forEach((hp, i) => {
-      if (parseIp(parseHostPort(hp).host)?.length !== 4)
-        problems.push(`tcp.capture.${i}: ${hp}: an IPv4 address and port (IPv6 capture is not supported yet)`);
-    });
     if (c.tcp.keepaliveMinMs > c.tcp.keepaliveMaxMs)
       problems.push("tcp.keepaliveMinMs: larger than tcp.keepaliveMaxMs");
+    const workers = c.workers === "auto" ? 2 : c.workers;
+    if (c.workers !== 1) {
+      c.tcp.listen.forEach((hp, i) => {
+        if (parseHostPort(hp).port === 0)
+          problems.push(`tcp.listen.${i}: port 0 with workers (every worker must listen on one known port)`);
+      });
+      if (c.senderId >= c.senderIdStride)
+        problems.push(
+          `senderId: ${c.senderId} with workers: must be below senderIdStride (${c.senderIdStride}), as on every server of the fleet (worker i uses senderId + i * senderIdStride)`,
+        );
+      else if (c.workers !== "auto" && c.senderId + (workers - 1) * c.senderIdStride > 65535)
+        problems.push(
+          `workers: ${workers} workers need sender ids up to ${c.senderId + (workers - 1) * c.senderIdStride} (over 65535): lower senderIdStride`,
+        );
+    }
     const adm = parseHostPort(c.admin.listen);
     if (c.admin.enabled && !isLoopback(adm.host) && c.admin.token === undefined)
       problems.push(`admin.token: required when admin.listen (${c.admin.listen}) is not a loopback address`);
   }
   if (problems.length) throw new ConfigError(problems);
   return c;
-}
-
-export function isLoopback(host: string): boolean {
-  const b = parseIp(host);
-  if (b === null) return false;
-  if (b.length === 4) return b[0] === 127;
-  if (b.every((x, i) => (i < 15 ? x === 0 : x === 1))) return true; // ::1
-  return b.slice(0, 12).every((x, i) => (i < 10 ? x === 0 : x === 0xff)) && b[12] === 127; // ::ffff:127.x
 }
 
 export type CryptoConfig = RawConfig["crypto"] & { window: number };
@@ -435,19 +386,4 @@ export function suiteFor(
   const m = { ...defaults, ...Object.fromEntries(Object.entries(over ?? {}).filter(([, x]) => x !== undefined)) };
   const { suite } = normalizeSuite({ cipher: m.cipher, auth: m.auth, tagLength: m.tagLength, kdPrf: m.kdPrf });
   return { ...suite, window: m.window, maxSenders: m.maxSenders };
-}
-
-/**
- * Config problems in the one format used for the core and for plugins' options:
- * "PATH: missing (required)", "PATH: unknown key (WHY)", "PATH: MESSAGE"; `prefix` is prepended
- * to every path (e.g. "plugins.2.").
- */
-export function issueTexts(issues: readonly v.BaseIssue<unknown>[], prefix: string, unknownWhy: string): string[] {
-  return issues.map((i) => {
-    const path = prefix + (v.getDotPath(i) ?? "(options)");
-    if (i.type === "strict_object")
-      return i.expected === "never" ? `${path}: unknown key (${unknownWhy})` : `${path}: missing (required)`;
-    if (i.received === "undefined" && i.input === undefined) return `${path}: missing (required)`;
-    return `${path}: ${i.message}`;
-  });
 }

@@ -21,6 +21,7 @@
 //
 // No exception, log line or promise per packet; every drop is counted by reason.
 import { hostPortText } from "./net/addr.ts";
+import { PathMtu } from "./net/pmtu.ts";
 import type { Config } from "./config.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { HoldQueue } from "./hold.ts";
@@ -52,7 +53,7 @@ export interface DatapathEnv {
   cfg(): Config;
   /** The running plugin chain (it changes on reload). */
   chain(): Chain;
-  /** Hold packets for a client with no endpoint yet (a tcp-anycast flow may still come here). */
+  /** Hold packets for a client with no endpoint yet (one may be learned here or by a sibling soon). */
   holdUnknown(): boolean;
   /** The receive path learned or moved `conn`'s endpoint (replication publishes it). */
   endpointChanged(conn: Conn): void;
@@ -81,7 +82,7 @@ const AUTH_LOG_MS = 10_000;
 
 export class Datapath {
   readonly drops: Drops = newDrops();
-  /** Drops by reasons plugins chose (verdict drop("...")), plus core reasons outside DROP_REASONS. */
+  /** Drops by reasons plugins chose (verdict drop("...")); the core's are in `drops` (drops.ts). */
   readonly pluginDrops = new Map<string, number>();
   readonly forwarded: ForwardStats = { in: 0, nolink: 0 };
   keepalivesIn = 0;
@@ -149,12 +150,18 @@ export class Datapath {
       return true;
     }
     if (!via.dataAllowed) {
-      this.countPluginDrop("tcp-no-token"); // data on a TCP connection before INIT with a valid token
+      this.drops["tcp-no-token"]++; // data on a TCP connection before INIT with a valid token
       return true;
     }
     const inner = conn.inner();
     if (env.cfg().sourceCheck && env.sourceOwner(inner) !== conn) {
       this.drops.spoofed++; // another client's address, or none of ours: never forwarded, NATed or answered
+      return true;
+    }
+    this.pmtu.clamp(inner, env.cfg());
+    const big = this.pmtu.tooBig(inner, env.cfg(), now);
+    if (big !== null) {
+      if (big !== "drop") this.send(conn, big); // fragmentation needed / packet too big
       return true;
     }
     const p = this.pkt;
@@ -167,7 +174,7 @@ export class Datapath {
     try {
       v = env.chain().run(p);
     } catch (e) {
-      this.countPluginDrop("plugin-error");
+      this.drops["plugin-error"]++;
       if (this.pluginErrorLogged++ < 10) env.log.error("plugin threw (packet dropped)", { error: String(e) });
       return true;
     }
@@ -271,7 +278,7 @@ export class Datapath {
   private control(conn: Conn, body: Uint8Array, via: Ingress): void {
     const msg = decodeControl(body);
     if (msg === null) {
-      this.countPluginDrop("control-malformed");
+      this.drops["control-malformed"]++;
       return;
     }
     const tcp = this.env.cfg().tcp;
@@ -294,6 +301,9 @@ export class Datapath {
     if (answer !== null) this.sendPayload(conn, PT_CONTROL, encodeControl(answer));
     if (msg.type === MSG.INIT) this.releaseHeld(conn); // a token may have opened this link to data
   }
+
+  /** MSS clamping and too-big answers (net/pmtu.ts). */
+  readonly pmtu = new PathMtu();
 
   /** Seals an inner IPv4/IPv6 packet for `to` and sends it on `to`'s link. */
   send(to: Conn, inner: Uint8Array): boolean {
@@ -332,7 +342,7 @@ export class Datapath {
     const ep = conn?.endpoint ?? null;
     if (conn === undefined || ep === null || !ep.local || !ep.usable || !ep.dataAllowed) {
       this.forwarded.nolink++;
-      this.countPluginDrop("forward-nolink");
+      this.drops["forward-nolink"]++;
       return;
     }
     const slot = ep.slot();

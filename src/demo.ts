@@ -24,9 +24,8 @@ function addresses(cfg: Config): string[] {
 }
 
 /** Adds the demo client to a server config that has none; returns the lines to print (or []). */
-export function addDemoClient(cfg: Config): string[] {
+export function addDemoClient(cfg: Config, passphrase = randomBytes(18).toString("base64url")): string[] {
   if (cfg.mode !== "server" || cfg.clients.length > 0) return [];
-  const passphrase = randomBytes(18).toString("base64url");
   cfg.clients = [{ name: "demo", mux: DEMO_MUX, passphrase, routes: [DEMO_ROUTE], role: "left" }];
   if (!cfg.plugins.some((p) => p.use === "ping"))
     cfg.plugins = [{ use: "ping", addresses: [DEMO_SERVICE] }, ...cfg.plugins];

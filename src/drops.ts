@@ -1,4 +1,7 @@
 // Named drop reasons, counted per reason on the hot path (never an exception, never a log line).
+// The one table of the core's reasons; plugins' reasons are the names they give `drop()`
+// (pipeline.ts), each starting with the plugin's name ("nat-refused"), counted next to these and
+// shown the same way (relay_drops_total{reason}, `status`).
 export const DROP_REASONS = [
   "short", // datagram shorter than header + tag, or longer than 1600 bytes
   "toobig", // inner packet too large to seal into a 1600-byte SATP packet
@@ -19,6 +22,14 @@ export const DROP_REASONS = [
   "ratelimit", // authentic, but past the client's packets/s or bytes/s (rateLimit)
   "notready", // arrived before the server had the fleet's replay marks (sync snapshot or grace)
   "overload", // arrived after loopBudgetMs of packet work in one event-loop turn (load shedding)
+  "tcp-no-token", // data on a tcp-unicast connection before an INIT with a valid token
+  "tcp-framing", // a tcp-unicast connection sent a frame length out of range (closed)
+  "tcp-pending-full", // a tcp-unicast connection beyond tcp.maxPending without a token (closed)
+  "tcp-pending-bytes", // a connection without a token sent more than tcp.pendingBytes (closed)
+  "tcp-pending-timeout", // a connection without a token for tcp.pendingMs (closed)
+  "control-malformed", // an authentic control message (0x88B5) that does not decode
+  "forward-nolink", // a packet another server forwarded for a client whose link is not here
+  "plugin-error", // a plugin threw on this packet (a bug; logged at most 10 times)
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

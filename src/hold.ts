@@ -82,16 +82,20 @@ export class HoldQueue {
 
   /** Hands `c`'s held arrivals back to `fn`, oldest first (expired ones are gone). */
   releaseIn(c: Conn, fn: Arrival): void {
-    const key = c.arrivals;
-    this.expire(key, performance.now());
-    const q = this.queues.get(key);
-    if (q === undefined) return;
-    this.queues.delete(key);
-    for (const h of q) {
-      this.bytes -= h.data.length;
+    for (const h of this.take(c.arrivals)) {
       this.delivered++;
       fn(h.data, h.via!, h.address!, h.port!);
     }
+  }
+
+  /** What waits under `key` and has not expired, removed from the queue (and its bytes from the budget). */
+  private take(key: object): Held[] {
+    this.expire(key, performance.now());
+    const q = this.queues.get(key);
+    if (q === undefined) return [];
+    this.queues.delete(key);
+    for (const h of q) this.bytes -= h.data.length;
+    return q;
   }
 
   private keep(to: object, type: number, inner: Uint8Array): boolean {
@@ -112,14 +116,7 @@ export class HoldQueue {
 
   /** The client can be reached now: `send` each waiting packet, oldest first. */
   release(c: Conn, send: (type: number, data: Uint8Array) => boolean): void {
-    this.expire(c, performance.now());
-    const q = this.queues.get(c);
-    if (q === undefined) return;
-    this.queues.delete(c);
-    for (const h of q) {
-      this.bytes -= h.data.length;
-      if (send(h.type, h.data)) this.delivered++;
-    }
+    for (const h of this.take(c)) if (send(h.type, h.data)) this.delivered++;
   }
 
   private expire(c: object, now: number): void {

@@ -8,6 +8,7 @@
 // conventions (CPU, RSS, fds, start time).
 import { readdirSync, readFileSync } from "node:fs";
 import pkg from "../package.json";
+import { declaredDrops } from "./pipeline.ts";
 import { DROP_REASONS } from "./drops.ts";
 import type { Server } from "./server.ts";
 
@@ -118,8 +119,23 @@ export function renderMetrics(s: Server): string {
   o.family("relay_drops_total", "counter", "Packets dropped, by reason.");
   for (const r of DROP_REASONS) o.sample("relay_drops_total", { reason: r }, s.drops[r]);
   for (const [r, n] of s.pluginDrops) o.sample("relay_drops_total", { reason: r }, n);
+  const core = new Set<string>(DROP_REASONS);
+  for (const r of declaredDrops())
+    if (!s.pluginDrops.has(r) && !core.has(r)) o.sample("relay_drops_total", { reason: r }, 0);
   o.family("relay_keepalives_total", "counter", "Authenticated packets without payload (keepalives).");
   o.sample("relay_keepalives_total", {}, s.keepalivesIn);
+  o.family(
+    "relay_mss_clamped_total",
+    "counter",
+    "Clients' TCP SYNs whose MSS was lowered to fit the tunnel (mssClamp).",
+  );
+  o.sample("relay_mss_clamped_total", {}, s.dp.pmtu.mssClamped);
+  o.family(
+    "relay_pmtu_total",
+    "counter",
+    "Inner packets over the tunnel mtu that may not be fragmented (dropped), and the ICMP too-big errors sent for them or held back by icmpRate.",
+  );
+  for (const [what, n] of Object.entries(s.dp.pmtu.tooBigs)) o.sample("relay_pmtu_total", { what }, n);
   o.family("relay_endpoint_changes_total", "counter", "Times a client's endpoint was learned or moved.");
   o.sample("relay_endpoint_changes_total", {}, s.endpointChanges);
   o.family("relay_plugin_events_total", "counter", "Plugin-defined events.");
@@ -172,7 +188,7 @@ export function renderMetrics(s: Server): string {
     o.sample("relay_sync_records", { table, state: "live" }, n.live);
     o.sample("relay_sync_records", { table, state: "stale" }, n.stale);
   }
-  const m = s.mesh;
+  const m = s.sync;
   if (m !== null) {
     const peers = m.peers();
     o.family("relay_sync_links_up", "gauge", "Sync links up.");
@@ -190,6 +206,22 @@ export function renderMetrics(s: Server): string {
         o.sample("relay_sync_lag_seconds", { peer: p.address, node: p.node ?? "" }, p.lagSeconds);
     o.family("relay_sync_events_total", "counter", "Sync link events.");
     for (const [event, n] of Object.entries(m.stats)) o.sample("relay_sync_events_total", { event }, n);
+    if (s.consistency !== null)
+      o.sample("relay_sync_events_total", { event: "configMismatches" }, s.consistency.mismatches);
+    // The backend's own state (NATS: the connection; the mesh has only its links, above).
+    const b = m.describe();
+    if (typeof b.connected === "boolean") {
+      o.family("relay_sync_backend_connected", "gauge", "1 while the sync backend's service is reachable (NATS).");
+      o.family("relay_sync_backend_events_total", "counter", "Sync backend events and counts (NATS), by event.");
+      o.sample(
+        "relay_sync_backend_connected",
+        { backend: String(b.kind), server: String(b.server ?? "") },
+        b.connected ? 1 : 0,
+      );
+      for (const k of ["reconnects", "disconnects", "recordsOut", "envelopesIn", "replays", "foreign"])
+        if (typeof b[k] === "number")
+          o.sample("relay_sync_backend_events_total", { backend: String(b.kind), event: k }, b[k] as number);
+    }
     o.family(
       "relay_replay_mark_queries_total",
       "counter",

@@ -14,7 +14,9 @@ import type { Config } from "./config.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
 import { parseCidr } from "./net/addr.ts";
-import { ipDestination, PrefixTable } from "./net/lpm.ts";
+import { newIpView, parseIpHeader } from "./net/ip.ts";
+import { PrefixTable } from "./net/lpm.ts";
+import { PathMtu } from "./net/pmtu.ts";
 import { OFF_MUX, payloadTypeOf, PT_CONTROL, typeFitsDevice } from "./satp/codec.ts";
 import { decodeControl, type ControlMessage } from "./satp/control.ts";
 import {
@@ -71,6 +73,8 @@ export interface PeerOut {
  */
 export class PeerPath {
   readonly drops: Drops = newDrops();
+  /** Scratch view of the packet being routed. */
+  private readonly view = newIpView();
   keepalivesIn = 0;
   endpointChanges = 0;
   /** Control messages (answers from the server) go here. */
@@ -87,9 +91,14 @@ export class PeerPath {
     private readonly device: { write(pkt: Uint8Array): boolean },
     private readonly log: Logger,
     public endpoint: Endpoint | null,
+    /** The device's MTU rule (net/pmtu.ts): a larger packet that may not be fragmented gets a too-big error back. */
+    private readonly mtu: Pick<Config, "mtu" | "icmpRate"> | null = null,
   ) {
     this.rx = receiverFor(session);
   }
+
+  /** Too-big packets from the device and the errors sent for them (net/pmtu.ts). */
+  readonly pmtu = new PathMtu();
 
   /** One datagram; false when it did not authenticate (a TCP stream's reader resyncs on that). */
   receive(buf: Uint8Array, port: number, address: string): boolean {
@@ -134,9 +143,17 @@ export class PeerPath {
       drops.badinner++;
       return;
     }
+    if (this.mtu !== null && !this.tap && pkt.length > this.mtu.mtu) {
+      // the device's MTU was raised past the tunnel's (`mtu`): answer as a router would
+      const big = this.pmtu.tooBig(pkt, this.mtu, performance.now());
+      if (big !== null) {
+        if (big !== "drop" && !this.device.write(big)) drops.tunwrite++;
+        return;
+      }
+    }
     if (this.routes.size > 0) {
-      const d = this.tap ? null : ipDestination(pkt);
-      if (d === null || this.routes.lookup(pkt, d.off, d.family) === undefined) {
+      const v = this.view;
+      if (this.tap || parseIpHeader(pkt, v) !== null || this.routes.lookup(pkt, v.dstOff, v.family) === undefined) {
         drops.noroute++;
         return;
       }
@@ -193,7 +210,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     if (cfg.ifconfig !== undefined) configureLink(tun.name, { address: cfg.ifconfig, mtu: cfg.mtu, up: true });
     log.notice("device opened", { dev: tun.name, type: cfg.type, ifconfig: cfg.ifconfig });
 
-    const path = new PeerPath(session, cfg.senderId, tap, routes, tun, log, endpoint);
+    const path = new PeerPath(session, cfg.senderId, tap, routes, tun, log, endpoint, cfg);
     const onDatagram = (buf: Uint8Array, port: number, address: string) => path.receive(buf, port, address);
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });
     const host = cfg.interface ?? (cfg.ipv4Only ? "0.0.0.0" : "::");

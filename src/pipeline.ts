@@ -47,6 +47,11 @@ export const NEXT: Verdict = Object.freeze({ kind: "next" });
 export const CONSUMED: Verdict = Object.freeze({ kind: "consumed" });
 const drops = new Map<string, Verdict>();
 /** A cached drop verdict for `reason` (shown on /metrics as relay_drops_total{reason=...}). */
+/** Every drop reason a plugin has named so far (metrics show them from the start, at 0). */
+export function declaredDrops(): IterableIterator<string> {
+  return drops.keys();
+}
+
 export function drop(reason: string): Verdict {
   let d = drops.get(reason);
   if (d === undefined) drops.set(reason, (d = Object.freeze({ kind: "drop", reason })));
@@ -72,8 +77,20 @@ export interface PluginContext {
   readonly sync: SyncTables;
   /** This server's sender id (unique in the anycast group). */
   readonly node: number;
+  /**
+   * Workers (config `workers` > 1): this worker's index and the count; null for a single loop.
+   * Devices a plugin opens are then opened by every worker (a TUN with one queue each, see
+   * tun.ts multiQueue); kernel setup is worker 0's (it starts first and stops last).
+   */
+  readonly worker: { readonly index: number; readonly count: number } | null;
+  /**
+   * Where this member prefers its share of a divided resource (e.g. a port slice,
+   * src/sync/slices.ts): the sender id, or with workers senderId × workers + worker index (so
+   * the members of a fleet of alike servers prefer distinct ones).
+   */
+  readonly member: number;
   /** Unicast routes of all clients (configured + learned): which client an inner destination belongs to. */
-  readonly routes: Pick<RouteIndex, "lookup" | "entries" | "onRebuild">;
+  readonly routes: Pick<RouteIndex, "lookup" | "lookupIn" | "entries" | "onRebuild">;
   /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
   send(to: Conn, inner: Uint8Array): boolean;
   /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */
@@ -114,6 +131,8 @@ export interface PluginDefinition<S extends v.GenericSchema = v.GenericSchema> {
   create(ctx: PluginContext, options: v.InferOutput<S>): PluginInstance | Promise<PluginInstance>;
   /** The ports these options take (bound, or captured by policy routing): an overlap with another part is a config error. */
   ports?(options: v.InferOutput<S>): Omit<PortClaim, "what">[];
+  /** An admin route of its own: GET /v1/<view> answers the instance's describe() (e.g. "relays"). */
+  view?: string;
 }
 
 export function definePlugin<S extends v.GenericSchema>(d: PluginDefinition<S>): PluginDefinition<S> {
@@ -125,12 +144,29 @@ export interface ChainEntry {
   use: string;
   options: unknown;
   instance: PluginInstance;
+  /** PluginDefinition.view. */
+  view?: string;
 }
 
 export class Chain {
   private readonly handlers: PluginInstance[];
+  /** Per plugin: its drop reasons as counted, prefixed with its name when it did not (drops.ts). */
+  private readonly named: Map<Verdict, Verdict>[];
   constructor(readonly entries: readonly ChainEntry[]) {
     this.handlers = entries.map((e) => e.instance);
+    this.named = entries.map(() => new Map());
+  }
+
+  /** A plugin's drop verdict with its reason in the plugin's name ("nat-refused" stays; "x" → "name-x"). */
+  private prefixed(i: number, v: Verdict & { kind: "drop" }): Verdict {
+    const cache = this.named[i]!;
+    let out = cache.get(v);
+    if (out === undefined) {
+      const name = this.entries[i]!.name;
+      out = v.reason === "noroute" || v.reason.startsWith(`${name}-`) ? v : drop(`${name}-${v.reason}`);
+      cache.set(v, out);
+    }
+    return out;
   }
   /** Offers a control message to each plugin in order; undefined when no plugin took it. */
   control(from: Conn, msg: ControlMessage): ControlMessage | null | undefined {
@@ -146,6 +182,7 @@ export class Chain {
     const h = this.handlers;
     for (let i = 0; i < h.length; i++) {
       const verdict = h[i]!.handle(p);
+      if (verdict.kind === "drop") return this.prefixed(i, verdict);
       if (verdict.kind !== "next") return verdict;
     }
     return END;
@@ -163,23 +200,10 @@ export class Chain {
 
 export type Builtins = Readonly<Record<string, PluginDefinition<any>>>;
 
-let sdkRegistered = false;
-
-/**
- * Makes "anytun-relay/plugin" and "valibot" importable by plugin files loaded from a path, with
- * the relay's own copies (a compiled binary has no node_modules to resolve them from).
- */
-function registerPluginSdk(): void {
-  if (sdkRegistered) return;
-  sdkRegistered = true;
-  const sdk = { CONSUMED, definePlugin, drop, forward, NEXT };
-  Bun.plugin({
-    name: "anytun-relay plugin sdk",
-    setup(build) {
-      build.module("anytun-relay/plugin", () => ({ exports: sdk, loader: "object" }));
-      build.module("valibot", () => ({ exports: { ...v }, loader: "object" }));
-    },
-  });
+/** Runs before a plugin file is imported (plugin-sdk.ts registers the module it imports). */
+let beforePluginFile: () => void = () => {};
+export function onPluginFile(fn: () => void): void {
+  beforePluginFile = fn;
 }
 
 async function loadDefinition(use: string, builtins: Builtins, configDir: string): Promise<PluginDefinition> {
@@ -188,7 +212,7 @@ async function loadDefinition(use: string, builtins: Builtins, configDir: string
   if (!/[\\/]|\.[cm]?[jt]s$/.test(use))
     throw new Error(`"${use}" is not a built-in plugin (${Object.keys(builtins).join(", ")}) nor a path to a file`);
   const path = isAbsolute(use) ? use : resolve(configDir, use);
-  registerPluginSdk();
+  beforePluginFile();
   let mod: { default?: unknown };
   try {
     // Keyed by the file's mtime: a reload (SIGHUP) after the file changed evaluates the new
@@ -266,6 +290,7 @@ export async function createChain(defs: PreparedChain, ctxFor: (name: string) =>
           use: d.use,
           options: d.options,
           instance: await d.def.create(ctxFor(d.def.name), d.options),
+          ...(d.def.view !== undefined ? { view: d.def.view } : {}),
         });
       } catch (e) {
         throw new ConfigError([`plugins.${i}: ${d.def.name} failed to start: ${(e as Error).message}`]);

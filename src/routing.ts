@@ -5,13 +5,16 @@
 // allocate nothing. The routes plugin and packets coming back from server-side devices (local,
 // nat) resolve their client here.
 import { parseCidr, type Prefix } from "./net/addr.ts";
-import { ipDestination, ipSource, PrefixTable } from "./net/lpm.ts";
+import { type IpView, newIpView, parseIpHeader } from "./net/ip.ts";
+import { PrefixTable } from "./net/lpm.ts";
 import type { Conn, ConnTable } from "./state.ts";
 import type { SyncStore } from "./sync/store.ts";
 
 export class RouteIndex {
   private table = new PrefixTable<Conn>();
   private readonly listeners: (() => void)[] = [];
+  /** Scratch view of the packet being looked up (filled per call; nothing kept). */
+  private readonly view = newIpView();
   learned = 0;
   badLearned = 0;
 
@@ -26,14 +29,19 @@ export class RouteIndex {
 
   /** The client whose route covers the destination of IP packet `pkt`; undefined if none. */
   lookup(pkt: Uint8Array): Conn | undefined {
-    const d = ipDestination(pkt);
-    return d === null ? undefined : this.table.lookup(pkt, d.off, d.family);
+    const v = this.view;
+    return parseIpHeader(pkt, v) === null ? this.table.lookup(pkt, v.dstOff, v.family) : undefined;
+  }
+
+  /** As lookup, for a packet the caller has already parsed into `v` (parseIpHeader or parseL4). */
+  lookupIn(pkt: Uint8Array, v: IpView): Conn | undefined {
+    return this.table.lookup(pkt, v.dstOff, v.family);
   }
 
   /** The client whose route covers the source of IP packet `pkt` (who may send from it); undefined if none. */
   sourceOwner(pkt: Uint8Array): Conn | undefined {
-    const s = ipSource(pkt);
-    return s === null ? undefined : this.table.lookup(pkt, s.off, s.family);
+    const v = this.view;
+    return parseIpHeader(pkt, v) === null ? this.table.lookup(pkt, v.srcOff, v.family) : undefined;
   }
 
   entries(): { prefix: string; mux: number }[] {

@@ -3,24 +3,15 @@
 // per-packet work is the datapath's (src/datapath.ts); transports reach it through the seam of
 // src/transport/link.ts.
 import { hostPortText } from "./net/addr.ts";
-import { hkdfSync, randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
-import { ConfigError, parseHostPort } from "./config.ts";
+import { parseHostPort } from "./config.ts";
+import { checkPorts, fleetDigest, groupSecret, memberOrdinal, ownEndpoints, PluginCounters } from "./server-parts.ts";
 import { Datapath } from "./datapath.ts";
 import type { Drops } from "./drops.ts";
 import { HoldQueue } from "./hold.ts";
 import type { Logger } from "./log.ts";
-import {
-  chainClaims,
-  createChain,
-  prepareChain,
-  type Builtins,
-  type Chain,
-  type PluginContext,
-  type PreparedChain,
-} from "./pipeline.ts";
-import { portOverlaps, type PortClaim } from "./net/ports.ts";
-import { OwnEndpoints } from "./net/own.ts";
+import { createChain, prepareChain, type Builtins, type Chain, type PluginContext } from "./pipeline.ts";
+import type { OwnEndpoints } from "./net/own.ts";
 import { bindError } from "./net/bind.ts";
 import { ConnTable, type Conn } from "./state.ts";
 import { RemoteLink, type Link } from "./transport/link.ts";
@@ -28,8 +19,10 @@ import { UdpIngress, UdpTransport } from "./transport/udp.ts";
 import { TcpUnicast } from "./transport/tcp-unicast.ts";
 import { TcpAnycast } from "./transport/tcp-anycast.ts";
 import { turnElapsed } from "./transport/turn.ts";
-import { SyncMesh } from "./sync/mesh.ts";
-import { fleetKeyFrom } from "./sync/link.ts";
+import type { SyncMesh } from "./sync/mesh.ts";
+import { startSync } from "./server-sync.ts";
+import type { FleetConsistency } from "./sync/consistency.ts";
+import type { SyncBackend } from "./sync/backend.ts";
 import { CounterFile } from "./satp/counter.ts";
 import { Replication, type EndpointRecord } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
@@ -63,6 +56,10 @@ export class Server {
   readonly markStats = { answered: 0, timeouts: 0, lastWaitMs: 0 };
   /** The durable send counters (stateDir); null once stopped. */
   counters: CounterFile | null = null;
+  /** What the fleet must agree on, compared with the peers' (null with sync off). */
+  consistency: FleetConsistency | null = null;
+  /** The sync backend in use (null with sync off); `mesh` too when it is the mesh. */
+  sync: SyncBackend | null = null;
   mesh: SyncMesh | null = null;
   readonly routes: RouteIndex;
   /** SATP over TCP (tcp-unicast): listeners, connections, INIT/redirect tokens. */
@@ -89,7 +86,9 @@ export class Server {
       hold: this.held,
       cfg: () => this.cfg,
       chain: () => this.chain,
-      holdUnknown: () => this.tcpAnycast.enabled,
+      // A tcp-anycast flow may still come here; with workers, a sibling may have just learned it
+      // (the record is on its way over the loopback sync link).
+      holdUnknown: () => this.tcpAnycast.enabled || this.cfg.worker !== undefined,
       overBudget: (now) => this.cfg.loopBudgetMs > 0 && turnElapsed(now) > this.cfg.loopBudgetMs,
       endpointChanged: (c) => this.replication.endpointChanged(c),
       init: (c, msg, via) => this.tcp.init(c, msg, via),
@@ -107,7 +106,9 @@ export class Server {
     this.tcp = new TcpUnicast(
       cfg.tcp,
       (c, pkt) => this.dp.receive(pkt, c, c.remoteAddress, c.remotePort),
-      (why) => this.dp.countPluginDrop(why),
+      (why) => this.dp.drops[why]++,
+      groupSecret(cfg, "anytun-relay tcp tokens v1"),
+      cfg.reusePort,
     );
     this.tcpAnycast = new TcpAnycast(
       cfg.tcp,
@@ -116,20 +117,17 @@ export class Server {
       (flow, pkt) => this.dp.receive(pkt, flow, flow.remoteAddress, flow.remotePort),
       log.child("tcp-anycast"),
       (mux) => this.conns.get(mux) !== undefined,
-      // One SYN cookie secret for the anycast group (the final ACK may reach another server);
-      // a lone server picks its own.
-      cfg.sync.key !== undefined
-        ? new Uint8Array(
-            hkdfSync("sha256", fleetKeyFrom(cfg.sync.key), new Uint8Array(0), "anytun-relay syn cookies v1", 32),
-          )
-        : randomBytes(32),
+      // One SYN cookie secret for the anycast group (the final ACK may reach another server).
+      groupSecret(cfg, "anytun-relay syn cookies v1"),
+      Date.now,
+      cfg.worker ? { index: cfg.worker.index, count: cfg.worker.count } : null,
     );
   }
 
   /** The replay-mark query of a client a route moved here (datapath.ts `arrive`). */
   private askMarks(c: Conn, done: () => void): boolean {
     const ms = Math.min(this.cfg.sync.markWaitMs, this.cfg.hold.ms);
-    const q = ms > 0 ? (this.mesh?.askMarks(c.servedBy, c.mux, ms) ?? null) : null;
+    const q = ms > 0 ? (this.sync?.askMarks(c.servedBy, c.mux, ms) ?? null) : null;
     if (q === null) return false;
     const asked = performance.now();
     void q.then((m) => {
@@ -164,8 +162,8 @@ export class Server {
    */
   private linkFor(rec: EndpointRecord, mux: number): Link | null {
     if (rec.l === "tcp") {
-      if (rec.s === this.cfg.senderId || this.mesh === null) return null;
-      return new RemoteLink(this.mesh, rec.s, mux, rec.a, rec.p);
+      if (rec.s === this.cfg.senderId || this.sync === null) return null;
+      return new RemoteLink(this.sync, rec.s, mux, rec.a, rec.p);
     }
     const l = this.listeners.find((x) => x.name === rec.l) ?? this.listeners[0];
     return l === undefined ? null : l.ingress.link(rec.a, rec.p);
@@ -195,6 +193,7 @@ export class Server {
     }
     try {
       const listen = cfg.listen ?? [cfg.interface ? hostPortText(cfg.interface, cfg.port) : `[::]:${cfg.port}`];
+      const steer = cfg.worker?.count ?? 0; // one client's packets to one worker (sockopt.ts steerByMux)
       for (const text of listen) {
         const { host, port } = parseHostPort(text);
         const idx = s.listeners.length;
@@ -203,12 +202,12 @@ export class Server {
         const onData = (buf: Uint8Array, p: number, a: string) => void s.dp.receive(buf, ingress!, a, p);
         let udp: UdpTransport;
         try {
-          udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers);
+          udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers, cfg.reusePort, steer);
         } catch (e) {
           const noV6 = host === "::" && cfg.listen === undefined && !/EADDRINUSE|EACCES/.test(String(e));
           if (!noV6) throw bindError(`listen ${text} (UDP)`, e);
           try {
-            udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, cfg.udpBuffers); // host without IPv6
+            udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, cfg.udpBuffers, cfg.reusePort, steer); // host without IPv6
           } catch (e2) {
             throw bindError(`listen 0.0.0.0:${port} (UDP; [::] is not available here)`, e2);
           }
@@ -221,6 +220,10 @@ export class Server {
           log.warn("udp receive buffer smaller than configured (needs CAP_NET_ADMIN or net.core.rmem_max)", {
             listener: text,
             bytes: udp.buffers.receive,
+          });
+        if (steer > 1 && !udp.steered)
+          log.warn("workers: the kernel did not take the steering program; datagrams spread by its hash", {
+            listener: text,
           });
       }
     } catch (e) {
@@ -236,33 +239,19 @@ export class Server {
     }
     s.replication.start();
     s.held.start();
-    const sc = cfg.sync;
-    if (sc.listen !== undefined || sc.peers.length > 0) {
-      const mesh = new SyncMesh(
-        s.store,
-        {
-          node: cfg.senderId,
-          key: sc.key!,
-          listen: sc.listen === undefined ? undefined : parseHostPort(sc.listen),
-          peers: sc.peers.map(parseHostPort),
-          heartbeatMs: sc.heartbeatMs,
-          staleMs: sc.staleSeconds * 1000,
-          data: sc.dataChannel,
-          loopBudgetMs: cfg.loopBudgetMs,
-        },
-        log.child("sync"),
-      );
-      mesh.onForwarded((_from, mux, pkt) => s.dp.fromPeer(mux, pkt));
-      mesh.answerMarks((mux) => s.replication.marks.marksOf(mux));
-      s.mesh = mesh;
-      try {
-        await mesh.start();
-        s.own.addPort(mesh.listenPort);
-        if (mesh.dataPort !== undefined) s.own.addPort(mesh.dataPort);
-      } catch (e) {
-        s.stop();
-        throw bindError(`sync.listen ${sc.listen} (TCP)`, e);
-      }
+    try {
+      const sync = await startSync(cfg, s.store, log, {
+        fromPeer: (mux, pkt) => s.dp.fromPeer(mux, pkt),
+        marksOf: (mux) => s.replication.marks.marksOf(mux),
+        own: s.own,
+        since: s.startedAt,
+      });
+      s.sync = sync?.backend ?? null;
+      s.mesh = sync?.mesh ?? null;
+      s.consistency = sync?.consistency ?? null;
+    } catch (e) {
+      s.stop();
+      throw e;
     }
     if (cfg.clients.length === 0) log.warn("no clients configured: every packet will be dropped (mux)");
     for (const c of s.conns.all())
@@ -280,7 +269,19 @@ export class Server {
     if (this.state === "starting") return "starting";
     if (this.state === "draining") return "draining";
     if (this.state === "stopped") return "stopped";
-    return this.mesh?.readiness(this.cfg.sync.readyGraceMs, this.state === "ready") ?? null;
+    const why = this.sync?.readiness(this.cfg.sync.readyGraceMs, this.state === "ready") ?? null;
+    return why ?? this.consistency?.readiness() ?? null;
+  }
+
+  /** GET /v1/tcp: both TCP transports (capture, flows, connections) and the hold queue. */
+  tcpView(): object {
+    const h = this.held;
+    return {
+      capture: this.cfg.tcp.capture,
+      stats: { ...this.tcpAnycast.stats, heldDelivered: h.delivered, heldExpired: h.expired, heldRefused: h.refused },
+      flows: this.tcpAnycast.describe(),
+      unicast: [...this.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
+    };
   }
 
   /** Resolves once the server takes packets (see notReadyReason); until then they are dropped (notready). */
@@ -314,6 +315,8 @@ export class Server {
       conns: this.conns,
       sync: this.store,
       node: this.cfg.senderId,
+      worker: this.cfg.worker ? { index: this.cfg.worker.index, count: this.cfg.worker.count } : null,
+      member: memberOrdinal(this.cfg),
       routes: this.routes,
       send: (to, inner) => this.dp.send(to, inner),
       counter: (event) => this.pluginCounter(`${name}\u0000${event}`),
@@ -358,7 +361,13 @@ export class Server {
       if (JSON.stringify(next.tcp[k]) !== JSON.stringify(this.cfg.tcp[k]))
         this.log.warn(`reload: tcp.${k} changed; takes effect on restart`);
     this.tcpAnycast.reconfigure(next.tcp); // limits, buffers and keep-alive bounds for new flows
+    const keys = (c: Config) => JSON.stringify([c.sync.key, c.sync.acceptKeys]);
+    if (keys(next) !== keys(this.cfg) && next.sync.key !== undefined) {
+      this.sync?.setKeys(next.sync.key, next.sync.acceptKeys); // fleet key rotation
+      this.log.notice("reload: fleet keys changed", { accepted: 1 + next.sync.acceptKeys.length });
+    }
     this.cfg = { ...next, listen: this.cfg.listen, admin: this.cfg.admin, senderId: this.cfg.senderId };
+    this.consistency?.update(fleetDigest(this.cfg, Date.now())); // a changed view counts as joined now
     this.log.notice("reloaded", { ...diff, plugins: chain.entries.map((e) => e.name).join(",") });
   }
 
@@ -370,7 +379,7 @@ export class Server {
 
   stop(): void {
     this.state = "stopped";
-    this.mesh?.stop();
+    this.sync?.stop();
     this.replication.stop();
     this.chain?.stop();
     this.tcp.stop();
@@ -384,55 +393,4 @@ export class Server {
 }
 
 export { hostPortText }; // (it lives in net/addr.ts; relay.ts and tests import it from here)
-
-/** The ports the listeners, capture, sync and admin take (src/net/ports.ts). */
-function coreClaims(cfg: Config): PortClaim[] {
-  const claims: PortClaim[] = [];
-  const claim = (what: string, hp: string, protos: PortClaim["protos"]) => {
-    const { host, port } = parseHostPort(hp);
-    if (port !== 0) claims.push({ what, address: host, protos, from: port, to: port });
-  };
-  const listen = cfg.listen ?? [cfg.interface ? hostPortText(cfg.interface, cfg.port) : `[::]:${cfg.port}`];
-  listen.forEach((hp, i) => claim(`listen.${i}`, hp, ["udp"]));
-  cfg.tcp.listen.forEach((hp, i) => claim(`tcp.listen.${i}`, hp, ["tcp"]));
-  cfg.tcp.capture.forEach((hp, i) => claim(`tcp.capture.${i}`, hp, ["tcp"]));
-  if (cfg.sync.listen !== undefined)
-    claim("sync.listen", cfg.sync.listen, cfg.sync.dataChannel ? ["tcp", "udp"] : ["tcp"]);
-  if (cfg.admin.enabled) claim("admin.listen", cfg.admin.listen, ["tcp"]);
-  return claims;
-}
-
-/** Every claim of `cfg` and its plugins; throws ConfigError naming each overlapping pair. */
-export function checkPorts(cfg: Config, prepared: PreparedChain): PortClaim[] {
-  const claims = [...coreClaims(cfg), ...chainClaims(prepared)];
-  const problems = portOverlaps(claims);
-  if (problems.length) throw new ConfigError(problems);
-  return claims;
-}
-
-/** The server as a destination: the addresses and ports it claims, and the fleet's servers. */
-function ownEndpoints(cfg: Config, claims: PortClaim[]): OwnEndpoints {
-  const ports: number[] = [];
-  for (const c of claims) for (let p = c.from; p <= c.to; p++) ports.push(p);
-  return new OwnEndpoints({
-    addresses: claims.map((c) => c.address),
-    ports,
-    fleet: cfg.sync.peers.map((hp) => parseHostPort(hp).host),
-  });
-}
-
-/** Plugins' counters by "plugin\u0000event": boxes a counter increments directly. */
-export class PluginCounters {
-  private readonly boxes = new Map<string, { n: number }>();
-  box(key: string): { n: number } {
-    let b = this.boxes.get(key);
-    if (b === undefined) this.boxes.set(key, (b = { n: 0 }));
-    return b;
-  }
-  get(key: string): number | undefined {
-    return this.boxes.get(key)?.n;
-  }
-  *[Symbol.iterator](): IterableIterator<[string, number]> {
-    for (const [k, b] of this.boxes) yield [k, b.n];
-  }
-}
+export { checkPorts, memberOrdinal, PluginCounters }; // (server-parts.ts)

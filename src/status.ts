@@ -25,7 +25,16 @@ export interface Status {
     movedIn: number;
   }[];
   peers: { address: string; node: number | null; state: string; lagSeconds: number | null; rttMs: number | null }[];
-  counts: { natBindings: number; relayAllocations: number; tcpFlows: number; learnedRoutes: number };
+  /** Peers whose view of what the fleet must agree on differs from ours (sync/consistency.ts). */
+  configConflicts?: { node: number; parts: string[]; ours: boolean }[];
+  /** natBindings: IPv4 and IPv6 (NAT66) together; nat6Bindings: the IPv6 ones. */
+  counts: {
+    natBindings: number;
+    nat6Bindings: number;
+    relayAllocations: number;
+    tcpFlows: number;
+    learnedRoutes: number;
+  };
   drops: Record<string, number>;
 }
 
@@ -34,6 +43,7 @@ export function statusOf(s: Server): Status {
   const drops: Record<string, number> = {};
   for (const [k, n] of Object.entries(s.drops)) if (n > 0) drops[k] = n;
   for (const [k, n] of s.pluginDrops) if (n > 0) drops[k] = (drops[k] ?? 0) + n;
+  const nat6 = s.store.entries("nat6").length;
   return {
     version: pkg.version,
     node: s.cfg.senderId,
@@ -56,15 +66,17 @@ export function statusOf(s: Server): Status {
       bytes: { in: c.rxBytes, out: c.txBytes },
       movedIn: c.movedIn,
     })),
-    peers: (s.mesh?.peers() ?? []).map((p) => ({
+    peers: (s.sync?.peers() ?? []).map((p) => ({
       address: p.address,
       node: p.node ?? null,
       state: p.state,
       lagSeconds: p.lagSeconds,
       rttMs: p.rttMs,
     })),
+    configConflicts: s.consistency?.conflicts() ?? [],
     counts: {
-      natBindings: s.store.entries("nat").length,
+      natBindings: s.store.entries("nat").length + nat6,
+      nat6Bindings: nat6,
       relayAllocations: s.store.entries("relay").length,
       tcpFlows: s.tcpAnycast.flows.size,
       learnedRoutes: s.store.entries("rt").length,
@@ -108,10 +120,14 @@ export function renderStatus(st: Status): string {
     );
   const c = st.counts;
   out.push(
-    `  nat bindings: ${c.natBindings}; relay allocations: ${c.relayAllocations}; tcp flows: ${c.tcpFlows}; learned routes: ${c.learnedRoutes}`,
+    `  nat bindings: ${c.natBindings}${c.nat6Bindings > 0 ? ` (IPv6: ${c.nat6Bindings})` : ""}; relay allocations: ${c.relayAllocations}; tcp flows: ${c.tcpFlows}; learned routes: ${c.learnedRoutes}`,
   );
   const d = Object.entries(st.drops);
   out.push(`  drops: ${d.length ? d.map(([k, n]) => `${k} ${n}`).join(", ") : "none"}`);
+  for (const c of st.configConflicts ?? [])
+    out.push(
+      `  config differs from node ${c.node}: ${c.parts.join(", ")}${c.ours ? " (this server is the one out of step: not ready)" : ""}`,
+    );
   for (const p of st.peers)
     out.push(
       "",

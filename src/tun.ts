@@ -12,6 +12,7 @@
 //   can be opened again at once.
 // - All devices are IFF_NO_PI: a TUN packet is a bare IPv4/IPv6 packet, a TAP packet an Ethernet frame.
 import { ptr } from "bun:ffi";
+import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
 
 export interface TunOptions {
@@ -289,19 +290,25 @@ class Device implements TunDevice {
   }
 }
 
-/** Sets address (CIDR like "10.0.0.2/24", IPv4 or IPv6; optional), MTU and link up, using `ip` (iproute2) via Bun.spawnSync; throws TunError with ip's stderr on failure. */
+/** Sets address (CIDR like "10.0.0.2/24", IPv4 or IPv6; optional), MTU and link up, using `ip` (iproute2; `ip` below is the relay's one runner of it); throws TunError with ip's stderr on failure. */
 export function configureLink(name: string, opts: { address?: string; mtu?: number; up?: boolean }): void {
-  if (opts.address !== undefined) ip(["addr", "replace", opts.address, "dev", name]);
-  if (opts.mtu !== undefined) ip(["link", "set", "dev", name, "mtu", String(opts.mtu)]);
-  if (opts.up) ip(["link", "set", "dev", name, "up"]);
+  if (opts.address !== undefined) ipOrThrow(["addr", "replace", opts.address, "dev", name]);
+  if (opts.mtu !== undefined) ipOrThrow(["link", "set", "dev", name, "mtu", String(opts.mtu)]);
+  if (opts.up) ipOrThrow(["link", "set", "dev", name, "up"]);
 }
 
-function ip(args: string[]): void {
+/** Runs `ip ARGS` (iproute2); never throws: a missing `ip` is an error result saying so. */
+export function ip(args: string[]): { ok: boolean; out: string; err: string } {
   let r;
   try {
-    r = Bun.spawnSync(["ip", ...args], { stdout: "ignore", stderr: "pipe" });
+    r = spawnSync(["ip", ...args], { stdout: "pipe", stderr: "pipe" });
   } catch {
-    throw new TunError("`ip` not found: install iproute2 (apt-get install iproute2)");
+    return { ok: false, out: "", err: "`ip` not found: install iproute2 (apt-get install iproute2)" };
   }
-  if (r.exitCode !== 0) throw new TunError(`ip ${args.join(" ")} failed: ${r.stderr.toString().trim()}`);
+  return { ok: r.exitCode === 0, out: r.stdout.toString(), err: r.stderr.toString().trim() };
+}
+
+function ipOrThrow(args: string[]): void {
+  const r = ip(args);
+  if (!r.ok) throw new TunError(r.err.startsWith("`ip` not found") ? r.err : `ip ${args.join(" ")} failed: ${r.err}`);
 }

@@ -162,7 +162,7 @@ describe("--check (real processes)", () => {
     expect(r.err).toContain("config error: clients.0.bogus: unknown key (not a config field; see --help)");
     const pl = await check(file("bad-plugin.toml", 'mode = "server"\n[[plugins]]\nuse = "nat"\nport = 5\n'));
     expect(pl.code).toBe(2);
-    expect(pl.err).toContain("config error: plugins.0.address: missing (required)");
+    expect(pl.err).toContain("config error: plugins.0.address: missing: give address (IPv4), address6 (IPv6) or both");
     expect(pl.err).toContain("config error: plugins.0.port: unknown key (not an option of plugin nat)");
     const syn = await check(file("bad-syntax.json", '{"mode": "server",,}'));
     expect([syn.code, syn.err.trim()]).toEqual([

@@ -73,6 +73,7 @@ describe("anytun flags", () => {
       "admin-listen": "127.0.0.1:9000",
       "admin-token": "0123456789abcdef0123",
       "drain-seconds": "2",
+      workers: "2",
       "sync-key": "0123456789abcdef0123",
       transport: "udp",
       "tcp-keepalive": "5000",
@@ -215,6 +216,42 @@ describe("config file", () => {
     expect(problems(["--config", file("c.json", "{ nope")])[0]).toMatch(/not valid JSON/);
     expect(problems(["--config", `${dir}/missing.json`])[0]).toMatch(/cannot read: ENOENT/);
     expect(problems(["--config", file("d.json", "[1]")])[0]).toMatch(/expected an object/);
+  });
+
+  test("sync.backend nats: needs sync.nats and the key, takes no mesh listen/peers, one login, URLs checked", () => {
+    const sync = (x: object) =>
+      problems(["--config", file(`n${Math.random()}.json`, JSON.stringify({ mode: "server", sync: x }))]);
+    const key = "a fleet key of sixteen+";
+    const servers = ["nats://127.0.0.1:4222"];
+    expect(sync({ backend: "nats", key })).toEqual(['sync.nats: required with sync.backend "nats" (at least servers)']);
+    expect(sync({ backend: "nats", nats: { servers } })[0]).toMatch(/sync\.key: required with sync\.backend "nats"/);
+    expect(sync({ backend: "nats", key, listen: "127.0.0.1:2323", nats: { servers } })[0]).toMatch(
+      /for the mesh backend/,
+    );
+    expect(sync({ key, nats: { servers } })).toEqual(['sync.nats: set, but sync.backend is "mesh"']);
+    expect(sync({ backend: "nats", key, nats: { servers, user: "u" } })).toEqual([
+      "sync.nats: user and pass go together",
+    ]);
+    expect(sync({ backend: "nats", key, nats: { servers, token: "t", credsFile: "/x" } })[0]).toMatch(
+      /one way to log in/,
+    );
+    expect(sync({ backend: "nats", key, nats: { servers: ["http://x"] } })[0]).toMatch(/nats:\/\/host:port/);
+    expect(sync({ backend: "nats", key, nats: { servers, prefix: "a b" } })[0]).toMatch(/dot-separated tokens/);
+    const ok = { backend: "nats", key, nats: { servers, user: "u", pass: "p", prefix: "pop.eu" } };
+    const c = load(["--config", file("nats-ok.json", JSON.stringify({ mode: "server", sync: ok }))]);
+    expect([c.sync.backend, c.sync.nats?.prefix, c.sync.nats?.servers]).toEqual(["nats", "pop.eu", servers]);
+  });
+
+  test("sync.acceptKeys and mssClamp: bounded, checked, and needing what they need", () => {
+    const cfg = (x: object) =>
+      problems(["--config", file(`k${Math.random()}.json`, JSON.stringify({ mode: "server", ...x }))]);
+    const key = "a fleet key of sixteen+";
+    expect(cfg({ sync: { acceptKeys: [key] } })[0]).toMatch(/sync\.acceptKeys: needs sync\.key/);
+    expect(cfg({ sync: { key, listen: "127.0.0.1:0", acceptKeys: Array(5).fill(key) } })[0]).toMatch(/at most 4 keys/);
+    expect(cfg({ sync: { key, listen: "127.0.0.1:0", acceptKeys: ["short"] } })[0]).toMatch(/at least 16 characters/);
+    for (const bad of [100, 70000, 1400.5, "1400", null]) expect(cfg({ mssClamp: bad }).length).toBeGreaterThan(0);
+    const ok = load(["--config", file("mss-ok.json", JSON.stringify({ mode: "server", mssClamp: 1200 }))]);
+    expect(ok.mssClamp).toBe(1200);
   });
 
   test("every example config validates", () => {

@@ -86,7 +86,7 @@ test("a control message no plugin takes is answered ERROR/UNKNOWN; garbage is co
   expect(a.id).toBe(77);
   expect(u16(tlv(a, TLV.ERROR_CODE))).toBe(ERR.UNKNOWN);
   c.send(port, new Uint8Array([9, 9, 9, 9, 9, 9, 9]), 1, PT_CONTROL);
-  await until("counted", () => server.pluginDrops.get("control-malformed") === 1);
+  await until("counted", () => server.drops["control-malformed"] === 1);
 });
 
 test("KEEPALIVE_REQ is answered KEEPALIVE_ACK with the interval clamped to tcp.keepaliveMinMs..MaxMs", async () => {

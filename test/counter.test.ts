@@ -72,6 +72,30 @@ test("kill -9 of the owner: the lock is taken over and no seq it sent is sent ag
   f.release();
 });
 
+test("an owner killed but not reaped (a zombie: its parent died too, PID 1 does not reap) holds no lock", async () => {
+  const dir = fresh();
+  // sh starts a child that exits at once, then becomes `sleep`, which never waits for it: a zombie
+  const p = Bun.spawn(["sh", "-c", "sh -c 'exit 0' & echo $!; exec sleep 5"], { stdout: "pipe" });
+  const reader = p.stdout.getReader();
+  const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+  const state = () => {
+    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return st.slice(st.lastIndexOf(")") + 2, st.lastIndexOf(")") + 3);
+  };
+  const end = performance.now() + 3000;
+  while (state() !== "Z" && performance.now() < end) await Bun.sleep(10);
+  expect(state()).toBe("Z"); // kill(pid, 0) still succeeds for it
+  const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const start = st.slice(st.lastIndexOf(")") + 2).split(" ")[19];
+  const first = CounterFile.open(dir, "server-7");
+  first.release();
+  writeFileSync(`${dir}/server-7.lock`, `${pid} ${start}`);
+  const f = CounterFile.open(dir, "server-7"); // taken over, not refused
+  f.release();
+  p.kill("SIGKILL");
+  await p.exited;
+});
+
 test("a corrupt state file or an unwritable stateDir refuses to start, naming the fix", () => {
   const dir = fresh();
   CounterFile.open(dir, "x").release();

@@ -16,7 +16,7 @@ afterAll(() => {
 });
 
 async function channel(key: Uint8Array, node: number, instance: string): Promise<DataChannel> {
-  const d = new DataChannel(key, node, instance);
+  const d = new DataChannel([key], node, instance);
   await d.open("127.0.0.1", 0);
   opened.push(d);
   return d;

@@ -59,9 +59,18 @@ test("the image's CMD starts the relay on the mounted config and its HEALTHCHECK
   for (const c of instr("COPY").filter((l) => !l.includes("--from=")))
     for (const src of c.trim().split(/\s+/).slice(1, -1)) cpSync(`${ROOT}${src}`, `${app}/${src}`, { recursive: true });
   // Copies, not links: the checkout may sit in a 0700 home the unprivileged user cannot enter.
-  const deps = Object.keys(
-    (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { dependencies: object }).dependencies,
-  );
+  // what `bun install --production` puts there: the dependencies and theirs (hoisted), transitively
+  const depsOf = (pkg: string) =>
+    Object.keys((JSON.parse(readFileSync(pkg, "utf8")) as { dependencies?: object }).dependencies ?? {});
+  const deps = new Set<string>();
+  const walk = (names: string[]) => {
+    for (const d of names)
+      if (!deps.has(d)) {
+        deps.add(d);
+        walk(depsOf(`${ROOT}node_modules/${d}/package.json`));
+      }
+  };
+  walk(depsOf(`${ROOT}package.json`));
   for (const d of deps) cpSync(`${ROOT}node_modules/${d}`, `${app}/node_modules/${d}`, { recursive: true });
   const bun = `${dir}/bun`;
   copyFileSync(process.execPath, bun);

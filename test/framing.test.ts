@@ -1,6 +1,7 @@
 // Framing of SATP over TCP: partial reads, several frames per chunk, zero/huge lengths.
 import { expect, test } from "bun:test";
 import { frame, FrameReader } from "../src/transport/framing.ts";
+import { concat } from "./lib/util.ts";
 
 test("frames split anywhere and joined arbitrarily come out whole and in order", () => {
   const pkts = Array.from({ length: 50 }, (_, i) => new Uint8Array(1 + ((i * 37) % 1600)).fill(i));
@@ -50,15 +51,6 @@ const authentic = (p: Uint8Array) =>
   p.length >= 5 &&
   MARK.every((m, i) => p[i] === m) &&
   p.subarray(0, p.length - 1).reduce((x, y) => x ^ y, 0) === p.at(-1);
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 function readAll(stream: Uint8Array, cut: number): { got: Uint8Array[]; r: FrameReader } {
   // The plausibility check of a candidate's first bytes, as the relay checks the SATP mux field.
   const r = new FrameReader(true, (b, at) => MARK.every((m, i) => b[at + i] === m));

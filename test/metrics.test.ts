@@ -72,8 +72,13 @@ describe("one client", () => {
     const listed = new Set([...table.matchAll(/`((?:relay|process)_[a-z_]+)`/g)].map((m) => m[1]!));
     const exposed = families(text);
     expect(exposed.filter((f) => !listed.has(f))).toEqual([]);
-    // Families shown only with a feature this server does not run (capture needs root).
-    const conditional = new Set(["relay_tcp_anycast_flows", "relay_tcp_anycast_events_total"]);
+    // Families shown only with a feature this server does not run (capture needs root; NATS sync).
+    const conditional = new Set([
+      "relay_tcp_anycast_flows",
+      "relay_tcp_anycast_events_total",
+      "relay_sync_backend_connected",
+      "relay_sync_backend_events_total",
+    ]);
     expect([...listed].filter((f) => !exposed.includes(f) && !conditional.has(f))).toEqual([]);
   });
 

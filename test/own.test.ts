@@ -5,6 +5,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { OwnEndpoints } from "../src/net/own.ts";
+import { validateConfig } from "../src/config.ts";
+import { ownEndpoints } from "../src/server-parts.ts";
 import { parseIp } from "../src/net/addr.ts";
 import { portOverlaps, type PortClaim } from "../src/net/ports.ts";
 
@@ -43,6 +45,24 @@ describe("own endpoints", () => {
     expect(refuses("192.0.2.50", 4444, true)).toBe(true);
     expect(refuses("192.0.2.50", 443)).toBe(false);
     expect(refuses("192.0.2.51", 2323)).toBe(false); // not a server of ours
+  });
+
+  test("with the NATS backend the NATS servers are the fleet: their ports refused, their others not", () => {
+    const cfg = validateConfig({
+      mode: "server",
+      sync: {
+        backend: "nats",
+        key: "a fleet key of sixteen+",
+        nats: { servers: ["nats://192.0.2.60:4333", "nats://[2001:db8::60]", "tls://nats.example:4444"] },
+      },
+    });
+    const o = ownEndpoints(cfg, []);
+    const at = (a: string, port: number) => {
+      const { b, family } = ip(a);
+      return o.refuses(b, 0, family, port, true, 0);
+    };
+    expect([at("192.0.2.60", 4333), at("2001:db8::60", 4222)]).toEqual([true, true]);
+    expect([at("192.0.2.60", 80), at("192.0.2.61", 4333)]).toEqual([false, false]);
   });
 
   test("an address added to an interface counts after the refresh; ports bound at run time count", () => {

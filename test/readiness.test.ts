@@ -8,7 +8,7 @@ import { adminApp } from "../src/admin.ts";
 import { validateConfig } from "../src/config.ts";
 import { Logger } from "../src/log.ts";
 import { Server } from "../src/server.ts";
-import { encodeHello } from "../src/sync/link.ts";
+import { encodeHello } from "../src/sync/wire.ts";
 import { BUILTIN } from "../plugins/index.ts";
 import { Client, ipv4, until } from "./lib/satp-client.ts";
 

@@ -55,17 +55,17 @@ test("a changed plugin file is loaded again on reload; its counters and kept sta
   const send = () => c.send(port, ipv4("10.99.0.1", "10.99.0.2", "x"));
   send();
   send();
-  await until("first version ran twice", () => s.pluginDrops.get("first-2") === 1);
+  await until("first version ran twice", () => s.pluginDrops.get("tag-first-2") === 1);
 
   // unchanged file: reload keeps the version; changed file: the new one runs
   await s.reload(cfg());
   send();
-  await until("still the first version", () => s.pluginDrops.get("first-3") === 1);
+  await until("still the first version", () => s.pluginDrops.get("tag-first-3") === 1);
   writeFileSync(file, plugin("second"));
   utimesSync(file, new Date(), new Date(Date.now() + 2000)); // a different mtime, whatever the clock's grain
   await s.reload(cfg());
   send();
-  await until("the second version, counting on from 3", () => s.pluginDrops.get("second-4") === 1);
+  await until("the second version, counting on from 3", () => s.pluginDrops.get("tag-second-4") === 1);
   expect(s.pluginEvents.get("tag\u0000hits")).toBe(4);
 });
 

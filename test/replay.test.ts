@@ -3,20 +3,9 @@
 // cross-check against a plain Set-based reference model.
 import { describe, expect, test } from "bun:test";
 import { ReplayWindow } from "../src/satp/replay.ts";
+import { mulberry32 } from "./lib/util.ts";
 
 const U32 = 0x1_0000_0000;
-
-/** mulberry32: tiny seeded PRNG so a failure reproduces from its seed (no Math.random). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Feeds `seqs` in order and returns the accept/replay verdicts. */
 function feed(w: ReplayWindow, seqs: number[]): boolean[] {

@@ -1,6 +1,6 @@
 // Fuzzes the SATP receive path (readHeader -> SatpCrypto.open with/without a replay window ->
-// typeFitsDevice) and the real receive paths of server, peer and relay client (test/fuzz/roles.ts)
-// with random datagrams and mutated anytun packets; engine in test/fuzz/lib.ts.
+// typeFitsDevice) and the real receive paths of server, peer and relay client (test/lib/fuzz-roles.ts)
+// with random datagrams and mutated anytun packets; engine in test/lib/fuzz.ts.
 // For a longer run: `bun test/bench/fuzz.ts 1000000 <seed>`.
 import { describe, expect, test } from "bun:test";
 import { ReplayWindow } from "../src/satp/replay.ts";
@@ -14,7 +14,7 @@ import {
   VECTORS,
   type Bug,
   type Receiver,
-} from "./fuzz/lib.ts";
+} from "./lib/fuzz.ts";
 
 const N = 50_000;
 const SEED = 0x5a7b;

@@ -5,7 +5,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { Logger } from "../src/log.ts";
-import { encodeHello, HANDSHAKE_MS, HELLO_LEN } from "../src/sync/link.ts";
+import { encodeHello, HANDSHAKE_MS, HELLO_LEN } from "../src/sync/wire.ts";
 import { MAX_UNAUTHENTICATED, SyncMesh } from "../src/sync/mesh.ts";
 import { SyncStore } from "../src/sync/store.ts";
 
@@ -177,7 +177,8 @@ test("a fleet member's forged records are refused before they apply: future stam
 });
 
 test("a peer that stops reading is dropped once 32 MiB wait for it (memory bounded)", async () => {
-  const { SyncLink, fleetKeyFrom, MAX_BACKLOG } = await import("../src/sync/link.ts");
+  const { SyncLink } = await import("../src/sync/link.ts");
+  const { fleetKeyFrom, MAX_BACKLOG } = await import("../src/sync/wire.ts");
   const key = fleetKeyFrom(KEY);
   let reading = true;
   let closedWhy = "";
@@ -197,8 +198,20 @@ test("a peer that stops reading is dropped once 32 MiB wait for it (memory bound
     snapshotDone() {},
     closed: (_l: unknown, why: string) => void (self === 0 && (closedWhy = why)),
   });
-  ends[0]!.link = new SyncLink(sock(1), true, "b", { node: 1, instance: "aaaaaaaaaaaaaaaa", fleetKey: key }, ev(0));
-  ends[1]!.link = new SyncLink(sock(0), false, "a", { node: 2, instance: "bbbbbbbbbbbbbbbb", fleetKey: key }, ev(1));
+  ends[0]!.link = new SyncLink(
+    sock(1),
+    true,
+    "b",
+    { node: 1, instance: "aaaaaaaaaaaaaaaa", fleetKeys: () => [key] },
+    ev(0),
+  );
+  ends[1]!.link = new SyncLink(
+    sock(0),
+    false,
+    "a",
+    { node: 2, instance: "bbbbbbbbbbbbbbbb", fleetKeys: () => [key] },
+    ev(1),
+  );
   await until("authenticated", () => ends[0]!.link!.state === "up" && ends[1]!.link!.state === "up");
   reading = false;
   const big = "x".repeat(1 << 20);
@@ -210,7 +223,7 @@ test("a peer that stops reading is dropped once 32 MiB wait for it (memory bound
 });
 
 test("replay-mark messages: malformed queries and answers are refused; an answer nobody asked for changes nothing", async () => {
-  const { parseMessage } = await import("../src/sync/link.ts");
+  const { parseMessage } = await import("../src/sync/wire.ts");
   const m = (o: unknown) => parseMessage(new TextEncoder().encode(JSON.stringify(o)));
   expect(m({ k: "mq", id: 1, mux: 7 })).toEqual({ k: "mq", id: 1, mux: 7 });
   for (const bad of [
@@ -245,7 +258,7 @@ test("records from a peer are re-checked against local policy: routes, relay all
   const { validateConfig } = await import("../src/config.ts");
   const { BUILTIN } = await import("../plugins/index.ts");
   const { TcpAnycast } = await import("../src/transport/tcp-anycast.ts");
-  const { NatTable } = await import("../src/nat/table.ts");
+  const { NatTable } = await import("../plugins/nat/table.ts");
   const s = await Server.start(
     validateConfig({
       mode: "server",

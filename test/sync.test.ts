@@ -3,7 +3,7 @@
 // fleet key, a dead link's records going stale and expiring.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Logger } from "../src/log.ts";
-import { decodeHello, deriveKeys, encodeHello, openFrame, parseMessage, sealFrame } from "../src/sync/link.ts";
+import { decodeHello, deriveKeys, encodeHello, openFrame, parseMessage, sealFrame } from "../src/sync/wire.ts";
 import { SyncMesh } from "../src/sync/mesh.ts";
 import { SyncStore } from "../src/sync/store.ts";
 
@@ -41,6 +41,18 @@ describe("store: last writer wins", () => {
     expect(out[1]!).toBeGreaterThan(out[0]!);
     expect(out[2]!).toBeGreaterThan(out[1]!);
     expect(a.get("ep", "1")).toBe("z");
+  });
+
+  test("a local write made after seeing a record from a clock 2 s ahead replaces it, on every node", () => {
+    const now = 1000;
+    const a = new SyncStore(1, () => now);
+    const b = new SyncStore(2, () => now + 2000);
+    const ahead = b.set("tcp", "f", "b's")!;
+    expect(a.apply(ahead, 9)).toBe(true);
+    const mine = a.set("tcp", "f", "a's")!;
+    expect(mine.t).toBeGreaterThan(ahead.t);
+    expect(b.apply(mine, 9)).toBe(true);
+    expect([a.get("tcp", "f"), b.get("tcp", "f")]).toEqual(["a's", "a's"]);
   });
 
   test("a tombstone beats an older write; stale records expire unless refreshed", async () => {
@@ -110,7 +122,21 @@ describe("link wire format", () => {
     expect(decodeHello(bad)).toBe("not an anytun-relay sync peer");
     bad[0] = 0x41;
     bad[4] = 9;
-    expect(decodeHello(bad)).toMatch(/version 9/);
+    expect(decodeHello(bad)).toMatch(/version 9 \(we speak 1, and take 1-2\)/);
+    bad[4] = 0;
+    expect(decodeHello(bad)).toMatch(/version 0/);
+    bad[4] = 2; // the next version's hello: taken (a fleet upgrades one PoP at a time)
+    expect(decodeHello(bad)).toEqual(h);
+  });
+
+  test("rolling upgrades: a message kind of a later version is ignored, unknown fields too; garbage is not", () => {
+    const msg = (x: unknown) => parseMessage(new TextEncoder().encode(JSON.stringify(x)));
+    expect(msg({ k: "digest2", anything: [1, 2] })).toEqual({ k: "other" });
+    expect(msg({ k: "snap", since: 5 })).toEqual({ k: "snap" });
+    expect(msg({ k: "ping", ts: 1, extra: "x" })).toMatchObject({ k: "ping", ts: 1 });
+    expect(msg({ k: "Not A Kind!" })).toBeNull();
+    expect(msg({ k: 5 })).toBeNull();
+    expect(msg({ k: "rec", r: "nope" })).toBeNull(); // a known kind, malformed: still refused
   });
 
   test("frames are sealed per direction and counter; any bit flip fails", () => {
@@ -147,7 +173,12 @@ describe("mesh on loopback", () => {
     for (const m of meshes.splice(0)) m.stop();
   });
   const opts = { heartbeatMs: 200, staleMs: 60000 };
-  async function node(id: number, key: string, peers: number[] = [], extra: Partial<typeof opts> = {}) {
+  async function node(
+    id: number,
+    key: string,
+    peers: number[] = [],
+    extra: Partial<typeof opts> & { acceptKeys?: string[] } = {},
+  ) {
     const store = new SyncStore(id);
     const mesh = new SyncMesh(
       store,
@@ -207,7 +238,44 @@ describe("mesh on loopback", () => {
     meshes.push(self);
     await self.start();
     await until("self detected", () => self.peers()[0]!.state === "self");
+    const links = self.stats.selfLinks + mesh.stats.selfLinks;
+    expect(links).toBeGreaterThan(0);
+    await Bun.sleep(300); // a few redial periods: a self link is not made again
+    expect(self.stats.selfLinks + mesh.stats.selfLinks).toBe(links);
+    expect(self.peers()[0]!.state).toBe("self");
   });
+
+  test("fleet key rotation: 3 phases by reload, links up throughout; a skipped phase still links; a dropped key ends its links", async () => {
+    const OLD = "the old fleet passphrase";
+    const NEW = "the new fleet passphrase";
+    const up = (...ms: { mesh: SyncMesh }[]) => ms.every((m) => m.mesh.peers().some((p) => p.state === "up"));
+    // phase 1 on a (accepts the next key), phase 2 on c (seals with it, accepts the old), b not started yet
+    const a = await node(1, OLD, [], { acceptKeys: [NEW] });
+    const c = await node(3, NEW, [a.mesh.listenPort], { acceptKeys: [OLD] });
+    await until("a–c up", () => up(a, c));
+    // b still has only the old key: c's first dial proves NEW, b refuses; c's next attempt proves OLD
+    const b = await node(2, OLD, [c.mesh.listenPort]);
+    const c2b = await node(4, NEW, [b.mesh.listenPort], { acceptKeys: [OLD] });
+    await until("c2 → b up on the old key after one refusal", () => up(b, c2b), 8000);
+    expect(b.mesh.stats.authFailures).toBeGreaterThanOrEqual(1);
+    await until(
+      "b–c up (b's old key, which c accepts)",
+      () => b.mesh.peers().filter((p) => p.state === "up").length === 2,
+    );
+    c.store.set("ep", "rot", "during the rotation"); // the mesh does not forward: c's own links carry it
+    await until("at a and b", () => [a, b].every((x) => x.store.get("ep", "rot") !== undefined), 5000);
+    // phase 3 everywhere but b: links proven with OLD close and come back on NEW
+    for (const x of [a, c, c2b]) x.mesh.setKeys(NEW, []);
+    await until("a–c up on the new key", () => up(a, c), 8000);
+    // b, left behind on the old key, is refused by all now
+    const bFails = b.mesh.stats.authFailures + c2b.mesh.stats.authFailures;
+    await until("b refused", () => b.mesh.stats.authFailures + c2b.mesh.stats.authFailures > bFails, 8000);
+    c.store.set("ep", "after", "new key only");
+    await until("a has it", () => a.store.get("ep", "after") !== undefined);
+    await Bun.sleep(300);
+    expect(b.store.get("ep", "after")).toBeUndefined(); // c's link to b (proven with OLD) is gone for good
+    expect(b.mesh.peers().filter((p) => p.state === "up").length).toBe(0);
+  }, 30000);
 
   test("two servers with the same sender id are refused loudly; a wrong fleet key is refused", async () => {
     const a = await node(7, KEY);

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { TcpEndpoint, type FlowState, type TcpOptions } from "../src/tcp/endpoint.ts";
 import { ACK, FIN, PSH, RST, SYN, type Segment } from "../src/tcp/segment.ts";
+import { concat, prng } from "./lib/util.ts";
 
 const LPORT = 443;
 const RPORT = 51000;
@@ -19,16 +20,6 @@ function pattern(n: number, from = 0): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (from + i) % 251;
   return b;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Index of the first differing byte, -1 when equal. */
@@ -1169,18 +1160,6 @@ describe("user timeout", () => {
 });
 
 // ---- randomized end to end -------------------------------------------------------------------
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Link {
   loss: number;

@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { Reassembly } from "../src/tcp/reassembly.ts";
 import { TcpEndpoint } from "../src/tcp/endpoint.ts";
 import { ACK, PSH, SYN, type Segment } from "../src/tcp/segment.ts";
+import { prng } from "./lib/util.ts";
 
 const add = (a: number, n: number) => (a + n) >>> 0;
 const bytes = (n: number, from = 0) => Uint8Array.from({ length: n }, (_, i) => (from + i) % 251);
@@ -26,13 +27,6 @@ const drain = (r: Reassembly, rcvNxt: number) => {
       rcvNxt = add(rcvNxt, c.length);
     }
   return { data: join(got), rcvNxt };
-};
-/** A PRNG (xorshift32) so the random scripts are the same on every run. */
-const rng = (seed: number) => () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
 };
 
 describe("reassembly", () => {
@@ -96,7 +90,7 @@ describe("reassembly", () => {
 
   test("random overlapping pieces: every byte once, in order, same as the sent stream", () => {
     for (const seed of [1, 2, 3, 4, 5]) {
-      const rand = rng(seed);
+      const rand = prng(seed);
       const total = 20000;
       const stream = bytes(total, seed);
       const r = new Reassembly(1 << 20, 1 << 20);
@@ -175,7 +169,7 @@ describe("the endpoint under an out-of-order flood (the issue 14 attack)", () =>
 
   test("30,000 overlapping out-of-order segments: held bytes stay within the window; the stream is intact", () => {
     const { e, got } = established();
-    const rand = rng(14);
+    const rand = prng(14);
     const stream = bytes(WINDOW * 2);
     const t0 = performance.now();
     let maxHeld = 0;

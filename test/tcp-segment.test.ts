@@ -14,6 +14,7 @@ import {
   type Addresses,
   type Segment,
 } from "../src/tcp/segment.ts";
+import { prng } from "./lib/util.ts";
 
 const SRC4 = new Uint8Array([192, 0, 2, 1]);
 const DST4 = new Uint8Array([198, 51, 100, 7]);
@@ -131,18 +132,6 @@ const seg = (s: Partial<Segment> = {}): Segment => ({
   payload: new Uint8Array(0),
   ...s,
 });
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("known-good packets", () => {
   // Laid out and checksummed by an independent script (Python struct + RFC 1071 sum).

@@ -2,6 +2,7 @@
 // token presented on the unicast connection → INIT_OK; then framed SATP both ways between a TCP
 // client and a UDP client. Data before a token, forged tokens and garbage framing are refused;
 // connections without a token are capped in number, time and bytes.
+import type { DropReason } from "../src/drops.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { validateConfig } from "../src/config.ts";
 import { Logger } from "../src/log.ts";
@@ -99,7 +100,7 @@ test("INIT → REDIRECT with a token → INIT_OK → data both ways over framed 
   const a = new TcpClient();
   await a.dial(PORT);
   a.send(PT_IPV4, ipv4("10.99.0.1", "10.99.0.2", "too early"));
-  await until("refused before the token", () => (server.pluginDrops.get("tcp-no-token") ?? 0) === 1);
+  await until("refused before the token", () => server.drops["tcp-no-token"] === 1);
   expect((await a.ask([{ t: TLV.TOKEN, v: token }])).type).toBe(MSG.INIT_OK);
   a.send(PT_IPV4, ipv4("10.99.0.1", "10.99.0.2", "a over tcp"));
   await until("b gets it", () => b.got.length === 1);
@@ -125,7 +126,7 @@ test("a forged token is refused; garbage framing closes the connection and is co
     () => {},
   );
   (raw as unknown as { sock: { write(b: Uint8Array): number } }).sock.write(new Uint8Array([0xff, 0xff, 1, 2, 3]));
-  await until("framing error counted", () => (server.pluginDrops.get("tcp-framing") ?? 0) === 1);
+  await until("framing error counted", () => server.drops["tcp-framing"] === 1);
   c.conn.close("done");
 });
 
@@ -161,7 +162,7 @@ async function rawConn() {
   });
   return { sock, st };
 }
-const drops = (r: string) => server.pluginDrops.get(r) ?? 0;
+const drops = (r: DropReason) => server.drops[r];
 
 test("40 idle connections without a token: 8 held, the rest closed at once; those 8 closed at pendingMs; then a real client gets in", async () => {
   const full = drops("tcp-pending-full"),

@@ -1,48 +1,15 @@
 import * as v from "valibot";
-import { type Cipher, type Role, type Suite } from "./satp/suite.ts";
-/** crypto.window's default in server mode (peer and relay-client: 0, anytun's). */
-export declare const SERVER_WINDOW = 1024;
-/** "host:port" or "[v6]:port" with an IP literal host. */
-export declare function parseHostPort(s: string): {
-    host: string;
-    port: number;
-};
-declare const RateSchema: v.StrictObjectSchema<{
-    readonly packetsPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 1000000000000, undefined>]>, 0>;
-    readonly bytesPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 1000000000000, undefined>]>, 0>;
-    readonly burstMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 60000, undefined>]>, 200>;
-}, undefined>;
-export type RateConfig = v.InferOutput<typeof RateSchema>;
-declare const ClientSchema: v.StrictObjectSchema<{
-    readonly name: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>, v.MaxLengthAction<string, 64, undefined>]>, undefined>;
-    readonly mux: v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>;
-    readonly passphrase: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
-    readonly key: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected hex digits">]>, undefined>;
-    readonly salt: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected 28 hex digits (14 bytes)">]>, undefined>;
-    readonly routes: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
-    readonly role: v.OptionalSchema<v.SchemaWithPipe<readonly [v.PicklistSchema<string[], undefined>, v.TransformAction<string, Role>]>, "left">;
-    readonly crypto: v.OptionalSchema<v.StrictObjectSchema<{
-        readonly cipher: v.OptionalSchema<v.PicklistSchema<Cipher[], undefined>, undefined>;
-        readonly auth: v.OptionalSchema<v.PicklistSchema<["null", "sha1"], undefined>, undefined>;
-        readonly tagLength: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 255, undefined>]>, undefined>;
-        readonly kdPrf: v.OptionalSchema<v.PicklistSchema<Cipher[], undefined>, undefined>;
-        readonly window: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, number, undefined>]>, undefined>;
-        readonly maxSenders: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 65536, undefined>]>, undefined>;
-    }, undefined>, undefined>;
-    readonly rateLimit: v.OptionalSchema<v.StrictObjectSchema<{
-        readonly packetsPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 1000000000000, undefined>]>, undefined>;
-        readonly bytesPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 1000000000000, undefined>]>, undefined>;
-        readonly burstMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 60000, undefined>]>, undefined>;
-    }, undefined>, undefined>;
-}, undefined>;
-export type ClientConfig = v.InferOutput<typeof ClientSchema>;
-declare const PluginEntry: v.LooseObjectSchema<{
-    readonly use: v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, "names a plugin file or path">]>;
-}, undefined>;
-export type PluginEntryConfig = v.InferOutput<typeof PluginEntry>;
+import { type Suite } from "./satp/suite.ts";
+import type { WorkerInfo } from "./workers/plan.ts";
+import { type ClientConfig, type PluginEntryConfig, type RateConfig, SERVER_WINDOW, parseHostPort, isLoopback, issueTexts } from "./config-parts.ts";
+export { isLoopback, issueTexts, parseHostPort, SERVER_WINDOW };
+export type { ClientConfig, PluginEntryConfig, RateConfig };
 export declare const ConfigSchema: v.StrictObjectSchema<{
     readonly mode: v.OptionalSchema<v.PicklistSchema<["peer", "server", "relay-client"], undefined>, undefined>;
     readonly senderId: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>, 0>;
+    readonly workers: v.OptionalSchema<v.UnionSchema<[v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 256, undefined>]>, v.LiteralSchema<"auto", undefined>], "an integer 1..256 or \"auto\"">, 1>;
+    readonly senderIdStride: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 32768, undefined>]>, 1024>;
+    readonly reusePort: v.OptionalSchema<v.BooleanSchema<undefined>, false>;
     readonly interface: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.CheckAction<string, "expected an IPv4 or IPv6 address">]>, undefined>;
     readonly port: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>, 4444>;
     readonly listen: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, undefined>;
@@ -60,15 +27,15 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
     readonly postUpScript: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
     readonly route: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
     readonly mux: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>, 0>;
-    readonly role: v.OptionalSchema<v.SchemaWithPipe<readonly [v.PicklistSchema<string[], undefined>, v.TransformAction<string, Role>]>, "left">;
+    readonly role: v.OptionalSchema<v.SchemaWithPipe<readonly [v.PicklistSchema<string[], undefined>, v.TransformAction<string, import("./satp/suite.ts").Role>]>, "left">;
     readonly passphrase: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
     readonly key: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected hex digits">]>, undefined>;
     readonly salt: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected 28 hex digits (14 bytes)">]>, undefined>;
     readonly crypto: v.OptionalSchema<v.StrictObjectSchema<{
-        readonly cipher: v.OptionalSchema<v.PicklistSchema<Cipher[], undefined>, "aes-ctr">;
+        readonly cipher: v.OptionalSchema<v.PicklistSchema<import("./satp/suite.ts").Cipher[], undefined>, "aes-ctr">;
         readonly auth: v.OptionalSchema<v.PicklistSchema<["null", "sha1"], undefined>, "sha1">;
         readonly tagLength: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 255, undefined>]>, 10>;
-        readonly kdPrf: v.OptionalSchema<v.PicklistSchema<Cipher[], undefined>, "aes-ctr">;
+        readonly kdPrf: v.OptionalSchema<v.PicklistSchema<import("./satp/suite.ts").Cipher[], undefined>, "aes-ctr">;
         readonly window: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, number, undefined>]>, undefined>;
         readonly maxSenders: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 65536, undefined>]>, 64>;
     }, undefined>, {}>;
@@ -84,12 +51,12 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
         readonly key: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected hex digits">]>, undefined>;
         readonly salt: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected 28 hex digits (14 bytes)">]>, undefined>;
         readonly routes: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
-        readonly role: v.OptionalSchema<v.SchemaWithPipe<readonly [v.PicklistSchema<string[], undefined>, v.TransformAction<string, Role>]>, "left">;
+        readonly role: v.OptionalSchema<v.SchemaWithPipe<readonly [v.PicklistSchema<string[], undefined>, v.TransformAction<string, import("./satp/suite.ts").Role>]>, "left">;
         readonly crypto: v.OptionalSchema<v.StrictObjectSchema<{
-            readonly cipher: v.OptionalSchema<v.PicklistSchema<Cipher[], undefined>, undefined>;
+            readonly cipher: v.OptionalSchema<v.PicklistSchema<import("./satp/suite.ts").Cipher[], undefined>, undefined>;
             readonly auth: v.OptionalSchema<v.PicklistSchema<["null", "sha1"], undefined>, undefined>;
             readonly tagLength: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 255, undefined>]>, undefined>;
-            readonly kdPrf: v.OptionalSchema<v.PicklistSchema<Cipher[], undefined>, undefined>;
+            readonly kdPrf: v.OptionalSchema<v.PicklistSchema<import("./satp/suite.ts").Cipher[], undefined>, undefined>;
             readonly window: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, number, undefined>]>, undefined>;
             readonly maxSenders: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 65536, undefined>]>, undefined>;
         }, undefined>, undefined>;
@@ -116,12 +83,27 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
         readonly listen: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>;
         readonly peers: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
         readonly key: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 16, "use at least 16 characters (or 64 hex digits)">]>, undefined>;
+        readonly acceptKeys: v.OptionalSchema<v.SchemaWithPipe<readonly [v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.MinLengthAction<string, 16, "use at least 16 characters (or 64 hex digits)">]>, undefined>, v.MaxLengthAction<string[], 4, "at most 4 keys besides sync.key">]>, readonly []>;
         readonly heartbeatMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 50, undefined>, v.MaxValueAction<number, 60000, undefined>]>, 1000>;
         readonly staleSeconds: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 86400, undefined>]>, 300>;
         readonly hwmIntervalMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 10, undefined>, v.MaxValueAction<number, 10000, undefined>]>, 100>;
         readonly markWaitMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 5000, undefined>]>, 200>;
         readonly readyGraceMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 600000, undefined>]>, 2000>;
         readonly dataChannel: v.OptionalSchema<v.BooleanSchema<undefined>, true>;
+        readonly backend: v.OptionalSchema<v.PicklistSchema<["mesh", "nats"], undefined>, "mesh">;
+        readonly nats: v.OptionalSchema<v.StrictObjectSchema<{
+            readonly servers: v.SchemaWithPipe<readonly [v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected nats://host:port or tls://host:port">]>, undefined>, v.MinLengthAction<string[], 1, "at least one NATS server">]>;
+            readonly user: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+            readonly pass: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+            readonly token: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+            readonly credsFile: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+            readonly tls: v.OptionalSchema<v.StrictObjectSchema<{
+                readonly caFile: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+                readonly certFile: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+                readonly keyFile: v.OptionalSchema<v.StringSchema<undefined>, undefined>;
+            }, undefined>, undefined>;
+            readonly prefix: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "dot-separated tokens of letters, digits, _ and -">, v.MaxLengthAction<string, 128, undefined>]>, "anytun-relay">;
+        }, undefined>, undefined>;
     }, undefined>, {}>;
     readonly tcp: v.OptionalSchema<v.StrictObjectSchema<{
         readonly listen: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
@@ -155,6 +137,8 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
     }, undefined>, {}>;
     readonly loopBudgetMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 10000, undefined>]>, 0>;
     readonly sourceCheck: v.OptionalSchema<v.BooleanSchema<undefined>, true>;
+    readonly mssClamp: v.OptionalSchema<v.UnionSchema<[v.BooleanSchema<undefined>, v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 536, undefined>, v.MaxValueAction<number, 65495, undefined>]>], "true, false or an MSS">, true>;
+    readonly icmpRate: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 100000, undefined>]>, 100>;
     readonly rateLimit: v.OptionalSchema<v.StrictObjectSchema<{
         readonly packetsPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 1000000000000, undefined>]>, 0>;
         readonly bytesPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 1000000000000, undefined>]>, 0>;
@@ -181,6 +165,8 @@ export type Config = Omit<RawConfig, "hold" | "crypto" | "stateDir"> & {
     };
     /** `window` resolved from the mode when not set. */
     crypto: CryptoConfig;
+    /** Set in a worker of a server with `workers` > 1 (src/workers/plan.ts); not a config key. */
+    worker?: WorkerInfo;
 };
 export declare class ConfigError extends Error {
     readonly problems: string[];
@@ -188,7 +174,6 @@ export declare class ConfigError extends Error {
 }
 /** Validates a raw object (file contents with flags laid over it). Throws ConfigError listing every problem. */
 export declare function validateConfig(raw: Record<string, unknown>): Config;
-export declare function isLoopback(host: string): boolean;
 export type CryptoConfig = RawConfig["crypto"] & {
     window: number;
 };
@@ -197,10 +182,3 @@ export declare function suiteFor(defaults: CryptoConfig, over: ClientConfig["cry
     window: number;
     maxSenders: number;
 };
-/**
- * Config problems in the one format used for the core and for plugins' options:
- * "PATH: missing (required)", "PATH: unknown key (WHY)", "PATH: MESSAGE"; `prefix` is prepended
- * to every path (e.g. "plugins.2.").
- */
-export declare function issueTexts(issues: readonly v.BaseIssue<unknown>[], prefix: string, unknownWhy: string): string[];
-export {};

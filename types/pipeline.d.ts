@@ -37,6 +37,8 @@ export type Verdict = {
 export declare const NEXT: Verdict;
 export declare const CONSUMED: Verdict;
 /** A cached drop verdict for `reason` (shown on /metrics as relay_drops_total{reason=...}). */
+/** Every drop reason a plugin has named so far (metrics show them from the start, at 0). */
+export declare function declaredDrops(): IterableIterator<string>;
 export declare function drop(reason: string): Verdict;
 export declare function forward(to: readonly Conn[]): Verdict;
 export interface Counter {
@@ -53,8 +55,23 @@ export interface PluginContext {
     readonly sync: SyncTables;
     /** This server's sender id (unique in the anycast group). */
     readonly node: number;
+    /**
+     * Workers (config `workers` > 1): this worker's index and the count; null for a single loop.
+     * Devices a plugin opens are then opened by every worker (a TUN with one queue each, see
+     * tun.ts multiQueue); kernel setup is worker 0's (it starts first and stops last).
+     */
+    readonly worker: {
+        readonly index: number;
+        readonly count: number;
+    } | null;
+    /**
+     * Where this member prefers its share of a divided resource (e.g. a port slice,
+     * src/sync/slices.ts): the sender id, or with workers senderId × workers + worker index (so
+     * the members of a fleet of alike servers prefer distinct ones).
+     */
+    readonly member: number;
     /** Unicast routes of all clients (configured + learned): which client an inner destination belongs to. */
-    readonly routes: Pick<RouteIndex, "lookup" | "entries" | "onRebuild">;
+    readonly routes: Pick<RouteIndex, "lookup" | "lookupIn" | "entries" | "onRebuild">;
     /** Seals an inner IPv4/IPv6 packet for `to` and queues it; false (and counted) when it cannot go. */
     send(to: Conn, inner: Uint8Array): boolean;
     /** A counter on /metrics as relay_plugin_events_total{plugin=NAME,event=name}. */
@@ -93,6 +110,8 @@ export interface PluginDefinition<S extends v.GenericSchema = v.GenericSchema> {
     create(ctx: PluginContext, options: v.InferOutput<S>): PluginInstance | Promise<PluginInstance>;
     /** The ports these options take (bound, or captured by policy routing): an overlap with another part is a config error. */
     ports?(options: v.InferOutput<S>): Omit<PortClaim, "what">[];
+    /** An admin route of its own: GET /v1/<view> answers the instance's describe() (e.g. "relays"). */
+    view?: string;
 }
 export declare function definePlugin<S extends v.GenericSchema>(d: PluginDefinition<S>): PluginDefinition<S>;
 export interface ChainEntry {
@@ -100,17 +119,24 @@ export interface ChainEntry {
     use: string;
     options: unknown;
     instance: PluginInstance;
+    /** PluginDefinition.view. */
+    view?: string;
 }
 export declare class Chain {
     readonly entries: readonly ChainEntry[];
     private readonly handlers;
+    /** Per plugin: its drop reasons as counted, prefixed with its name when it did not (drops.ts). */
+    private readonly named;
     constructor(entries: readonly ChainEntry[]);
+    /** A plugin's drop verdict with its reason in the plugin's name ("nat-refused" stays; "x" → "name-x"). */
+    private prefixed;
     /** Offers a control message to each plugin in order; undefined when no plugin took it. */
     control(from: Conn, msg: ControlMessage): ControlMessage | null | undefined;
     run(p: Packet): Verdict;
     stop(): void;
 }
 export type Builtins = Readonly<Record<string, PluginDefinition<any>>>;
+export declare function onPluginFile(fn: () => void): void;
 /**
  * Loads, validates and creates every plugin. Throws ConfigError naming plugins.N.field for bad
  * options; on any failure the plugins created so far are stopped again.

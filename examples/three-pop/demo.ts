@@ -6,11 +6,14 @@
 // moves the anycast route across the PoPs while A pings B. Everything lives in namespaces named
 // "p3…" and is removed at the end (also on failure or Ctrl-C).
 //
+// With `--nats` the servers sync over NATS instead of the mesh: one nats-server per PoP (in its
+// namespace, on the sync network), the three clustered; each relay lists its own PoP's first.
+//
 //   A 10.203.11.1 ─┐           ┌ 10.203.1.1 S1 ┐
 //   B 10.203.12.1 ─┤ R ────────┼ 10.203.2.1 S2 ┼ sync mesh 10.204.0.{1,2,3}/24 (bridge namespace M)
 //   W 203.0.113.10 ┘           └ 10.203.3.1 S3 ┘
 import { writeFileSync } from "node:fs";
-import { BUN, Lab, pingReceived, RELAY, relayClient } from "../../test/e2e/lib/netns.ts";
+import { BUN, Lab, pingReceived, RELAY, relayClient } from "../../test/lib/netns.ts";
 
 if (process.getuid?.() !== 0) {
   console.error("the demo needs root (it builds network namespaces)");
@@ -18,7 +21,8 @@ if (process.getuid?.() !== 0) {
 }
 const ANY = "10.201.0.1";
 const WORLD = "203.0.113.10";
-const HELPER = new URL("../../test/e2e/helpers/world.ts", import.meta.url).pathname;
+const HELPER = new URL("../../test/lib/programs/world.ts", import.meta.url).pathname;
+const NATS = process.argv.includes("--nats");
 const lab = new Lab("p3");
 const dir = `/tmp/${lab.prefix}-demo`;
 let failed = 0;
@@ -56,6 +60,22 @@ try {
   const route = (i: number) => lab.exec(ns.r, ["ip", "route", "replace", `${ANY}/32`, "via", `10.203.${i + 1}.1`]);
   route(0);
   lab.exec(ns.a, ["mkdir", "-p", dir]);
+  const others = (i: number) => [1, 2, 3].filter((j) => j !== i + 1);
+  if (NATS)
+    s.forEach((n, i) =>
+      lab.spawn(
+        n,
+        ["nats-server", "-a", `10.204.0.${i + 1}`, "-p", "4222", "-n", `pop${i + 1}`, "--cluster_name", "three-pop"]
+          .concat(["--cluster", `nats://10.204.0.${i + 1}:6222`])
+          .concat([
+            "--routes",
+            others(i)
+              .map((j) => `nats://10.204.0.${j}:6222`)
+              .join(","),
+          ]),
+        `${dir}/nats${i + 1}.log`,
+      ),
+    );
 
   s.forEach((n, i) => {
     const cfg = {
@@ -76,12 +96,19 @@ try {
         { use: "routes", networks: ["10.99.0.0/24"] },
         { use: "nat", address: ANY },
       ],
-      sync: {
-        listen: `10.204.0.${i + 1}:2323`,
-        peers: [1, 2, 3].filter((j) => j !== i + 1).map((j) => `10.204.0.${j}:2323`),
-        key: "three-pop demo fleet key",
-        heartbeatMs: 500,
-      },
+      sync: NATS
+        ? {
+            backend: "nats",
+            nats: { servers: [i + 1, ...others(i)].map((j) => `nats://10.204.0.${j}:4222`), prefix: "three-pop" },
+            key: "three-pop demo fleet key",
+            heartbeatMs: 500,
+          }
+        : {
+            listen: `10.204.0.${i + 1}:2323`,
+            peers: others(i).map((j) => `10.204.0.${j}:2323`),
+            key: "three-pop demo fleet key",
+            heartbeatMs: 500,
+          },
       log: ["stdout:3"],
       drainSeconds: 0,
     };
@@ -115,7 +142,7 @@ try {
       ),
     20000,
   );
-  check("sync: full mesh, every server has 2 peers up", true);
+  check(NATS ? "sync over NATS: every server has 2 peers up" : "sync: full mesh, every server has 2 peers up", true);
   for (const c of [ns.a, ns.b]) await lab.until("client device", () => lab.hasDevice(c, "sat0"));
   await lab.until("routes via the tunnel", () => {
     try {

@@ -6,6 +6,7 @@
 //                                   non-negative integer, e.g. a pseudo-header sum), not complemented
 //   checksum(p, from, to, initial)  ~sum16(...) & 0xffff: the value to store in a checksum field
 //                                   (that field must be zero while summing)
+//   adjustChecksum(sum, old, new)   the field after one covered word changed (RFC 1624)
 //
 // A header or segment verifies when sum16 over it, checksum field included, is 0xffff.
 
@@ -24,5 +25,14 @@ export function checksum(p: Uint8Array, from: number, to: number, initial = 0): 
   return ~sum16(p, from, to, initial) & 0xffff;
 }
 
-/** Alias of `checksum` under the name other modules may look for. */
-export const inetChecksum = checksum;
+/**
+ * The checksum field value after one 16-bit word it covers changed from `oldWord` to `newWord`
+ * (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')). A word at an odd offset counts byte-swapped
+ * (RFC 1071 2(B)): pass both words swapped.
+ */
+export function adjustChecksum(sum: number, oldWord: number, newWord: number): number {
+  let s = (~sum & 0xffff) + (~oldWord & 0xffff) + newWord;
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}

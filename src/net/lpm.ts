@@ -1,6 +1,7 @@
 // Longest-prefix match over IPv4 and IPv6 prefixes of any length (a binary trie per family; no
-// octet tricks, so /25 at .128 or /9 work — anytun hangs on those). Lookups read the destination
-// straight from a packet buffer and allocate nothing.
+// octet tricks, so /25 at .128 or /9 work — anytun hangs on those). Lookups read an address
+// straight from a packet buffer (its offset and family from the IP view, net/ip.ts) and allocate
+// nothing.
 import { formatPrefix, type Prefix } from "./addr.ts";
 
 interface Node<T> {
@@ -70,21 +71,3 @@ export class PrefixTable<T> {
     return out.sort((a, b) => a.len - b.len).map(({ prefix, value }) => ({ prefix, value }));
   }
 }
-
-/** Byte offset and family of the destination address of an IP packet; null if not IPv4/IPv6 or too short. */
-export function ipDestination(pkt: Uint8Array): { off: number; family: 4 | 6 } | null {
-  if (pkt.length < 1) return null;
-  const v = pkt[0]! >>> 4;
-  if (v === 4 && pkt.length >= 20) return DST4;
-  if (v === 6 && pkt.length >= 40) return DST6;
-  return null;
-}
-/** Where the source address of IP packet `pkt` is (same rules as ipDestination). */
-export function ipSource(pkt: Uint8Array): { off: number; family: 4 | 6 } | null {
-  const d = ipDestination(pkt);
-  return d === null ? null : d.family === 4 ? SRC4 : SRC6;
-}
-const SRC4 = { off: 12, family: 4 } as const;
-const SRC6 = { off: 8, family: 6 } as const;
-const DST4 = { off: 16, family: 4 } as const;
-const DST6 = { off: 24, family: 6 } as const;

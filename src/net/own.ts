@@ -1,7 +1,8 @@
 // The server itself as a destination: what the relay and NAT plugins must never reach on a
 // client's behalf (the bug class of coturn CVE-2020-26262), unless the operator allows it.
 //   - its own service ports (SATP UDP and TCP, capture, relay, NAT, sync, admin), on its own
-//     addresses and on those of the fleet's other servers (sync.peers), which share them: never,
+//     addresses and on those of the fleet's other servers (sync.peers, or the NATS servers of
+//     sync.nats with their ports), which share them: never,
 //     whatever the operator allows (reaching the server's own admin or sync port through itself
 //     is never a use, it is the attack);
 //   - its own addresses, any other port, unless the operator allowed the address (`allowPeers`,

@@ -54,12 +54,14 @@ export function counterId(parts: readonly (string | number | Uint8Array)[]): str
 
 /** `<pid> <start time>` of this process (start time from /proc when there is one). */
 function lockText(pid: number): string {
-  return `${pid} ${startTime(pid) ?? "?"}`;
+  return `${pid} ${procStat(pid)?.start ?? "?"}`;
 }
-function startTime(pid: number): string | null {
+/** A process's state letter and start time from /proc/PID/stat; null when there is none. */
+function procStat(pid: number): { state: string; start: string | null } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: f[0] ?? "", start: f[19] ?? null };
   } catch {
     return null;
   }
@@ -73,7 +75,10 @@ function alive(text: string): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-  const now = startTime(pid);
+  const st = procStat(pid);
+  // killed, not reaped yet (its parent is gone too): it sends nothing
+  if (st !== null && (st.state === "Z" || st.state === "X")) return false;
+  const now = st?.start ?? null;
   return now === null || start === "?" || now === start; // same pid, other start time: reused pid
 }
 

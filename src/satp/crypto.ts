@@ -6,7 +6,7 @@
 // keystream = ECB of the counter blocks, so no cipher object per packet for the key schedule of
 // the master key); then one AES-CTR cipher object under the session key and one HMAC.
 import { createCipheriv, type Cipheriv } from "node:crypto";
-import { HEADER_LEN, MAX_PACKET, OFF_MUX, OFF_SENDER, OFF_SEQ, TYPE_LEN } from "./codec.ts";
+import { HEADER_LEN, MAX_PACKET, TYPE_LEN, writeHeader } from "./codec.ts";
 import { keyBytes, normalizeSuite, SALT_BYTES, type Master, type Role, type Suite } from "./suite.ts";
 import type { ReplayWindow } from "./replay.ts";
 
@@ -150,14 +150,7 @@ export class SatpCrypto {
   seal(seq: number, senderId: number, mux: number, buf: Uint8Array, plainLen: number): number {
     const p = this.out;
     p.derive(seq);
-    buf[OFF_SEQ] = seq >>> 24;
-    buf[OFF_SEQ + 1] = seq >>> 16;
-    buf[OFF_SEQ + 2] = seq >>> 8;
-    buf[OFF_SEQ + 3] = seq;
-    buf[OFF_SENDER] = senderId >>> 8;
-    buf[OFF_SENDER + 1] = senderId;
-    buf[OFF_MUX] = mux >>> 8;
-    buf[OFF_MUX + 1] = mux;
+    writeHeader(seq, senderId, mux, buf);
     const end = HEADER_LEN + plainLen;
     if (this.ctrName !== "") this.ctr(p, seq, senderId, mux, buf.subarray(HEADER_LEN, end), buf, HEADER_LEN);
     const t = this.suite.tagLength;

@@ -67,7 +67,8 @@ export class DataChannel implements Forwarder {
     replay: 0,
     overload: 0,
   };
-  private readonly key: Uint8Array;
+  /** Sealing key first, then the others accepted (fleet key rotation). */
+  private keys: Uint8Array[];
   private readonly instance: Uint8Array;
   private readonly peers = new Map<number, Peer>();
   private udp: UdpTransport | null = null;
@@ -77,15 +78,22 @@ export class DataChannel implements Forwarder {
   private onPacket: (from: number, mux: number, pkt: Uint8Array) => void = () => {};
 
   constructor(
-    fleetKey: Uint8Array,
+    fleetKeys: readonly Uint8Array[],
     private readonly node: number,
     instanceHex: string,
     /** Packet work allowed per event-loop turn, ms (config loopBudgetMs; 0 = no limit). */
     private readonly budgetMs = 0,
   ) {
-    this.key = new Uint8Array(hkdfSync("sha256", fleetKey, new Uint8Array(0), "anytun-relay data v1", 32));
+    this.keys = [];
+    this.setKeys(fleetKeys);
     this.instance = new Uint8Array(Buffer.from(instanceHex, "hex"));
     this.nonce.set(this.instance.subarray(0, 8), 0);
+  }
+
+  setKeys(fleetKeys: readonly Uint8Array[]): void {
+    this.keys = fleetKeys.map(
+      (k) => new Uint8Array(hkdfSync("sha256", k, new Uint8Array(0), "anytun-relay data v1", 32)),
+    );
   }
 
   /** Binds host:port (UDP; the sync listen address, or any port). */
@@ -152,7 +160,7 @@ export class DataChannel implements Forwarder {
     n[9] = ctr >>> 16;
     n[10] = ctr >>> 8;
     n[11] = ctr;
-    const c = createCipheriv("aes-256-gcm", this.key, n);
+    const c = createCipheriv("aes-256-gcm", this.keys[0]!, n);
     c.setAAD(b.subarray(0, DATA_HEADER));
     const ct = c.update(pkt);
     c.final();
@@ -180,16 +188,20 @@ export class DataChannel implements Forwarder {
     const n = this.rnonce;
     n.set(b.subarray(9, 17), 0);
     n.set(b.subarray(17, 21), 8);
-    let plain: Uint8Array;
-    try {
-      const d = createDecipheriv("aes-256-gcm", this.key, n);
-      d.setAAD(b.subarray(0, DATA_HEADER));
-      d.setAuthTag(b.subarray(len - TAG));
-      plain = d.update(b.subarray(DATA_HEADER, len - TAG));
-      d.final();
-    } catch {
-      return void st.auth++;
-    }
+    let plain: Uint8Array | null = null;
+    for (const key of this.keys)
+      try {
+        const d = createDecipheriv("aes-256-gcm", key, n);
+        d.setAAD(b.subarray(0, DATA_HEADER));
+        d.setAuthTag(b.subarray(len - TAG));
+        const out = d.update(b.subarray(DATA_HEADER, len - TAG));
+        d.final();
+        plain = out;
+        break;
+      } catch {
+        // another accepted key (rotation), or a forgery
+      }
+    if (plain === null) return void st.auth++;
     if (!p.window.accept(ctr)) return void st.replay++;
     st.received++;
     this.onPacket(from, (b[21]! << 8) | b[22]!, plain);

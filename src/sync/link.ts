@@ -1,173 +1,26 @@
-// One sync link over TCP between two servers of an anycast group. Wire format:
-//
-//   hello (clear, each side sends it first; 31 bytes)
-//     0   4  magic "ATRS"
-//     4   1  version = 1
-//     5   2  node id (the server's sender id), u16 BE
-//     7   8  instance id (random per process: tells a link to ourselves apart)
-//     15 16  nonce (random per link)
-//   then sealed frames, each
-//     0   4  n = length of the rest, u32 BE, 16 < n <= MAX_FRAME
-//     4   n  AES-256-GCM ciphertext || 16-byte tag; GCM nonce = 0x00000000 || u64 BE frame counter
-//            of that direction (starts at 0, never reused); keys per direction:
-//            HKDF-SHA256(fleet key, salt = dialer nonce || acceptor nonce,
-//                        info = "anytun-relay sync v1 d2a" | "... a2d"), 32 bytes
-//   frame plaintext = JSON message:
-//     {k:"auth", node, instance, peerNode, peerInstance, dp?}  first frame each way: proves the fleet
-//                                                         key and binds both hellos; dp = the UDP port
-//                                                         of the sender's data channel (data.ts), if any
-//     {k:"rec", r:[[table, key, value, t, node], ...]}    records (snapshot, then deltas)
-//     {k:"snap"}                                          end of the initial snapshot
-//     {k:"ping", ts} / {k:"pong", ts}                     heartbeat; a link silent for 3 heartbeats is dead
-//
-// Anything malformed (bad magic or version, a tag that does not verify, a length out of range,
-// JSON that is not a known message) closes the link with a reason; nothing throws to the caller.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+// One sync link over TCP between two servers of an anycast group: the link's state machine
+// (hello, authentication, records, snapshot, heartbeats, replay-mark queries, backpressure)
+// over the wire of wire.ts, whose header comment has the frame format. Anything malformed
+// closes the link with a reason; nothing throws to the caller.
+import { randomBytes } from "node:crypto";
 import type { SyncRecord } from "./store.ts";
-
-export const HELLO_LEN = 31;
-export const MAX_FRAME = 16 << 20;
-/** Before the fleet key is proven a frame is the authentication message only: a few hundred bytes. */
-export const MAX_PREAUTH_FRAME = 4096;
-/** Hello and authentication must be done within this (else the link closes). */
-export const HANDSHAKE_MS = 5000;
-/** Bytes a link may hold for a peer that does not read (then it is closed, counted slowPeers). */
-export const MAX_BACKLOG = 32 << 20;
-const MAGIC = [0x41, 0x54, 0x52, 0x53]; // "ATRS"
-const VERSION = 1;
-/** Records per sealed frame; big snapshots go out in several frames. */
-const RECORDS_PER_FRAME = 2000;
-
-export interface Hello {
-  node: number;
-  instance: string; // hex
-  nonce: Uint8Array;
-}
-
-export function encodeHello(h: Hello): Uint8Array {
-  const b = new Uint8Array(HELLO_LEN);
-  b.set(MAGIC, 0);
-  b[4] = VERSION;
-  b[5] = h.node >>> 8;
-  b[6] = h.node & 255;
-  b.set(Buffer.from(h.instance, "hex").subarray(0, 8), 7);
-  b.set(h.nonce.subarray(0, 16), 15);
-  return b;
-}
-
-/** Parses a hello; returns an error string for anything else. */
-export function decodeHello(b: Uint8Array): Hello | string {
-  if (b.length < HELLO_LEN) return "short hello";
-  if (b[0] !== MAGIC[0] || b[1] !== MAGIC[1] || b[2] !== MAGIC[2] || b[3] !== MAGIC[3])
-    return "not an anytun-relay sync peer";
-  if (b[4] !== VERSION) return `sync protocol version ${b[4]} (we speak ${VERSION})`;
-  return {
-    node: (b[5]! << 8) | b[6]!,
-    instance: Buffer.from(b.subarray(7, 15)).toString("hex"),
-    nonce: b.slice(15, 31),
-  };
-}
-
-export function deriveKeys(fleetKey: Uint8Array, dialerNonce: Uint8Array, acceptorNonce: Uint8Array) {
-  const salt = Buffer.concat([dialerNonce, acceptorNonce]);
-  const k = (info: string) => new Uint8Array(hkdfSync("sha256", fleetKey, salt, `anytun-relay sync v1 ${info}`, 32));
-  return { d2a: k("d2a"), a2d: k("a2d") };
-}
-
-function gcmNonce(counter: number): Uint8Array {
-  const n = new Uint8Array(12);
-  new DataView(n.buffer).setBigUint64(4, BigInt(counter));
-  return n;
-}
-
-export function sealFrame(key: Uint8Array, counter: number, plain: Uint8Array): Uint8Array {
-  const c = createCipheriv("aes-256-gcm", key, gcmNonce(counter));
-  const body = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
-}
-
-/** Decrypts a frame body (without its length prefix); null when the tag does not verify. */
-export function openFrame(key: Uint8Array, counter: number, body: Uint8Array): Uint8Array | null {
-  if (body.length <= 16) return null;
-  try {
-    const d = createDecipheriv("aes-256-gcm", key, gcmNonce(counter));
-    d.setAuthTag(body.subarray(body.length - 16));
-    return new Uint8Array(Buffer.concat([d.update(body.subarray(0, body.length - 16)), d.final()]));
-  } catch {
-    return null;
-  }
-}
-
-export type Message =
-  | { k: "auth"; node: number; instance: string; peerNode: number; peerInstance: string; dp?: number }
-  | { k: "rec"; r: [string, string, unknown, number, number][] }
-  | { k: "snap" }
-  | { k: "ping"; ts: number }
-  | { k: "pong"; ts: number }
-  | { k: "mq"; id: number; mux: number }
-  | { k: "ma"; id: number; m: [number, number][] };
-
-/** Replay-mark requests a link keeps open at most (more are answered null at once). */
-export const MAX_MARK_QUERIES = 4096;
-const isU16 = (x: unknown) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 65535;
-const isId = (x: unknown) => Number.isInteger(x) && (x as number) > 0 && (x as number) <= 2 ** 32;
-
-export function parseMessage(plain: Uint8Array): Message | null {
-  let m: unknown;
-  try {
-    m = JSON.parse(new TextDecoder().decode(plain));
-  } catch {
-    return null;
-  }
-  if (typeof m !== "object" || m === null) return null;
-  const o = m as Record<string, unknown>;
-  switch (o.k) {
-    case "auth":
-      return typeof o.node === "number" &&
-        typeof o.instance === "string" &&
-        typeof o.peerNode === "number" &&
-        typeof o.peerInstance === "string" &&
-        (o.dp === undefined || (Number.isInteger(o.dp) && (o.dp as number) > 0 && (o.dp as number) < 65536))
-        ? (o as Message)
-        : null;
-    case "rec":
-      return Array.isArray(o.r) &&
-        o.r.every(
-          (x) =>
-            Array.isArray(x) &&
-            x.length === 5 &&
-            typeof x[0] === "string" &&
-            typeof x[1] === "string" &&
-            typeof x[3] === "number" &&
-            typeof x[4] === "number",
-        )
-        ? (o as Message)
-        : null;
-    case "snap":
-      return { k: "snap" };
-    case "ping":
-    case "pong":
-      return typeof o.ts === "number" ? (o as Message) : null;
-    case "mq":
-      return isId(o.id) && isU16(o.mux) ? { k: "mq", id: o.id as number, mux: o.mux as number } : null;
-    case "ma":
-      return isId(o.id) &&
-        Array.isArray(o.m) &&
-        o.m.length <= 65536 &&
-        o.m.every(
-          (x) =>
-            Array.isArray(x) && x.length === 2 && isU16(x[0]) && Number.isSafeInteger(x[1]) && (x[1] as number) >= 0,
-        )
-        ? { k: "ma", id: o.id as number, m: o.m as [number, number][] }
-        : null;
-    default:
-      return null;
-  }
-}
-
+import {
+  decodeHello,
+  deriveKeys,
+  encodeHello,
+  HANDSHAKE_MS,
+  HELLO_LEN,
+  MAX_BACKLOG,
+  MAX_FRAME,
+  MAX_MARK_QUERIES,
+  MAX_PREAUTH_FRAME,
+  openFrame,
+  parseMessage,
+  RECORDS_PER_FRAME,
+  sealFrame,
+  type Hello,
+  type Message,
+} from "./wire.ts";
 export type LinkState = "hello" | "auth" | "up" | "closed";
 
 export interface LinkEvents {
@@ -196,6 +49,8 @@ export class SyncLink {
   lastHeard = performance.now();
   rtt = -1;
   framesIn = 0;
+  /** Messages of a kind this version does not know (a newer peer's): ignored. */
+  unknownMessages = 0;
   framesOut = 0;
   recordsIn = 0;
   recordsOut = 0;
@@ -204,6 +59,8 @@ export class SyncLink {
   host = "";
   /** UDP port of the peer's data channel (from its authentication message); 0 = none. */
   peerDataPort = 0;
+  /** Sync ports of the peer's worker siblings (its authentication message's `w`). */
+  peerSiblings: number[] = [];
   private readonly nonce = new Uint8Array(randomBytes(16));
   private inBuf: Uint8Array = new Uint8Array(0);
   private pending: Uint8Array[] = [];
@@ -221,7 +78,16 @@ export class SyncLink {
     private readonly sock: ByteSocket,
     readonly dialed: boolean,
     readonly remote: string,
-    private readonly self: { node: number; instance: string; fleetKey: Uint8Array; dataPort?: number },
+    private readonly self: {
+      node: number;
+      instance: string;
+      /** The fleet keys accepted now, the one to send with first (key rotation: several). */
+      fleetKeys: () => readonly Uint8Array[];
+      /** Dialed links: which of fleetKeys to authenticate with (the mesh tries the next after a failure). */
+      keyIndex?: number;
+      dataPort?: number;
+      siblings?: readonly number[];
+    },
     private readonly ev: LinkEvents,
   ) {
     this.write(encodeHello({ node: self.node, instance: self.instance, nonce: this.nonce }));
@@ -248,20 +114,17 @@ export class SyncLink {
         this.inBuf = this.inBuf.slice(HELLO_LEN);
         if (typeof h === "string") return this.close(h);
         this.peer = h; // trusted only once the authentication message matches it (`handle`)
-        const keys = this.dialed
-          ? deriveKeys(this.self.fleetKey, this.nonce, h.nonce)
-          : deriveKeys(this.self.fleetKey, h.nonce, this.nonce);
-        this.sendKey = this.dialed ? keys.d2a : keys.a2d;
-        this.recvKey = this.dialed ? keys.a2d : keys.d2a;
         this.state = "auth";
-        this.sendMessage({
-          k: "auth",
-          node: this.self.node,
-          instance: this.self.instance,
-          peerNode: h.node,
-          peerInstance: h.instance,
-          ...(this.self.dataPort ? { dp: this.self.dataPort } : {}),
-        });
+        // The dialer proves a fleet key first; the acceptor answers under the key that opened it
+        // (key rotation: it may accept several), so it sends its own only then (`firstFrame`).
+        if (this.dialed) {
+          const fk = this.self.fleetKeys();
+          this.fleetKey = fk[(this.self.keyIndex ?? 0) % fk.length]!;
+          const keys = deriveKeys(this.fleetKey, this.nonce, h.nonce);
+          this.sendKey = keys.d2a;
+          this.recvKey = keys.a2d;
+          this.sendAuth();
+        }
         continue;
       }
       if (this.inBuf.length < 4) return;
@@ -271,6 +134,8 @@ export class SyncLink {
         return this.close(`frame before authentication of ${n} bytes (at most ${MAX_PREAUTH_FRAME})`, "handshake");
       if (this.inBuf.length < 4 + n) return;
       const body = this.inBuf.subarray(4, 4 + n);
+      if (this.recvKey === null && !this.firstFrame(body))
+        return this.close("authentication failed (different fleet key?)");
       const plain = openFrame(this.recvKey!, this.recvCtr++, body);
       this.inBuf = this.inBuf.slice(4 + n);
       if (plain === null)
@@ -282,6 +147,39 @@ export class SyncLink {
       this.framesIn++;
       this.handle(m);
     }
+  }
+
+  /** Acceptor: the fleet key the dialer's first frame opens under becomes the link's; false when none does. */
+  private firstFrame(body: Uint8Array): boolean {
+    for (const fk of this.self.fleetKeys()) {
+      const keys = deriveKeys(fk, this.peer!.nonce, this.nonce);
+      if (openFrame(keys.d2a, 0, body) === null) continue;
+      this.sendKey = keys.a2d;
+      this.recvKey = keys.d2a;
+      this.fleetKey = fk;
+      this.sendAuth();
+      return true;
+    }
+    return false;
+  }
+
+  /** Closed after the hellos, before the fleet key was proven both ways (a key mismatch, likely). */
+  closedInAuth = false;
+
+  /** The fleet key this link authenticated with (a reload that drops it closes the link). */
+  fleetKey: Uint8Array | null = null;
+
+  private sendAuth(): void {
+    const h = this.peer!;
+    this.sendMessage({
+      k: "auth",
+      node: this.self.node,
+      instance: this.self.instance,
+      peerNode: h.node,
+      peerInstance: h.instance,
+      ...(this.self.dataPort ? { dp: this.self.dataPort } : {}),
+      ...(this.self.siblings?.length ? { w: [...this.self.siblings] } : {}),
+    });
   }
 
   private handle(m: Message): void {
@@ -296,6 +194,7 @@ export class SyncLink {
       )
         return this.close("authentication message does not match the hellos");
       this.peerDataPort = m.dp ?? 0;
+      this.peerSiblings = m.w ?? [];
       this.state = "up";
       clearTimeout(this.deadline);
       this.ev.up(this);
@@ -330,6 +229,9 @@ export class SyncLink {
         done(m.m);
         return;
       }
+      case "other":
+        this.unknownMessages++; // a later version's message kind: ignored (rolling upgrades)
+        return;
     }
   }
 
@@ -441,6 +343,7 @@ export class SyncLink {
 
   close(reason: string, kind: "handshake" | "slow" | null = null): void {
     if (this.state === "closed") return;
+    this.closedInAuth = this.state === "auth";
     this.state = "closed";
     this.closeReason = reason;
     this.closeKind = kind;
@@ -461,10 +364,4 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-/** The fleet key from config: 64 hex digits, or a passphrase (>= 16 characters) hashed with SHA-256. */
-export function fleetKeyFrom(text: string): Uint8Array {
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, "hex"));
-  return new Uint8Array(new Bun.CryptoHasher("sha256").update(`anytun-relay fleet key\0${text}`).digest());
 }

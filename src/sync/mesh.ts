@@ -8,84 +8,25 @@
 // with our node id but another instance is refused loudly (two servers must not share a sender
 // id); dial retries back off 0.5 s → 10 s with jitter; a link silent for 3 heartbeats is closed;
 // what a closed link taught is marked stale and expires after staleMs unless refreshed.
-import { hostPortText } from "../net/addr.ts";
 import { randomBytes } from "node:crypto";
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "../log.ts";
 import { unmapV4 } from "../net/addr.ts";
-import type { Forwarder } from "../transport/link.ts";
 import type { SyncStore } from "./store.ts";
 import { DataChannel, type DataStats } from "./data.ts";
-import { fleetKeyFrom, SyncLink, type LinkEvents } from "./link.ts";
-
-/**
- * What the server needs of a sync backend: record replication (through the SyncStore it was
- * given), peer views, and the data channel between servers (Forwarder: sealed packets for a
- * client whose link another server holds; `onForwarded` receives those meant for our clients).
- */
-export interface SyncBackend extends Forwarder {
-  start(): Promise<void>;
-  stop(): void;
-  peers(): PeerView[];
-  readonly stats: SyncStats;
-  onForwarded(fn: (from: number, mux: number, pkt: Uint8Array) => void): void;
-  readonly dataStats: DataStats | null;
-  /**
-   * Server `node`'s current replay marks of client `mux` ([sender id, epoch * 2^32 + seq]), one
-   * round trip; resolves null after `timeoutMs` or when the link goes. Returns null at once when
-   * there is no live link to `node` (nothing to wait for).
-   */
-  askMarks(node: number, mux: number, timeoutMs: number): Promise<[number, number][] | null> | null;
-  /** What this server answers when a peer asks for its marks of `mux`. */
-  answerMarks(fn: (mux: number) => [number, number][]): void;
-  /**
-   * Null when this server has the fleet's replay marks (a snapshot from every live link, and from
-   * at least one peer unless `graceMs` passed since start with none) and no other server uses its
-   * sender id; else why not. With `started` (it was ready once) only the sender id counts.
-   */
-  readiness(graceMs: number, started: boolean): string | null;
-}
+import { readinessOf, type PeerView, type SyncBackend, type SyncStats } from "./backend.ts";
+import { newDialer, peerViews, scheduleRetry, type Dialer } from "./dialer.ts";
+import { SyncLink, type LinkEvents } from "./link.ts";
+import { fleetKeysFrom } from "./wire.ts";
 
 /** Accepted connections that have not authenticated yet, at most (more are closed at once, counted). */
 export const MAX_UNAUTHENTICATED = 16;
 
-/** How long an authenticated peer with our sender id keeps this server not ready (it redials within). */
-export const DUPLICATE_HOLD_MS = 30000;
-
-export interface SyncStats {
-  linkUps: number;
-  linkDowns: number;
-  selfLinks: number;
-  duplicateNodes: number;
-  authFailures: number;
-  expired: number;
-  /** Accepted connections closed at once: MAX_UNAUTHENTICATED were already in their handshake. */
-  refusedConnections: number;
-  /** Links closed for breaking the pre-authentication rules (oversize frame, handshake deadline). */
-  handshakeFailures: number;
-  /** Links closed because the peer stopped reading (MAX_BACKLOG bytes unsent). */
-  slowPeers: number;
-}
-
-export interface PeerView {
-  address: string;
-  node: number | null;
-  state: "connecting" | "up" | "down" | "self" | "refused";
-  direction: "dialed" | "accepted" | null;
-  lastError: string | null;
-  /** Seconds since the last frame from this peer (the sync lag bound while up). */
-  lagSeconds: number | null;
-  rttMs: number | null;
-  recordsIn: number;
-  recordsOut: number;
-  snapshotReceived: boolean;
-  ups: number;
-  downs: number;
-}
-
 export interface MeshOptions {
   node: number;
   key: string;
+  /** Other fleet keys accepted too (rotation: the next key before it is the key, the last after). */
+  acceptKeys?: readonly string[];
   listen?: { host: string; port: number } | undefined;
   peers: { host: string; port: number }[];
   heartbeatMs: number;
@@ -94,20 +35,18 @@ export interface MeshOptions {
   data?: boolean;
   /** The data channel's packet work per event-loop turn, ms (loopBudgetMs). */
   loopBudgetMs?: number;
+  /**
+   * Workers: the sync ports of every worker of this server (ours included), told to each peer we
+   * link with; a peer we dialed tells us its own, and we dial those on the same host too, so one
+   * configured address per server makes the full mesh of every worker of the fleet.
+   */
+  siblings?: number[];
+  /** The host this server's siblings are dialed at (their lists are known here, not learned). */
+  siblingHost?: string;
 }
 
-interface Dialer {
-  address: string;
-  host: string;
-  port: number;
-  state: PeerView["state"];
-  lastError: string | null;
-  attempt: number;
-  node: number | null;
-  timer: ReturnType<typeof setTimeout> | null;
-  ups: number;
-  downs: number;
-}
+/** Peers (configured and learned from siblings lists) a mesh dials at most. */
+export const MAX_DIALERS = 1024;
 
 type SockData = { link?: SyncLink };
 
@@ -124,7 +63,8 @@ export class SyncMesh implements SyncBackend {
     slowPeers: 0,
   };
   readonly instance = randomBytes(8).toString("hex");
-  private readonly fleetKey: Uint8Array;
+  /** The fleet keys: the one links authenticate with first, then the others accepted (rotation). */
+  private fleetKeys: Uint8Array[];
   private readonly links = new Set<SyncLink>();
   /** The one live link per peer node. */
   private readonly byNode = new Map<number, SyncLink>();
@@ -151,23 +91,29 @@ export class SyncMesh implements SyncBackend {
     private readonly opts: MeshOptions,
     private readonly log: Logger,
   ) {
-    this.fleetKey = fleetKeyFrom(opts.key);
-    this.dialers = opts.peers.map((p) => ({
-      address: hostPortText(p.host, p.port),
-      host: p.host,
-      port: p.port,
-      state: "connecting",
-      lastError: null,
-      attempt: 0,
-      node: null,
-      timer: null,
-      ups: 0,
-      downs: 0,
-    }));
-    this.data = opts.data === true ? new DataChannel(this.fleetKey, opts.node, this.instance, opts.loopBudgetMs) : null;
+    this.fleetKeys = fleetKeysFrom(opts.key, opts.acceptKeys);
+    this.dialers = opts.peers.map((p) => newDialer(p.host, p.port));
+    this.data =
+      opts.data === true ? new DataChannel(this.fleetKeys, opts.node, this.instance, opts.loopBudgetMs) : null;
     store.onPublish((rec) => {
       for (const l of this.byNode.values()) l.queue(rec);
     });
+  }
+
+  /**
+   * A peer we dialed (so its address is one we were configured with, or learned the same way)
+   * named its worker siblings: dial each on the same host, once. Authenticated input only.
+   */
+  private learnSiblings(d: Dialer, ports: readonly number[]): void {
+    if (d.host === this.opts.siblingHost) return;
+    for (const port of ports) {
+      if (this.dialers.length >= MAX_DIALERS) return;
+      if (this.dialers.some((x) => x.host === d.host && x.port === port)) continue;
+      const n = newDialer(d.host, port);
+      this.dialers.push(n);
+      this.log.info("sync peer's worker sibling learned", { address: n.address, via: d.address });
+      this.dial(n);
+    }
   }
 
   async start(): Promise<void> {
@@ -226,10 +172,14 @@ export class SyncMesh implements SyncBackend {
     const self = {
       node: this.opts.node,
       instance: this.instance,
-      fleetKey: this.fleetKey,
+      fleetKeys: () => this.fleetKeys,
+      get keyIndex() {
+        return dialer?.keyIndex ?? 0;
+      },
       get dataPort() {
         return data?.port;
       },
+      siblings: this.opts.siblings,
     };
     const ev = this.events(dialer);
     return {
@@ -302,6 +252,7 @@ export class SyncMesh implements SyncBackend {
         }
         this.stats.linkUps++;
         if (link.peerDataPort > 0) this.data?.addPeer(node, link.host, link.peerDataPort, link.peer!.instance);
+        if (dialer && link.peerSiblings.length > 0 && !this.stopped) this.learnSiblings(dialer, link.peerSiblings);
         this.log.notice("sync link up", { peer: link.remote, node, direction: link.dialed ? "dialed" : "accepted" });
         link.sendRecords(this.store.snapshot());
         link.sendSnapshotEnd();
@@ -340,6 +291,8 @@ export class SyncMesh implements SyncBackend {
           this.stats.authFailures++;
           this.log.error("sync link refused", { peer: link.remote, reason });
         }
+        // key rotation: a dial refused during authentication tries the next accepted key next time
+        if (dialer && !wasUp && link.closedInAuth) dialer.keyIndex++;
         if (dialer) {
           if (wasUp) dialer.downs++;
           if (dialer.state !== "self" && dialer.state !== "refused") dialer.state = "down";
@@ -367,57 +320,15 @@ export class SyncMesh implements SyncBackend {
   }
 
   private retry(d: Dialer, why: string): void {
-    if (this.stopped || d.state === "self") return;
-    if (d.timer !== null) return; // a retry is already scheduled
-    d.lastError = why;
-    const base = d.state === "refused" ? 10000 : Math.min(10000, 500 * 2 ** d.attempt);
-    d.attempt++;
-    const delay = base * (0.8 + Math.random() * 0.4);
-    d.timer = setTimeout(() => {
-      d.timer = null;
-      this.dial(d);
-    }, delay);
+    if (!this.stopped) scheduleRetry(d, why, () => this.dial(d));
+  }
+
+  describe(): Record<string, unknown> {
+    return { kind: "mesh", listenPort: this.listenPort ?? null, dialers: this.dialers.length };
   }
 
   peers(): PeerView[] {
-    const now = performance.now();
-    const view = (link: SyncLink | undefined) =>
-      link
-        ? {
-            lagSeconds: Math.round(now - link.lastHeard) / 1000,
-            rttMs: link.rtt < 0 ? null : Math.round(link.rtt * 100) / 100,
-            recordsIn: link.recordsIn,
-            recordsOut: link.recordsOut,
-            snapshotReceived: link.snapshotReceived,
-          }
-        : { lagSeconds: null, rttMs: null, recordsIn: 0, recordsOut: 0, snapshotReceived: false };
-    const out: PeerView[] = this.dialers.map((d) => {
-      const link = d.node === null ? undefined : this.byNode.get(d.node);
-      return {
-        address: d.address,
-        node: d.node,
-        state: link ? "up" : d.state === "up" ? "down" : d.state,
-        direction: link ? (link.dialed ? "dialed" : "accepted") : null,
-        lastError: d.lastError,
-        ...view(link),
-        ups: d.ups,
-        downs: d.downs,
-      };
-    });
-    // Peers that dialed us without being in our list.
-    for (const [node, link] of this.byNode)
-      if (!this.dialers.some((d) => d.node === node))
-        out.push({
-          address: link.remote,
-          node,
-          state: "up",
-          direction: "accepted",
-          lastError: null,
-          ...view(link),
-          ups: 1,
-          downs: 0,
-        });
-    return out;
+    return peerViews(this.dialers, this.byNode, performance.now());
   }
 
   reachable(node: number): boolean {
@@ -437,16 +348,15 @@ export class SyncMesh implements SyncBackend {
   }
 
   readiness(graceMs: number, started: boolean): string | null {
-    const now = performance.now();
-    const d = this.duplicate;
-    if (d !== null && now - d.at < DUPLICATE_HOLD_MS)
-      return `sender id ${this.opts.node} is also used by the sync peer at ${d.peer}`;
-    if (started) return null; // once serving, a peer (re)connecting does not make it unready
-    const waiting = [...this.byNode.values()].filter((l) => !l.snapshotReceived).map((l) => l.remote);
-    if (waiting.length > 0) return `waiting for the replay marks (sync snapshot) of ${waiting.join(", ")}`;
-    if (this.snapshots === 0 && now - this.startedAt < graceMs)
-      return `waiting up to ${graceMs} ms for a sync peer's replay marks`;
-    return null;
+    return readinessOf({
+      node: this.opts.node,
+      duplicate: this.duplicate,
+      started,
+      waiting: [...this.byNode.values()].filter((l) => !l.snapshotReceived).map((l) => l.remote),
+      snapshots: this.snapshots,
+      startedAt: this.startedAt,
+      graceMs,
+    });
   }
 
   askMarks(node: number, mux: number, timeoutMs: number): Promise<[number, number][] | null> | null {
@@ -466,6 +376,16 @@ export class SyncMesh implements SyncBackend {
   get dataStats(): DataStats | null {
     this.data?.refresh();
     return this.data?.stats ?? null;
+  }
+
+  /** Reload: the fleet keys now (the first to authenticate with); links under a dropped key close. */
+  setKeys(key: string, acceptKeys: readonly string[]): void {
+    this.fleetKeys = fleetKeysFrom(key, acceptKeys);
+    const hex = new Set(this.fleetKeys.map((k) => Buffer.from(k).toString("hex")));
+    this.data?.setKeys(this.fleetKeys);
+    for (const l of [...this.links])
+      if (l.fleetKey !== null && !hex.has(Buffer.from(l.fleetKey).toString("hex")))
+        l.close("fleet key no longer accepted");
   }
 
   stop(): void {

@@ -1,7 +1,8 @@
 // The replicated tables. Every record is (table, key) → value with a version (t, node): wall-clock
 // milliseconds and the writer's node id (its sender id); a record with a higher version wins
 // (last writer wins, ties broken by node id), so every node converges on the same value whatever
-// the order deltas arrive in. A delete is a record with value null (a tombstone, kept like any
+// the order deltas arrive in. A local write is stamped later than the record it replaces, so what a
+// node writes after seeing a record wins over it even when that record's writer's clock runs ahead. A delete is a record with value null (a tombstone, kept like any
 // record so an older write cannot bring the key back).
 //
 // Records learned over a link remember it. When that link goes down they are marked stale; a
@@ -151,6 +152,10 @@ export class SyncStore {
     }
     let t = this.now();
     if (t <= this.lastT) t = this.lastT + 1e-3; // same millisecond: still newer than our last write
+    // A write made after seeing a record replaces it whatever the clocks say (its writer's clock
+    // may run ahead, up to the skew apply accepts): later here is later everywhere.
+    const seen = this.tables.get(table)?.get(key)?.rec.t;
+    if (seen !== undefined && t <= seen) t = seen + 1e-3;
     this.lastT = t;
     const rec: SyncRecord = { table, key, value: value ?? null, t, node: this.node };
     this.table(table).set(key, { rec, via: 0, staleSince: 0 });

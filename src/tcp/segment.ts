@@ -10,12 +10,23 @@
 //   IHL*4 TCP                                                 20 options: 0 EOL, 1 NOP, 2 MSS (4),
 //                                                                3 window scale (3), others skipped
 //
-// parsePacket checks every length once, verifies the TCP checksum (pseudo-header of RFC 9293
-// 3.1 / RFC 8200 8.1) and returns null for anything it cannot use: fragments, IPv6 extension
-// headers, other protocols, bad checksums, truncated options. The payload it returns is a view
-// into the caller's packet (valid as long as the packet is). buildPacket writes a whole packet
-// into `out` and returns its length; it never reads the payload past its length.
+// parsePacket reads the segment from the one IP view (net/ip.ts parseL4: every length checked
+// once), verifies the TCP checksum (pseudo-header of RFC 9293 3.1 / RFC 8200 8.1) and returns null
+// for anything it cannot use: fragments, IPv6 extension headers, other protocols, bad checksums,
+// truncated options. The payload it returns is a view into the caller's packet (valid as long as
+// the packet is). buildPacket writes a whole packet into `out` (the IP header by net/ip.ts
+// writeIpHeader) and returns its length; it never reads the payload past its length.
 import { sum16 } from "../net/checksum.ts";
+import {
+  addresses,
+  checksumsOk,
+  type IpView,
+  newIpView,
+  parseL4,
+  PROTO_TCP,
+  pseudoSum,
+  writeIpHeader,
+} from "../net/ip.ts";
 
 export const FIN = 0x01;
 export const SYN = 0x02;
@@ -47,64 +58,39 @@ export interface Parsed extends Addresses {
   seg: Segment;
 }
 
-const PROTO_TCP = 6;
-
-function pseudoSum(src: Uint8Array, dst: Uint8Array, tcpLen: number): number {
-  let s = sum16(src, 0, src.length) + sum16(dst, 0, dst.length) + PROTO_TCP;
-  if (src.length === 16) s += (tcpLen >>> 16) + (tcpLen & 0xffff);
-  else s += tcpLen;
-  return s;
-}
-
 const u16 = (p: Uint8Array, o: number) => (p[o]! << 8) | p[o + 1]!;
 const u32 = (p: Uint8Array, o: number) => ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
 
-/** The TCP segment in an IPv4/IPv6 packet, or null (see the header for what is refused). */
-export function parsePacket(p: Uint8Array): Parsed | null {
-  if (p.length < 20) return null;
-  const v = p[0]! >> 4;
-  let src: Uint8Array, dst: Uint8Array, off: number, end: number;
-  if (v === 4) {
-    const ihl = (p[0]! & 15) * 4;
-    const total = u16(p, 2);
-    if (ihl < 20 || total < ihl || total > p.length || p[9] !== PROTO_TCP) return null;
-    if ((u16(p, 6) & 0x3fff) !== 0) return null; // MF set or a fragment offset
-    src = p.subarray(12, 16);
-    dst = p.subarray(16, 20);
-    off = ihl;
-    end = total;
-  } else if (v === 6) {
-    if (p.length < 40 || p[6] !== PROTO_TCP) return null;
-    end = 40 + u16(p, 4);
-    if (end > p.length) return null;
-    src = p.subarray(8, 24);
-    dst = p.subarray(24, 40);
-    off = 40;
-  } else return null;
-  const tcpLen = end - off;
-  if (tcpLen < 20) return null;
-  const doff = (p[off + 12]! >> 4) * 4;
-  if (doff < 20 || doff > tcpLen) return null;
-  if (sum16(p, off, end, pseudoSum(src, dst, tcpLen)) !== 0xffff) return null;
+const scratch = newIpView();
+
+/**
+ * The TCP segment in an IPv4/IPv6 packet, or null (see the header for what is refused). `v` is
+ * the caller's view, filled here (so a caller that answers with buildReset parses once).
+ */
+export function parsePacket(p: Uint8Array, v: IpView = scratch): Parsed | null {
+  if (parseL4(p, v) !== null || v.proto !== PROTO_TCP || !checksumsOk(p, v)) return null;
+  const off = v.l4;
+  const optEnd = v.payload;
+  const { src, dst } = addresses(p, v);
   const seg: Segment = {
-    srcPort: u16(p, off),
-    dstPort: u16(p, off + 2),
+    srcPort: v.sport,
+    dstPort: v.dport,
     seq: u32(p, off + 4),
     ack: u32(p, off + 8),
-    flags: p[off + 13]! & 0x3f,
+    flags: v.kind & 0x3f,
     wnd: u16(p, off + 14),
-    payload: p.subarray(off + doff, end),
+    payload: p.subarray(v.payload, v.end),
   };
-  for (let i = off + 20; i < off + doff;) {
+  for (let i = off + 20; i < optEnd;) {
     const kind = p[i]!;
     if (kind === 0) break;
     if (kind === 1) {
       i++;
       continue;
     }
-    if (i + 1 >= off + doff) return null;
+    if (i + 1 >= optEnd) return null;
     const len = p[i + 1]!;
-    if (len < 2 || i + len > off + doff) return null;
+    if (len < 2 || i + len > optEnd) return null;
     if (kind === 2 && len === 4) seg.mss = u16(p, i + 2);
     else if (kind === 3 && len === 3) seg.wscale = Math.min(14, p[i + 2]!); // RFC 7323 2.3: >14 is 14
     i += len;
@@ -112,44 +98,49 @@ export function parsePacket(p: Uint8Array): Parsed | null {
   return { src, dst, seg };
 }
 
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The TCP reset answering segment `p` (parsed into `v` by parsePacket or parseL4) as a closed
+ * port does (RFC 9293 3.10.7.1): to a segment with ACK, RST with seq = its ack; otherwise RST|ACK
+ * with seq 0 and ack = its seq + data length (+1 for SYN, +1 for FIN). Null for a segment that is
+ * itself a reset. A new packet the caller owns.
+ */
+export function buildReset(p: Uint8Array, v: IpView): Uint8Array | null {
+  const flags = v.kind;
+  if (flags & RST) return null;
+  const t = v.l4;
+  const seq = u32(p, t + 4);
+  const len = v.end - v.payload + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
+  const seg: Segment =
+    flags & ACK
+      ? { srcPort: v.dport, dstPort: v.sport, seq: u32(p, t + 8), ack: 0, flags: RST, wnd: 0, payload: EMPTY }
+      : {
+          srcPort: v.dport,
+          dstPort: v.sport,
+          seq: 0,
+          ack: (seq + len) >>> 0,
+          flags: RST | ACK,
+          wnd: 0,
+          payload: EMPTY,
+        };
+  const a = addresses(p, v);
+  const out = new Uint8Array((v.family === 4 ? 20 : 40) + 20);
+  buildPacket(out, { src: a.dst, dst: a.src }, seg);
+  return out;
+}
+
 /** Room `out` needs for a segment with this payload: IPv6 header, TCP header with options. */
 export const packetRoom = (payload: number) => 40 + 28 + payload;
 
 /** Writes the IP packet carrying `seg` from `a.src` to `a.dst` into `out`; returns its length. */
 export function buildPacket(out: Uint8Array, a: Addresses, seg: Segment): number {
-  const v6 = a.src.length === 16;
-  const ipLen = v6 ? 40 : 20;
   let optLen = 0;
   if (seg.mss !== undefined) optLen += 4;
   if (seg.wscale !== undefined) optLen += 4; // NOP + 3
   const tcpLen = 20 + optLen + seg.payload.length;
+  const ipLen = writeIpHeader(out, a.src, a.dst, PROTO_TCP, tcpLen);
   const total = ipLen + tcpLen;
-  if (v6) {
-    out[0] = 0x60;
-    out[1] = out[2] = out[3] = 0;
-    out[4] = tcpLen >>> 8;
-    out[5] = tcpLen & 255;
-    out[6] = PROTO_TCP;
-    out[7] = 64;
-    out.set(a.src, 8);
-    out.set(a.dst, 24);
-  } else {
-    out[0] = 0x45;
-    out[1] = 0;
-    out[2] = total >>> 8;
-    out[3] = total & 255;
-    out[4] = out[5] = 0;
-    out[6] = 0x40; // DF
-    out[7] = 0;
-    out[8] = 64;
-    out[9] = PROTO_TCP;
-    out[10] = out[11] = 0;
-    out.set(a.src, 12);
-    out.set(a.dst, 16);
-    const c = ~sum16(out, 0, 20) & 0xffff;
-    out[10] = c >>> 8;
-    out[11] = c & 255;
-  }
   const t = ipLen;
   out[t] = seg.srcPort >>> 8;
   out[t + 1] = seg.srcPort & 255;
@@ -184,7 +175,8 @@ export function buildPacket(out: Uint8Array, a: Addresses, seg: Segment): number
     o += 4;
   }
   out.set(seg.payload, o);
-  const c = ~sum16(out, t, total, pseudoSum(a.src, a.dst, tcpLen)) & 0xffff;
+  const c =
+    ~sum16(out, t, total, pseudoSum(out, ipLen === 20 ? 4 : 6, ipLen === 20 ? 12 : 8, PROTO_TCP, tcpLen)) & 0xffff;
   out[t + 16] = c >>> 8;
   out[t + 17] = c & 255;
   return total;

@@ -3,6 +3,7 @@
 // /proc/self/fd link "socket:[inode]"), and SO_RCVBUF/SO_SNDBUF set through bun:ffi. With root
 // (CAP_NET_ADMIN) the *FORCE variants pass net.core.{r,w}mem_max. Linux only.
 import { libc } from "../libc.ts";
+import { ptr } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 const SOL_SOCKET = 1;
@@ -81,4 +82,40 @@ export function setSocketBuffers(
     return v[0]!;
   };
   return { receive: get(SO_RCVBUF), send: get(SO_SNDBUF) };
+}
+
+const SO_ATTACH_REUSEPORT_CBPF = 51;
+// Classic BPF opcodes (linux/filter.h).
+const BPF_LD_H_ABS = 0x28;
+const BPF_ALU_MOD_K = 0x94;
+const BPF_RET_A = 0x16;
+/** Offset of the mux in a SATP datagram (satp/codec.ts: seq u32, sender id u16, mux u16). */
+const MUX_OFFSET = 6;
+
+/**
+ * Workers: the kernel hands each SATP datagram on this SO_REUSEPORT port to socket
+ * `mux % workers` of the port's group (a classic BPF program run on the UDP payload, attached
+ * for the whole group), so every packet of one client reaches one worker whatever its source
+ * port: a replay sent from another port meets the same replay window. A datagram shorter than
+ * 8 bytes goes to socket 0; while a worker is restarting (fewer sockets than `workers`) the
+ * kernel falls back to its hash. Returns false when the kernel refused the program.
+ */
+export function steerByMux(fd: number, workers: number): boolean {
+  const prog = new DataView(new ArrayBuffer(3 * 8));
+  const insn = (i: number, code: number, k: number) => {
+    prog.setUint16(i * 8, code, true);
+    prog.setUint8(i * 8 + 2, 0);
+    prog.setUint8(i * 8 + 3, 0);
+    prog.setUint32(i * 8 + 4, k, true);
+  };
+  insn(0, BPF_LD_H_ABS, MUX_OFFSET); // A = mux (network byte order, as BPF loads it)
+  insn(1, BPF_ALU_MOD_K, workers); // A = A % workers
+  insn(2, BPF_RET_A, 0); // the socket's index in the group
+  const filter = new Uint8Array(prog.buffer);
+  const fprog = new DataView(new ArrayBuffer(16)); // struct sock_fprog { u16 len; sock_filter *filter; }
+  fprog.setUint16(0, 3, true);
+  fprog.setBigUint64(8, BigInt(ptr(filter)), true);
+  const r = c().setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, new Uint8Array(fprog.buffer), 16);
+  void filter; // kept alive until the kernel has copied it
+  return r === 0;
 }

@@ -192,17 +192,7 @@ export class TcpClientTransport {
           c.close("refused");
           throw new Error("the unicast server refused the token");
         }
-        this.conn = c;
-        this.up = true;
-        this.server = `${formatIp(addr)}:${port}`;
-        if (this.everUp) {
-          this.reconnects++;
-          this.log.notice("re-initialised through the anycast address", {
-            server: this.server,
-            gapMs: Math.round(performance.now() - this.downSince),
-          });
-        } else this.log.notice("streaming over TCP", { server: this.server });
-        this.everUp = true;
+        this.linkUp(c, `${formatIp(addr)}:${port}`, "re-initialised through the anycast address", "streaming over TCP");
         delay = 100;
         void this.keepalive(c);
         await this.untilDown();
@@ -216,6 +206,18 @@ export class TcpClientTransport {
         delay = Math.min(2000, delay * 2);
       }
     }
+  }
+
+  /** `c` to `server` carries the tunnel now: a reconnect is counted and logged with its gap. */
+  private linkUp(c: FramedConn, server: string, again: string, first: string): void {
+    this.conn = c;
+    this.up = true;
+    this.server = server;
+    if (this.everUp) {
+      this.reconnects++;
+      this.log.notice(again, { server, gapMs: Math.round(performance.now() - this.downSince) });
+    } else this.log.notice(first, { server });
+    this.everUp = true;
   }
 
   /** Resolves once the current connection is gone or the transport stops. */
@@ -233,17 +235,12 @@ export class TcpClientTransport {
       this.log.info("tcp-anycast: connect failed", { error: (e as Error).message });
       return false;
     }
-    this.conn = c;
-    this.up = true;
-    this.server = `${this.anycast.address}:${this.anycast.port}`;
-    if (this.everUp) {
-      this.reconnects++;
-      this.log.notice("reconnected to the anycast address", {
-        server: this.server,
-        gapMs: Math.round(performance.now() - this.downSince),
-      });
-    } else this.log.notice("streaming over TCP to the anycast address", { server: this.server });
-    this.everUp = true;
+    this.linkUp(
+      c,
+      `${this.anycast.address}:${this.anycast.port}`,
+      "reconnected to the anycast address",
+      "streaming over TCP to the anycast address",
+    );
     void this.keepalive(c);
     await this.untilDown();
     if (this.stopped) return true;

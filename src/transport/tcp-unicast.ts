@@ -19,6 +19,7 @@ import { parseIp } from "../net/addr.ts";
 import { be16, be32, ERR, MSG, TLV, tlv, u32, type ControlMessage } from "../satp/control.ts";
 import type { Conn } from "../state.ts";
 import type { Ingress } from "./link.ts";
+import type { DropReason } from "../drops.ts";
 import { listenFramed, type FramedConn, type OnStreamPacket } from "./tcp.ts";
 
 export class TcpUnicast {
@@ -27,12 +28,13 @@ export class TcpUnicast {
   private readonly pending = new Map<FramedConn, number>();
   private sweep: ReturnType<typeof setInterval> | null = null;
   private readonly listeners: TCPSocketListener<unknown>[] = [];
-  private readonly key = randomBytes(32);
-
   constructor(
     private readonly cfg: Config["tcp"],
     private readonly onPacket: OnStreamPacket<FramedConn>,
-    private readonly countDrop: (reason: string) => void,
+    private readonly countDrop: (reason: DropReason) => void,
+    /** The token key: one per anycast group (a worker sibling may get the redirected connection). */
+    private readonly key: Uint8Array = randomBytes(32),
+    private readonly reusePort = false,
   ) {}
 
   /** Binds every `tcp.listen` address; throws (naming it) when one cannot be bound. */
@@ -51,6 +53,7 @@ export class TcpUnicast {
               this.pending.delete(c);
               if (why.startsWith("frame length")) this.countDrop("tcp-framing");
             },
+            this.reusePort,
           ) as TCPSocketListener<unknown>,
         );
       } catch (e) {

@@ -165,10 +165,12 @@ export function listenFramed(
   onPacket: OnStreamPacket<FramedConn>,
   onOpen: (c: FramedConn) => void,
   onClose: (c: FramedConn, why: string) => void,
+  reusePort = false,
 ): TCPSocketListener<Data> {
   return Bun.listen<Data>({
     hostname: host,
     port,
+    ...(reusePort ? { reusePort: true } : {}),
     socket: {
       open(s) {
         const c = new FramedConn(

@@ -8,7 +8,7 @@
 import { unmapV4 } from "../net/addr.ts";
 import { BATCH, SendBatch } from "./batch.ts";
 import type { Ingress, Link } from "./link.ts";
-import { openFds, setSocketBuffers, udpSocketFd } from "./sockopt.ts";
+import { openFds, setSocketBuffers, steerByMux, udpSocketFd } from "./sockopt.ts";
 
 export const SLOT_BYTES = 2048;
 
@@ -38,6 +38,8 @@ export class UdpTransport {
 
   /** Kernel socket buffer sizes after open (0 when they could not be read). */
   buffers = { receive: 0, send: 0 };
+  /** Workers: the kernel steers datagrams to workers by mux (steerByMux); false = by its hash. */
+  steered = false;
 
   /**
    * Binds hostname:port (port 0 = any). Addresses handed to onDatagram are unmapped
@@ -49,12 +51,17 @@ export class UdpTransport {
     onDatagram: OnDatagram,
     onError: (e: Error) => void,
     buffers: { receive: number; send: number } = { receive: 0, send: 0 },
+    /** SO_REUSEPORT (workers share the port; Bun takes it as the undocumented flags 4). */
+    reusePort = false,
+    /** Workers: datagrams go to the group's socket mux % steerMux (sockopt.ts steerByMux); 0 = off. */
+    steerMux = 0,
   ): Promise<UdpTransport> {
     let t: UdpTransport | undefined;
-    const before = buffers.receive || buffers.send ? openFds() : null;
+    const before = buffers.receive || buffers.send || steerMux > 1 ? openFds() : null;
     const sock = await Bun.udpSocket({
       hostname,
       port,
+      ...(reusePort ? { flags: 4 } : {}),
       socket: {
         data(_s, buf, rport, raddr) {
           const rx = t!.rx;
@@ -76,7 +83,8 @@ export class UdpTransport {
     t = new UdpTransport(sock);
     if (before !== null) {
       const fd = udpSocketFd(sock.port, before);
-      if (fd >= 0) t.buffers = setSocketBuffers(fd, buffers);
+      if (fd >= 0 && (buffers.receive || buffers.send)) t.buffers = setSocketBuffers(fd, buffers);
+      if (steerMux > 1) t.steered = fd >= 0 && steerByMux(fd, steerMux);
     }
     return t;
   }

@@ -1,7 +1,7 @@
 // Before/after comparison of one benchmark script on two checkouts of this repo, alternating
 // runs (A B A B ...) so drift on the machine hits both alike; prints every run and the medians of
 // the figures the script prints. A figure is any "NUMBER UNIT" pair on its output lines, named by
-// the words before it.
+// the words before it, or a number in a markdown table, named by its row and column.
 //   bun test/bench/ab.ts BEFORE_DIR AFTER_DIR RUNS SCRIPT [ARGS...]
 //   e.g. bun test/bench/ab.ts /tmp/before . 5 test/bench/server-udp.ts 5 1400
 const [before, after, runsText, script, ...args] = process.argv.slice(2);
@@ -13,7 +13,22 @@ const runs = Number(runsText);
 
 function figures(out: string): Map<string, number> {
   const m = new Map<string, number>();
+  let header: string[] = [];
   for (const line of out.split("\n")) {
+    // a markdown table: each numeric cell is named by its row's first cell and its column's header
+    if (line.startsWith("|")) {
+      const cells = line
+        .split("|")
+        .slice(1, -1)
+        .map((c) => c.trim());
+      if (cells.every((c) => /^-+$/.test(c))) continue;
+      if (!cells.slice(1).some((c) => /^-?\d+(\.\d+)?$/.test(c))) header = cells;
+      else
+        cells.forEach((c, i) => {
+          if (i > 0 && /^-?\d+(\.\d+)?$/.test(c)) m.set(`${cells[0]}: ${header[i] ?? i}`, Number(c));
+        });
+      continue;
+    }
     const re = /([A-Za-z+/ ]*?)\s*(-?\d+(?:\.\d+)?)\s*(kpps|Mbit\/s|µs|ms|pps|s|%)/g;
     let x: RegExpExecArray | null;
     while ((x = re.exec(line)) !== null) {

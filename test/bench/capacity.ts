@@ -4,7 +4,12 @@
 // (`bun relay.ts`, server mode) and the minimal reference relay (test/bench/ref-relay.ts) in the
 // same run. For 100 B and 1400 B inner packets and 1 and 1000 sending clients it prints the
 // highest offered rate delivered with < 1% loss and the relay's CPU µs per relayed packet.
-//   bun test/bench/capacity.ts [seconds-per-step=3] [sizes=100,1400] [clients=1,1000]
+//   bun test/bench/capacity.ts [seconds-per-step=3] [sizes=100,1400] [clients=1,1000] [relays]
+// relays: a comma list of reference, product, product-w2 (the product with `workers: 2`, both
+// workers on the relay's one core: what a second worker costs), product-w2-all (2 workers free to
+// use every core, the load generator's too); default reference,product. CPU is the whole
+// process tree's (supervisor and workers). Each step starts after the relay's socket backlog
+// from the step before has drained.
 // Both relays run with no replay window (anytun's -w 0) so a ring of pre-sealed packets can be
 // resent; the product otherwise runs its full path (routing, source check, hold, metrics).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
@@ -18,6 +23,8 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const STEP = Number(process.argv[2] ?? 3);
 const SIZES = (process.argv[3] ?? "100,1400").split(",").map(Number);
 const CLIENTS = (process.argv[4] ?? "1,1000").split(",").map(Number);
+type Kind = "reference" | "product" | "product-w2" | "product-w2-all";
+const KINDS = (process.argv[5] ?? "reference,product").split(",") as Kind[];
 const PREFIX = "capacity bench ";
 const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
 const dir = mkdtempSync(`${tmpdir()}/relay-capacity-`);
@@ -78,15 +85,18 @@ function packets(clients: number, size: number): string {
 
 interface Relay {
   pid: number;
+  /** CPU µs per second with no traffic (timers, sync heartbeats; more with more workers). */
+  idleUs: number;
   stop(): Promise<void>;
 }
 const PORT = 46000 + (process.pid % 500);
 
-async function startRelay(kind: "product" | "reference", clients: number): Promise<Relay> {
+async function startRelay(kind: Kind, clients: number): Promise<Relay> {
   let argv: string[];
-  if (kind === "product") {
+  if (kind !== "reference") {
     const cfg = {
       mode: "server",
+      workers: kind === "product" ? 1 : 2,
       listen: [`127.0.0.1:${PORT}`],
       admin: { enabled: false },
       crypto: { window: 0 },
@@ -106,10 +116,15 @@ async function startRelay(kind: "product" | "reference", clients: number): Promi
     writeFileSync(`${dir}/server.json`, JSON.stringify(cfg));
     argv = [process.execPath, `${ROOT}relay.ts`, "--config", `${dir}/server.json`];
   } else argv = [process.execPath, `${ROOT}test/bench/ref-relay.ts`, String(PORT), String(clients + 1), PREFIX];
-  const p = Bun.spawn(["taskset", "-c", SERVER_CPU, ...argv], { stdout: "pipe", stderr: "inherit", env: process.env });
-  await Bun.sleep(kind === "product" ? 1500 + clients : 800);
+  const cpus = kind === "product-w2-all" ? `0-${cores - 1}` : SERVER_CPU;
+  const p = Bun.spawn(["taskset", "-c", cpus, ...argv], { stdout: "pipe", stderr: "inherit", env: process.env });
+  await Bun.sleep(kind === "reference" ? 800 : kind === "product" ? 1500 + clients : 3500 + clients);
+  const idle = cpuSeconds(p.pid);
+  await Bun.sleep(1000);
+  const idleUs = (cpuSeconds(p.pid) - idle) * 1e6; // what the relay costs with no traffic, per s
   return {
     pid: p.pid,
+    idleUs,
     async stop() {
       p.kill("SIGTERM");
       const t = setTimeout(() => p.kill("SIGKILL"), 3000);
@@ -119,14 +134,29 @@ async function startRelay(kind: "product" | "reference", clients: number): Promi
   };
 }
 
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
+/** CPU seconds of `pid` and its descendants (a supervisor and its workers). */
+const cpuSeconds = (pid: number): number => {
+  let total = 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    total = (Number(f[11]) + Number(f[12])) / 100;
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+    for (const k of kids === "" ? [] : kids.split(" ")) total += cpuSeconds(Number(k));
+  } catch {
+    // gone meanwhile
+  }
+  return total;
 };
 
 /** One step: offered `rate` for STEP s; delivered fraction and CPU µs per delivered packet. */
 async function step(relay: Relay, file: string, clients: number, rate: number) {
   const sinkPort = PORT + 1000;
+  // The relay's socket buffers may still hold the last step's backlog: wait until it is idle.
+  for (let i = 0; i < 20; i++) {
+    const c = cpuSeconds(relay.pid);
+    await Bun.sleep(250);
+    if ((cpuSeconds(relay.pid) - c) * 4e6 < relay.idleUs * 1.5 + 20000) break;
+  }
   const sink = Bun.spawn(
     [
       "taskset",
@@ -195,7 +225,7 @@ const rows: string[] = [];
 for (const size of SIZES)
   for (const clients of CLIENTS) {
     const file = packets(clients, size);
-    for (const kind of ["reference", "product"] as const) {
+    for (const kind of KINDS) {
       const relay = await startRelay(kind, clients);
       let best = { rate: 0, got: 0, us: 0 };
       let peak = 0;

@@ -1,8 +1,8 @@
-// Long fuzz run of the SATP receive path (engine: test/fuzz/lib.ts).
+// Long fuzz run of the SATP receive path (engine: test/lib/fuzz.ts).
 //   bun test/bench/fuzz.ts [N=1000000] [seed=1]
 // Prints the outcome counts per input source and inputs/s; exits 1 if any exception escaped the
 // receive path or open broke its contract (anomaly), printing the first offending inputs in hex.
-import { formatResult, runFuzz } from "../fuzz/lib.ts";
+import { formatResult, runFuzz } from "../lib/fuzz.ts";
 
 function intArg(s: string | undefined, dflt: number, what: string): number {
   if (s === undefined) return dflt;

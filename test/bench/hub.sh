@@ -16,3 +16,17 @@ before=0; [[ -f $out ]] && before=$(wc -l <"$out")
 echo
 echo "candidate = bun relay.ts server with stock anytun 0.3.8 clients"
 tail -n +"$((before + 1))" "$out" | sed -n '/^| system/,/^$/p'
+# The ratio this relay / anytun 0.3.8 over this invocation's runs (the figure that must not fall).
+tail -n +"$((before + 1))" "$out" | awk -F'|' '
+  function first(s) { gsub(/^ +/, "", s); split(s, a, " "); return a[1] + 0 }
+  $2 ~ /^ *(anytun|candidate) *$/ {
+    sys = $2; gsub(/ /, "", sys); n[sys]++
+    tcp[sys] += first($4); u1400[sys] += first($10); u100[sys] += first($12)
+  }
+  END {
+    if (n["anytun"] && n["candidate"])
+      printf "candidate / anytun (mean of %d runs): TCP %.2f, UDP 1400 B rx %.2f, UDP 100 B rx %.2f\n", n["candidate"],
+        (tcp["candidate"] / n["candidate"]) / (tcp["anytun"] / n["anytun"]),
+        (u1400["candidate"] / n["candidate"]) / (u1400["anytun"] / n["anytun"]),
+        (u100["candidate"] / n["candidate"]) / (u100["anytun"] / n["anytun"])
+  }'

@@ -6,7 +6,7 @@
 //   A 10.203.11.1 ─ R ─ 10.203.1.1 S (+10.201.0.1, relay)
 //                   └ 203.0.113.1 ── 203.0.113.10 P (sink)
 import { readFileSync, writeFileSync } from "node:fs";
-import { BUN, Lab, RELAY, ROOT } from "../e2e/lib/netns.ts";
+import { BUN, Lab, RELAY, ROOT } from "../lib/netns.ts";
 
 const secs = Number(process.argv[2] ?? 5);
 const size = Number(process.argv[3] ?? 1200);

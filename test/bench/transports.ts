@@ -6,7 +6,7 @@
 // up), then the same with S1 killed (-9); the stall is the longest wait between two body chunks
 // at the downloader (the helper serves 64 KiB every 4 ms, so ~4 ms is "no stall").
 //   bun test/bench/transports.ts [iperf-seconds=5]
-import { AnycastPair, anytunClient, BUN, configureTun, have, iperfMbps, Lab, ROOT } from "../e2e/lib/netns.ts";
+import { AnycastPair, anytunClient, BUN, configureTun, have, iperfMbps, Lab, ROOT } from "../lib/netns.ts";
 
 const secs = Number(process.argv[2] ?? 5);
 if (process.getuid?.() !== 0 || !have("iperf3")) {
@@ -14,7 +14,7 @@ if (process.getuid?.() !== 0 || !have("iperf3")) {
   process.exit(2);
 }
 const ANY = AnycastPair.ANY;
-const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
+const HELPER = `${ROOT}test/lib/programs/world.ts`;
 type Row = {
   name: string;
   mbps: number;

@@ -17,7 +17,7 @@
 import { spawnSync } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { Lab, pingReceived, relayClient, ROOT } from "../e2e/lib/netns.ts";
+import { Lab, pingReceived, relayClient, ROOT } from "../lib/netns.ts";
 import pkg from "../../package.json";
 
 const BUN_VERSION = pkg.devDependencies.bun.replace(/^[\^~]/, "");

@@ -18,10 +18,11 @@ import {
   have,
   isRoot,
   Lab,
-  RELAY,
   relayClient,
   ROOT,
-} from "./lib/netns.ts";
+  relayServer,
+  WORKERS,
+} from "../lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("ping");
 if (!ready) console.warn("e2e anycast: skipped (needs root, anytun, ping; CI installs them)");
@@ -73,7 +74,7 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
       drainSeconds: 0,
     };
     writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-    servers[s] = lab.spawn(ns[s], [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}-${Date.now()}.log`);
+    servers[s] = lab.spawn(ns[s], relayServer(`${dir}/${s}.json`), `${dir}/${s}-${Date.now()}.log`);
   }
 
   let net = "10.99.0"; // inner network of the running clients
@@ -200,7 +201,7 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
     const file = `${dir}/probe.bin`;
     lab.exec(ns.a, [
       BUN,
-      `${ROOT}test/e2e/helpers/satp-probe.ts`,
+      `${ROOT}test/lib/programs/satp-probe.ts`,
       "send",
       `${ANY}:${PORT}`,
       "3",
@@ -215,7 +216,7 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
     route("s2");
     await Bun.sleep(300); // several hwm intervals
     const replays = metric("s2", /^relay_drops_total\{reason="replay"\}/);
-    lab.exec(ns.a, [BUN, `${ROOT}test/e2e/helpers/satp-probe.ts`, "replay", `${ANY}:${PORT}`, file]);
+    lab.exec(ns.a, [BUN, `${ROOT}test/lib/programs/satp-probe.ts`, "replay", `${ANY}:${PORT}`, file]);
     await lab.until(
       "S2 rejects the replay",
       () => metric("s2", /^relay_drops_total\{reason="replay"\}/) === replays + 1,
@@ -227,8 +228,11 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
     route("s1");
     lab.exec(ns.s1, ["ip", "link", "set", syncDev, "down"]);
     await lab.until(
-      "S2 notices the dead link (3 heartbeats)",
-      () => (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string }[] }).peers[0]!.state !== "up",
+      "S2 notices the dead link (3 heartbeats; with workers, each of its links to S1's workers)",
+      () =>
+        (JSON.parse(admin("s2", "/v1/peers")) as { peers: { state: string; node: number | null }[] }).peers
+          .filter((p) => p.node === null || p.node % 1024 === 1) // S1: sender id 1, its workers 1 + i * 1024
+          .every((p) => p.state !== "up"),
       5000,
     );
     // A's traffic now comes from another address (as after a NAT rebinding) while only S1 sees it.
@@ -247,8 +251,14 @@ describe.skipIf(!ready)("anycast: two synced servers behind a router (namespaces
     expect(s2Addr()).toBe("10.203.11.1"); // S2 still has the old one
     lab.exec(ns.s1, ["ip", "link", "set", syncDev, "up"]);
     await lab.until("S2 converges on A's new endpoint", () => s2Addr() === "10.203.11.5", 20000);
-    const peers = (JSON.parse(admin("s1", "/v1/peers")) as { peers: { state: string }[] }).peers;
-    expect(peers.filter((p) => p.state === "up").length).toBe(1);
+    // One link per pair of members: S1's (first) worker has S2's workers and its own siblings. The
+    // endpoint converges over the first link back; each dialer redials on its own backoff.
+    const upLinks = () =>
+      (JSON.parse(admin("s1", "/v1/peers")) as { peers: { state: string; worker?: number }[] }).peers.filter(
+        (p) => p.state === "up" && (p.worker ?? 0) === 0,
+      ).length;
+    await lab.until("S1's links all back", () => upLinks() >= 2 * WORKERS - 1, 10000).catch(() => {});
+    expect(upLinks()).toBe(2 * WORKERS - 1);
     route("s2");
     const r = await pingAcross(1, 0, () => {});
     expect(r.sent - r.received).toBeLessThanOrEqual(1);

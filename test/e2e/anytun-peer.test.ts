@@ -2,7 +2,7 @@
 // and aes-ctr-256 with a 20-byte tag, non-zero mux and sender ids. Ping and iperf3 TCP through
 // the tunnel, both ways. Topology: namespaces ours <-veth 192.0.2.0/24-> theirs, tunnel 198.51.100.0/24.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BUN, configureTun, have, iperfMbps, isRoot, Lab, pingReceived, RELAY } from "./lib/netns.ts";
+import { BUN, configureTun, have, iperf3, isRoot, Lab, pingReceived, RELAY } from "../lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e anytun-peer: skipped (needs root, anytun, iperf3, ping; CI installs them)");
@@ -135,19 +135,15 @@ describe.skipIf(!ready)("anytun 0.3.8 interop (namespaces)", () => {
           const [first, firstDst, second, secondDst] = c.weDial
             ? [nsOurs, IN_THEIRS, nsTheirs, IN_OURS]
             : [nsTheirs, IN_OURS, nsOurs, IN_THEIRS];
-          const p1 = lab.exec(first, ["ping", "-c", "5", "-i", "0.1", "-W", "2", firstDst], { ok: true });
+          const p1 = lab.exec(first, ["ping", "-c", "5", "-i", "0.1", "-w", "5", firstDst], { ok: true });
           expect(pingReceived(p1)).toBeGreaterThanOrEqual(4); // the first may be lost to ARP-less start-up
-          const p2 = lab.exec(second, ["ping", "-c", "5", "-i", "0.1", "-W", "2", secondDst], { ok: true });
+          const p2 = lab.exec(second, ["ping", "-c", "5", "-i", "0.1", "-w", "5", secondDst], { ok: true });
           expect(pingReceived(p2)).toBe(5);
 
           const srv = lab.spawn(nsTheirs, ["iperf3", "-s", "-B", IN_THEIRS, "-p", "5201"]);
           await Bun.sleep(300);
-          const up = iperfMbps(
-            lab.exec(nsOurs, ["iperf3", "-c", IN_THEIRS, "-p", "5201", "-t", "2", "-J"], { ok: true }),
-          );
-          const down = iperfMbps(
-            lab.exec(nsOurs, ["iperf3", "-c", IN_THEIRS, "-p", "5201", "-t", "2", "-R", "-J"], { ok: true }),
-          );
+          const up = await iperf3(lab, nsOurs, IN_THEIRS, 5201, ["-t", "2"]);
+          const down = await iperf3(lab, nsOurs, IN_THEIRS, 5201, ["-t", "2", "-R"]);
           await lab.stop(srv);
           console.log(
             `  ${c.name}: iperf3 TCP ours→anytun ${up.toFixed(0)} Mbit/s, anytun→ours ${down.toFixed(0)} Mbit/s`,

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { BUN, have, isRoot, ROOT } from "./lib/netns.ts";
+import { BUN, have, isRoot, ROOT } from "../lib/netns.ts";
 
 const dir = mkdtempSync(`${tmpdir()}/relay-binary-`);
 const bin = `${dir}/anytun-relay`;
@@ -78,6 +78,8 @@ test.skipIf(!(isRoot && have("anytun")))(
     const text = r.stderr.toString();
     const summary = /(\d+) pass\n\s*(\d+) fail/.exec(text);
     console.log(`  anycast e2e with the binary: ${summary ? `${summary[1]} pass, ${summary[2]} fail` : "no summary"}`);
+    for (const line of text.split("\n"))
+      if (line.startsWith("(fail)") || line.startsWith("error:")) console.log(`    ${line}`);
     expect(r.exitCode).toBe(0);
     expect(Number(summary?.[2] ?? 1)).toBe(0);
     expect(Number(summary?.[1] ?? 0)).toBeGreaterThanOrEqual(6);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { have, isRoot, Lab, pingReceived, ROOT, run } from "./lib/netns.ts";
+import { have, isRoot, Lab, pingReceived, ROOT, run } from "../lib/netns.ts";
 
 const ready = isRoot && have("git") && have("npm") && have("ping");
 if (!ready) console.warn("e2e first-run: skipped (needs root, git, npm, ping)");
@@ -64,7 +64,7 @@ describe.skipIf(!ready)("first run from a fresh clone in a 0700 directory (names
       got = pingReceived(lab.exec(c, ["ping", "-c", "1", "-W", "1", target], { ok: true }));
       if (got === 0) await Bun.sleep(250);
     }
-    const pings = pingReceived(lab.exec(c, ["ping", "-c", "10", "-i", "0.1", "-W", "2", target], { ok: true }));
+    const pings = pingReceived(lab.exec(c, ["ping", "-c", "10", "-i", "0.1", "-w", "5", target], { ok: true }));
     console.log(`  client as printed: ping ${target} ${pings}/10`);
     expect(pings).toBe(10);
     // connects are visible at the default log level

@@ -8,13 +8,13 @@ import {
   anytunClient,
   configureTun,
   have,
-  iperfMbps,
+  iperf3,
   isRoot,
   Lab,
   pingReceived,
-  RELAY,
   relayClient,
-} from "./lib/netns.ts";
+  relayServer,
+} from "../lib/netns.ts";
 
 const ready = isRoot && have("anytun") && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e server-anytun: skipped (needs root, anytun, iperf3, ping; CI installs them)");
@@ -43,7 +43,7 @@ describe.skipIf(!ready)("server with anytun 0.3.8 clients (namespaces)", () => {
       log: ["stdout:4"],
     };
     writeFileSync(`${logDir}/server.json`, JSON.stringify(cfg));
-    lab.spawn(ns.s, [...RELAY, "--config", `${logDir}/server.json`], `${logDir}/server.log`);
+    lab.spawn(ns.s, relayServer(`${logDir}/server.json`), `${logDir}/server.log`);
     lab.spawn(ns.a, anytunClient("192.0.2.2", 4444, 1, "secret of a"), `${logDir}/anytun-1.log`);
     lab.spawn(ns.b, anytunClient("192.0.2.6", 4444, 2, "secret of b"), `${logDir}/anytun-2.log`);
     lab.spawn(ns.c, relayClient("192.0.2.10", 4444, 3, "secret of c", "10.99.0.3/24"), `${logDir}/client-c.log`);
@@ -67,27 +67,27 @@ describe.skipIf(!ready)("server with anytun 0.3.8 clients (namespaces)", () => {
   });
 
   test("ping and iperf3 TCP between two anytun clients through the server", async () => {
-    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-w", "5", "10.99.0.2"], { ok: true }))).toBe(
       10,
     );
     const srv = lab.spawn(ns.b, ["iperf3", "-s", "-B", "10.99.0.2", "-p", "5201"]);
     await Bun.sleep(300);
-    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.2", "-p", "5201", "-t", "3", "-J"], { ok: true }));
+    const mbps = await iperf3(lab, ns.a, "10.99.0.2", 5201, ["-t", "3"]);
     await lab.stop(srv);
     console.log(`  anytun A → server → anytun B: iperf3 TCP ${mbps.toFixed(0)} Mbit/s`);
     expect(mbps).toBeGreaterThan(1);
   }, 30000);
 
   test("an anytun client and this relay's client role through the server", async () => {
-    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.3"], { ok: true }))).toBe(
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-w", "5", "10.99.0.3"], { ok: true }))).toBe(
       10,
     );
-    expect(pingReceived(lab.exec(ns.c, ["ping", "-c", "5", "-i", "0.05", "-W", "2", "10.99.0.1"], { ok: true }))).toBe(
+    expect(pingReceived(lab.exec(ns.c, ["ping", "-c", "5", "-i", "0.05", "-w", "5", "10.99.0.1"], { ok: true }))).toBe(
       5,
     );
     const srv = lab.spawn(ns.c, ["iperf3", "-s", "-B", "10.99.0.3", "-p", "5202"]);
     await Bun.sleep(300);
-    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.3", "-p", "5202", "-t", "3", "-J"], { ok: true }));
+    const mbps = await iperf3(lab, ns.a, "10.99.0.3", 5202, ["-t", "3"]);
     await lab.stop(srv);
     console.log(`  anytun A → server → relay client C: iperf3 TCP ${mbps.toFixed(0)} Mbit/s`);
     expect(mbps).toBeGreaterThan(1);
@@ -101,7 +101,7 @@ describe.skipIf(!ready)("server with anytun 0.3.8 clients (namespaces)", () => {
       lab.exec(ns[k], ["sysctl", "-qw", "net.ipv6.conf.sat0.disable_ipv6=0"]);
       lab.exec(ns[k], ["ip", "-6", "addr", "replace", `fd00:99::${i}/64`, "dev", "sat0", "nodad"]);
     }
-    const out = lab.exec(ns.a, ["ping", "-6", "-c", "5", "-i", "0.1", "-W", "2", "fd00:99::2"], { ok: true });
+    const out = lab.exec(ns.a, ["ping", "-6", "-c", "5", "-i", "0.1", "-w", "5", "fd00:99::2"], { ok: true });
     expect(pingReceived(out)).toBe(5);
   });
 

@@ -10,14 +10,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { readFileSync } from "node:fs";
-import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+import { AnycastPair, BUN, have, iperf3, isRoot, Lab, pingReceived, ROOT } from "../lib/netns.ts";
 
 const ready = isRoot && have("iperf3") && have("ping") && have("ss");
 if (!ready) console.warn("e2e tcp-anycast: skipped (needs root, iperf3, ping, ss)");
 
 const ANY = AnycastPair.ANY;
-const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
-const ATTACKER = `${ROOT}test/e2e/helpers/tcp-attacker.ts`;
+const HELPER = `${ROOT}test/lib/programs/world.ts`;
+const ATTACKER = `${ROOT}test/lib/programs/tcp-attacker.ts`;
 /** The attacker's spoofed sources (routed inside the lab only: R → A → the attacker's TUN). */
 const SPOOFED = "10.205.0.0/16";
 
@@ -121,12 +121,12 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
   });
 
   test("ping and iperf3 TCP through the tunnel over anycast TCP (UDP to the anycast address is blocked)", async () => {
-    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-w", "5", "10.99.0.2"], { ok: true }))).toBe(
       10,
     );
     const srv = lab.spawn(ns.b, ["iperf3", "-s", "-B", "10.99.0.2", "-p", "5201"]);
     await Bun.sleep(300);
-    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.2", "-p", "5201", "-t", "3", "-J"], { ok: true }));
+    const mbps = await iperf3(lab, ns.a, "10.99.0.2", 5201, ["-t", "3"]);
     await lab.stop(srv);
     console.log(`  tcp-anycast: iperf3 TCP A → B ${mbps.toFixed(0)} Mbit/s`);
     expect(mbps).toBeGreaterThan(1);
@@ -236,7 +236,10 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     expect(flow).toBeDefined();
     expect(flow!.counters.outOfOrder).toBeGreaterThan(1000);
     expect(held).toBeLessThanOrEqual(4 << 20);
-    expect(rss - before.rss).toBeLessThan(40); // the 4 MiB window, piece headers and garbage not yet collected: not 80 MiB
+    // Peak RSS: the 4 MiB window, piece headers and garbage not yet collected (measured +1 to +46
+    // MiB, old and new code alike, depending on when the collector runs); keeping the flood
+    // would be at least its 80 MiB. The state bound itself is `held` above.
+    expect(rss - before.rss).toBeLessThan((0.8 * a.bytes) / 2 ** 20);
     await lab.until(
       "the unauthenticated flow reset after tcp.pendingMs",
       () => !flows("s1").flows.some((x) => x.flow.startsWith(a.flow)),
@@ -271,19 +274,33 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
           .split("\n")
           .pop()!,
       ) as { sent: number };
+    // Segments the kernel drops at S2's capture device (its queue full while S2 is busy) never
+    // reach the relay: counted there, not here.
+    const captureDrops = () =>
+      (
+        JSON.parse(lab.exec(pair.s2, ["ip", "-s", "-j", "link", "show", "relay-tcp"], { ok: true })) as {
+          stats64: { tx: { dropped: number } };
+        }[]
+      )[0]!.stats64.tx.dropped;
+    const dropped0 = captureDrops();
     const blind = spoof(2000, "rand", "rand");
+    // What is still queued at the capture device when the attacker is done gets handled shortly.
+    const accounted = () => flows("s2").stats.refused - before.refused + captureDrops() - dropped0;
+    await lab.until("every blind segment refused or dropped", () => accounted() >= blind.sent, 3000).catch(() => {});
     const mid = flows("s2").stats;
+    const dropped = captureDrops() - dropped0;
     // An attacker who sees the flow: S1's RCV.NXT and SND.NXT exactly, noise as the payload.
     const informed = spoof(200, String(fa.rcvNxt), String(fa.sndNxt));
     await ping.exited;
     const after = flows("s2");
     const pings = pingReceived(await Bun.file(`${dir}/spoof-ping.log`).text());
     console.log(
-      `  takeover attempts: ${blind.sent} blind segments → ${mid.refused - before.refused} refused, ${mid.tentative - before.tentative} tentative; ` +
+      `  takeover attempts: ${blind.sent} blind segments → ${mid.refused - before.refused} refused, ${mid.tentative - before.tentative} tentative, ${dropped} dropped by the kernel at the capture device; ` +
         `${informed.sent} at S1's exact positions → ${after.stats.tentative - mid.tentative} tentative, ${after.stats.takeovers - before.takeovers} confirmed; ` +
         `tunnel pings ${pings}/100; S1 still serves mux 1: ${flows("s1").flows.some((x) => x.mux === 1 && !x.tentative)}`,
     );
-    expect(mid.refused - before.refused).toBeGreaterThanOrEqual(1990);
+    expect(mid.refused - before.refused + dropped).toBeGreaterThanOrEqual(1990);
+    expect(dropped).toBeLessThan(1000);
     expect(mid.tentative - before.tentative).toBeLessThanOrEqual(1);
     expect(after.stats.tentative - mid.tentative).toBe(1); // plausible: tentative, then never confirmed
     expect(after.stats.takeovers - before.takeovers).toBe(0);
@@ -317,7 +334,7 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
     expect(logs).not.toContain("TCP connection lost");
     expect(logs).not.toContain("reconnected");
-    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "5", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "5", "-i", "0.05", "-w", "5", "10.99.0.2"], { ok: true }))).toBe(
       5,
     );
   }, 60000);
@@ -338,7 +355,12 @@ describe.skipIf(!ready)("tcp-anycast through two anycast servers, UDP blocked (n
     );
     expect(got.bytes).toBe(16 * 1024 * 1024);
     expect(got.sha256).toBe(got.want);
-    expect(s2.stats.takeovers - took).toBe(2);
+    // Both flows end on S2. A segment still in flight to S2 right after S1 took a flow back can
+    // make S2 take that flow once more before the kill (seen once in CI with 2 workers): each
+    // flow moves to S2 once or twice, never more.
+    const moved = s2.stats.takeovers - took;
+    expect(moved).toBeGreaterThanOrEqual(2);
+    expect(moved).toBeLessThanOrEqual(4);
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
     expect(got.logs).not.toContain("TCP connection lost");
   }, 60000);

@@ -8,13 +8,13 @@
 //   B 10.203.12.1 ─┘ └─ 10.203.2.1 S2 (+10.201.0.1)      R: UDP to 10.201.0.1:4444 blackholed
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { AnycastPair, BUN, have, iperfMbps, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+import { AnycastPair, BUN, have, iperf3, isRoot, Lab, pingReceived, ROOT } from "../lib/netns.ts";
 
 const ready = isRoot && have("iperf3") && have("ping");
 if (!ready) console.warn("e2e tcp-unicast: skipped (needs root, iperf3, ping)");
 
 const ANY = AnycastPair.ANY;
-const HELPER = `${ROOT}test/e2e/helpers/world.ts`;
+const HELPER = `${ROOT}test/lib/programs/world.ts`;
 
 describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (namespaces)", () => {
   const lab = new Lab("tu");
@@ -48,12 +48,12 @@ describe.skipIf(!ready)("tcp-unicast through two anycast servers, UDP blocked (n
   });
 
   test("ping and iperf3 TCP through the tunnel over TCP (UDP to the anycast address is blocked)", async () => {
-    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-W", "2", "10.99.0.2"], { ok: true }))).toBe(
+    expect(pingReceived(lab.exec(ns.a, ["ping", "-c", "10", "-i", "0.05", "-w", "5", "10.99.0.2"], { ok: true }))).toBe(
       10,
     );
     const srv = lab.spawn(ns.b, ["iperf3", "-s", "-B", "10.99.0.2", "-p", "5201"]);
     await Bun.sleep(300);
-    const mbps = iperfMbps(lab.exec(ns.a, ["iperf3", "-c", "10.99.0.2", "-p", "5201", "-t", "3", "-J"], { ok: true }));
+    const mbps = await iperf3(lab, ns.a, "10.99.0.2", 5201, ["-t", "3"]);
     await lab.stop(srv);
     console.log(`  tcp-unicast: iperf3 TCP A → B ${mbps.toFixed(0)} Mbit/s`);
     expect(mbps).toBeGreaterThan(1);

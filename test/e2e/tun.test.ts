@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { openTun, TunError } from "../../src/tun.ts";
-import { BUN, have, isRoot, Lab, pingReceived, ROOT } from "./lib/netns.ts";
+import { BUN, have, isRoot, Lab, pingReceived, ROOT } from "../lib/netns.ts";
 
 test("openTun rejects a name longer than 15 bytes before any syscall", () => {
   expect(() => openTun({ name: "x".repeat(16) })).toThrow(TunError);
@@ -29,7 +29,7 @@ describe("TUN echo in a namespace", () => {
       const ns = lab.ns("echo");
       const log = `${tmpdir()}/${ns}.log`;
       logs.push(log);
-      const helper = `${ROOT}test/e2e/helpers/tun-echo.ts`;
+      const helper = `${ROOT}test/lib/programs/tun-echo.ts`;
       const p = lab.spawn(ns, [BUN, helper, "rtecho%d", "10.77.0.1/24", "10.77.0.2"], log);
       const out = (): string => {
         try {
@@ -46,7 +46,7 @@ describe("TUN echo in a namespace", () => {
       const dev = /ready (\S+)/.exec(out())?.[1];
       expect(dev, `tun-echo failed: ${out()}`).toBeDefined();
 
-      const ping = lab.exec(ns, ["ping", "-c", "20", "-i", "0.01", "-W", "2", "10.77.0.2"], { ok: true });
+      const ping = lab.exec(ns, ["ping", "-c", "20", "-i", "0.01", "-w", "5", "10.77.0.2"], { ok: true });
       expect(pingReceived(ping), ping).toBe(20);
 
       await lab.stop(p);

@@ -13,13 +13,3 @@ export declare class PrefixTable<T> {
         value: T;
     }[];
 }
-/** Byte offset and family of the destination address of an IP packet; null if not IPv4/IPv6 or too short. */
-export declare function ipDestination(pkt: Uint8Array): {
-    off: number;
-    family: 4 | 6;
-} | null;
-/** Where the source address of IP packet `pkt` is (same rules as ipDestination). */
-export declare function ipSource(pkt: Uint8Array): {
-    off: number;
-    family: 4 | 6;
-} | null;
