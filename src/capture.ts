@@ -10,6 +10,12 @@
 //   ip rule add pref 50 to ADDR ipproto icmp lookup 150                (echo replies; when icmp is on)
 //   ip rule add pref 100 lookup local; ip rule del pref 0 lookup local   ...which needs the local table after them
 //   ip route replace default dev DEV table 150
+//   ip route replace blackhole default table 150 metric 4294967295    when the TUN is gone (kill -9)
+//
+// The blackhole: a relay killed with -9 leaves its rules, and its TUN's route goes with the
+// device; without it, segments to the anycast port would fall through to the kernel, which
+// answers them with RSTs and so ends every flow a peer server was about to take over. With it
+// they are dropped, the client retransmits, and the server the route moves to continues.
 //
 // For an IPv6 address (NAT66, full anycast TCP on IPv6) the same with `ip -6` (rules, the local
 // rule's move, the route), ipproto 58 for ICMPv6, and net.ipv6.conf.all.forwarding=1 (IPv6 has
@@ -103,6 +109,9 @@ function sysctls(s: NatSetup): [string[], string][] {
   ];
 }
 
+/** The capture table's last route: nothing falls through to the kernel while the TUN is gone. */
+const BLACKHOLE = ["blackhole", "default", "metric", "4294967295"];
+
 /** What is missing, as the commands that would fix it; empty when everything is in place. */
 export function checkNatSetup(s: NatSetup): string[] {
   const missing: string[] = [];
@@ -121,6 +130,8 @@ export function checkNatSetup(s: NatSetup): string[] {
   const route = run(["ip", f, "route", "show", "table", String(s.table)]).out;
   if (!route.includes(`default dev ${s.dev}`))
     missing.push(`ip ${f} route replace default dev ${s.dev} table ${s.table}`);
+  if (!route.includes("blackhole default"))
+    missing.push(`ip ${f} route replace ${BLACKHOLE.join(" ")} table ${s.table}`);
   return missing;
 }
 
@@ -154,6 +165,8 @@ export function applyNatSetup(s: NatSetup): () => void {
     );
   }
   must(["ip", f, "route", "replace", "default", "dev", s.dev, "table", String(s.table)]);
+  must(["ip", f, "route", "replace", ...BLACKHOLE, "table", String(s.table)]);
+  undo.push(["ip", f, "route", "del", ...BLACKHOLE, "table", String(s.table)]);
   return () => {
     for (const args of undo) run(args); // best effort; the device's routes vanish with it
   };

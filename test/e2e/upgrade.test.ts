@@ -13,8 +13,8 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { anytunClient, BUN, configureTun, have, isRoot, Lab, relayServer, ROOT, run, WORKERS } from "../lib/netns.ts";
 
-/** The previous release: the last commit before the NATS backend, consistency and versioning. */
-const PREVIOUS = "53cc528";
+/** The previous release: the last commit before the NATS backend, consistency and versioning (c6717a3; the commits after it were recovered as one, 872236a). */
+const PREVIOUS = "c6717a3";
 const havePrevious =
   have("git") && Bun.spawnSync(["git", "-C", ROOT, "cat-file", "-e", `${PREVIOUS}^{commit}`]).exitCode === 0;
 const ready = isRoot && have("anytun") && have("ping") && havePrevious;
