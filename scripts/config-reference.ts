@@ -52,12 +52,27 @@ export const MEANING: Record<string, string> = {
   "crypto.window":
     "replay window per (mux, sender id); 0 = off (anytun's habit). Default: 1024 in server mode, 0 in peer and relay-client mode (a warning at start); only the newest packet of a sender id moves an endpoint, at any size",
   "crypto.maxSenders": "sender ids a connection keeps a replay window for; more are dropped (`senders`), none evicted",
+  protocol:
+    "peer: `satp` (anytun's, the default) or `noise` (the Noise IK suite to our servers' `noise.listen`; needs `serverPublicKey` and `privateKeyFile`)",
+  serverPublicKey:
+    "peer with protocol noise: the anycast group's public key (`relay.ts pubkey` of `noise.privateKeyFile`)",
+  privateKeyFile: "peer with protocol noise: this client's private key file (`relay.ts genkey > FILE`, mode 600)",
+  noise: "server: the Noise IK suite (off while `listen` is empty)",
+  "noise.listen": "UDP `host:port` list for Noise packets (their own port: they cannot be told from SATP)",
+  "noise.listen[]": "one `host:port`",
+  "noise.privateKeyFile":
+    "the anycast group's private key (`relay.ts genkey > FILE`), the same file on every server; never shown by the admin API",
+  "noise.maxSessions": "live sessions at most (a client holds up to two); initiations beyond are dropped and counted",
+  "noise.loadPerSecond":
+    "initiations with a valid mac1 per second (over two seconds) above which the server asks for cookies (mac2) before any Diffie-Hellman",
   relayClient: "relay-client: the relay to ask for",
   "relayClient.peer": "the peer to reach through the relay, `host:port`",
   "relayClient.local": "local UDP address forwarded through the relay",
   "relayClient.lifetime": "allocation lifetime asked for (refreshed at half)",
   clients: "server: the client table",
   "clients[].name": "label on metrics and views (default `mux-N`)",
+  "clients[].protocol": "`satp` (default: passphrase or key) or `noise` (known by `publicKey`, on `noise.listen`)",
+  "clients[].publicKey": "protocol noise: the client's static public key (`relay.ts pubkey` of its private key)",
   "clients[].mux": "the client's connection id (unique)",
   "clients[].passphrase": "the client's passphrase (or key + salt)",
   "clients[].key": "master key in hex",

@@ -23,6 +23,7 @@ export const LAYERS: [string, number][] = [
   ["src/server.ts", 6],
   ["src/server-parts.ts", 6],
   ["src/server-sync.ts", 6],
+  ["src/server-noise.ts", 6],
   ["src/peer.ts", 6],
   ["src/relay-client.ts", 6],
   ["src/admin.ts", 6],

@@ -20,6 +20,7 @@ import { statusOf } from "./status.ts";
 import { UI_PATHS, uiRoutes } from "./ui/index.ts";
 import { formatPrefix, parseCidr, parseIp } from "./net/addr.ts";
 import type { Server } from "./server.ts";
+import { tcpView } from "./server-parts.ts";
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
@@ -131,7 +132,8 @@ export function adminApp(s: Server): Hono {
             }
           : null,
         routes: x.routes.map(formatPrefix),
-        suite: x.crypto.suite,
+        protocol: x.protocol,
+        suite: x.suite,
         window: x.windowSize,
         seq: x.seq,
         replay: {
@@ -184,7 +186,7 @@ export function adminApp(s: Server): Hono {
     s.store.delete("rt", prefix);
     return c.json({ deleted: prefix });
   });
-  app.get("/v1/tcp", (c) => c.json(s.tcpView()));
+  app.get("/v1/tcp", (c) => c.json(tcpView(s)));
   app.get("/v1/peers", (c) =>
     c.json({
       node: s.cfg.senderId,
@@ -219,6 +221,7 @@ export function adminApp(s: Server): Hono {
     ),
   );
   app.get("/v1/config", (c) => c.json(redact(s.cfg)));
+  app.get("/v1/noise", (c) => c.json(s.noise?.view() ?? { enabled: false }));
   // A plugin's own view (PluginDefinition.view, e.g. the relay plugin's /v1/relays).
   app.get("/v1/:view", (c) => {
     const v = pluginView(c.req.param("view"));

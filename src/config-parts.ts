@@ -87,9 +87,23 @@ export const RateOverride = v.strictObject({
 });
 export type RateConfig = v.InferOutput<typeof RateSchema>;
 
+/** An X25519 public or private key as `wg genkey` / `wg pubkey` print it (base64 of 32 bytes). */
+export const wgKey = v.pipe(
+  v.string(),
+  v.regex(
+    /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/,
+    "expected a key as wg genkey/pubkey print it (44 characters of base64)",
+  ),
+);
+
 export const ClientSchema = v.strictObject({
   name: v.optional(v.pipe(v.string(), v.nonEmpty(), v.maxLength(64))),
   mux: u16,
+  // "satp" (anytun 0.3.8's protocol, keys from passphrase/key) or "noise" (Noise IK, our clients
+  // only: its packets come on noise.listen, the client is known by publicKey).
+  protocol: v.optional(v.picklist(["satp", "noise"])),
+  // Noise: the client's static public key (relay.ts pubkey of its private key).
+  publicKey: v.optional(wgKey),
   passphrase: v.optional(v.pipe(v.string(), v.nonEmpty())),
   key: v.optional(hexKey),
   salt: v.optional(hexSalt),
@@ -228,3 +242,66 @@ export const SyncSchema = v.strictObject({
   backend: v.optional(v.picklist(["mesh", "nats"]), "mesh"),
   nats: v.optional(NatsOptions),
 });
+
+/** Server: the Noise suite's listener and the anycast group's responder key (noise/gate.ts). */
+export const NoiseSchema = v.strictObject({
+  // UDP host:port list for Noise packets (they cannot share SATP's port); empty = off.
+  listen: v.optional(v.array(hostPort), []),
+  // The group's X25519 private key (relay.ts genkey > FILE), the same file on every server.
+  privateKeyFile: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  // Live sessions at most (a client holds up to two); an initiation beyond is dropped and counted.
+  maxSessions: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 65536),
+  // Initiations with a valid mac1 per second (over the last two seconds) above which the server
+  // answers with cookies instead of doing Diffie-Hellman.
+  loadPerSecond: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 500),
+});
+
+/** Config problems of the Noise suite (both roles); `mode` is the resolved mode. */
+export function noiseProblems(
+  c: {
+    protocol: "satp" | "noise";
+    serverPublicKey?: string;
+    privateKeyFile?: string;
+    transport: string;
+    passphrase?: string;
+    key?: string;
+    noise: { listen: string[]; privateKeyFile?: string };
+    clients: { mux: number; protocol?: "satp" | "noise"; publicKey?: string; passphrase?: string; key?: string }[];
+  },
+  mode: string,
+): string[] {
+  const out: string[] = [];
+  if (mode === "server") {
+    const noise = c.clients.filter((x) => x.protocol === "noise");
+    c.clients.forEach((x, i) => {
+      if (x.protocol === "noise") {
+        if (x.publicKey === undefined)
+          out.push(`clients.${i}.publicKey: required with protocol "noise" (relay.ts pubkey of the client's key)`);
+        if (x.passphrase !== undefined || x.key !== undefined)
+          out.push(`clients.${i}: passphrase/key are SATP's; a "noise" client is known by publicKey`);
+      } else if (x.publicKey !== undefined)
+        out.push(`clients.${i}.publicKey: only for protocol "noise" (this client speaks SATP)`);
+    });
+    const seen = new Map<string, number>();
+    c.clients.forEach((x, i) => {
+      if (x.publicKey === undefined) return;
+      const prev = seen.get(x.publicKey);
+      if (prev !== undefined) out.push(`clients.${i}.publicKey: the same key as clients.${prev}`);
+      seen.set(x.publicKey, i);
+    });
+    if (noise.length > 0 && c.noise.listen.length === 0)
+      out.push('noise.listen: required when a client has protocol "noise" (a UDP host:port of its own)');
+    if ((noise.length > 0 || c.noise.listen.length > 0) && c.noise.privateKeyFile === undefined)
+      out.push('noise.privateKeyFile: required with noise.listen or a "noise" client (relay.ts genkey > FILE)');
+  } else if (c.protocol === "noise") {
+    if (mode !== "peer") out.push(`protocol: "noise" is for the peer mode (this is ${mode} mode)`);
+    if (c.serverPublicKey === undefined)
+      out.push("serverPublicKey: required with protocol noise (--server-public-key)");
+    if (c.privateKeyFile === undefined) out.push("privateKeyFile: required with protocol noise (--private-key-file)");
+    if (c.transport !== "udp") out.push(`transport: the Noise suite runs over UDP only (not ${c.transport})`);
+    if (c.passphrase !== undefined || c.key !== undefined)
+      out.push("passphrase/key: SATP's; with protocol noise the keys are privateKeyFile and serverPublicKey");
+  } else if (c.serverPublicKey !== undefined || c.privateKeyFile !== undefined)
+    out.push("serverPublicKey/privateKeyFile: only with protocol noise (--protocol noise)");
+  return out;
+}

@@ -24,6 +24,9 @@ import {
   holdMs,
   hostPort,
   ipText,
+  NoiseSchema,
+  noiseProblems,
+  wgKey,
   parseHostPort,
   role,
   route,
@@ -69,6 +72,12 @@ export const ConfigSchema = v.strictObject({
   // TCP connection to the anycast address itself that survives route changes (tcp-anycast; the
   // servers need `tcp.capture`).
   transport: v.optional(v.picklist(["udp", "tcp-unicast", "tcp-anycast"]), "udp"),
+  // Peer: "satp" (anytun's) or "noise" (Noise IK to our servers' noise.listen; keys below).
+  protocol: v.optional(v.picklist(["satp", "noise"]), "satp"),
+  serverPublicKey: v.optional(wgKey),
+  privateKeyFile: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  // Server: the Noise suite (noise.listen, noise.privateKeyFile).
+  noise: v.optional(NoiseSchema, {}),
   // peer over TCP: keep-alive interval asked of the server (KEEPALIVE_REQ); the server's answer
   // is used. A SATP keepalive goes out whenever nothing else was sent for that long, keeping NAT
   // routers open and letting another server take a tcp-anycast flow over within one interval.
@@ -309,7 +318,8 @@ export function validateConfig(raw: Record<string, unknown>): Config {
   }
   if (c.transport !== "udp" && (mode !== "peer" || c.remoteHost === undefined))
     problems.push(`transport: ${c.transport} needs the peer mode with remoteHost (the anycast address)`);
-  if (mode === "peer" || mode === "relay-client") {
+  problems.push(...noiseProblems(c, mode));
+  if ((mode === "peer" || mode === "relay-client") && c.protocol !== "noise") {
     const suite = suiteFor(c.crypto, undefined);
     try {
       deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
@@ -317,12 +327,13 @@ export function validateConfig(raw: Record<string, unknown>): Config {
       const msg = (e as Error).message;
       problems.push(msg.startsWith("key:") || msg.startsWith("salt:") ? msg : `passphrase: ${msg}`);
     }
-  } else {
+  } else if (mode === "server") {
     const seen = new Map<number, number>();
     c.clients.forEach((cl, i) => {
       const prev = seen.get(cl.mux);
       if (prev !== undefined) problems.push(`clients.${i}.mux: ${cl.mux} is already used by clients.${prev}`);
       seen.set(cl.mux, i);
+      if (cl.protocol === "noise") return; // keys: noiseProblems
       const suite = suiteFor(c.crypto, cl.crypto);
       try {
         deriveMaster(suite.kdPrf, { passphrase: cl.passphrase, keyHex: cl.key, saltHex: cl.salt });

@@ -40,7 +40,7 @@ import {
   u32,
   type ControlMessage,
 } from "./satp/control.ts";
-import { authentic, countRx, countSeal, Receiver, RX_AUTH, RX_WAIT } from "./satp/session.ts";
+import { authentic, countRx, countSeal, Receiver, RX_AUTH, RX_WAIT, type SessionReceiver } from "./satp/session.ts";
 import { MARKS_ASK, MARKS_ASKED, type Conn, type ConnTable } from "./state.ts";
 import { sameEndpoint, type Ingress } from "./transport/link.ts";
 
@@ -93,6 +93,8 @@ export class Datapath {
   marksAsked = 0;
   private readonly pkt: Packet;
   private readonly rx: Receiver<Conn>;
+  /** The Noise suite's receive prologue (noise/crypto.ts), for packets through an ingress with `noise` set. */
+  noiseRx: SessionReceiver<Conn> | null = null;
   private pluginErrorLogged = 0;
   private authFailures = 0;
   private authLoggedAt = -Infinity;
@@ -118,14 +120,15 @@ export class Datapath {
       this.drops.overload++; // shed before any crypto; true: a stream reader keeps its framing
       return true;
     }
-    const n = this.rx.open(buf);
+    const rx = via.noise === true && this.noiseRx !== null ? this.noiseRx : this.rx;
+    const n = rx.open(buf);
     if (n < 0) {
-      if (n === RX_WAIT) return this.arrive(this.rx.session!, buf, via, address, port);
+      if (n === RX_WAIT) return this.arrive(rx, buf, via, address, port);
       countRx(n, this.drops);
-      if (n === RX_AUTH) this.authFailed(address, port, now);
+      if (n === RX_AUTH) this.authFailed(rx, address, port, now);
       return authentic(n);
     }
-    const conn = this.rx.session!;
+    const conn = rx.session!;
     if (conn.rate !== null && !conn.rate.take(buf.length, now)) {
       this.drops.ratelimit++; // authentic, but past the client's rate: nothing else is touched
       return true;
@@ -202,8 +205,9 @@ export class Datapath {
    * sync.markWaitMs), so a packet it accepted and an attacker replays here is refused. Only
    * authentic packets are held (hold.ts bounds them); the tag is checked again when they run.
    */
-  private arrive(conn: Conn, buf: Uint8Array, via: Ingress, address: string, port: number): boolean {
-    const v = conn.verify(buf, this.rx.header);
+  private arrive(rx: SessionReceiver<Conn>, buf: Uint8Array, via: Ingress, address: string, port: number): boolean {
+    const conn = rx.session!;
+    const v = conn.verify(buf, rx.header);
     if (v < 0) {
       countRx(v, this.drops);
       return authentic(v);
@@ -231,12 +235,12 @@ export class Datapath {
    * noise): one warning per AUTH_LOG_MS at most, with how many failed since the last one, so an
    * operator sees a misconfigured client at the default level and a flood costs one line.
    */
-  private authFailed(address: string, port: number, now: number): void {
+  private authFailed(rx: SessionReceiver<Conn>, address: string, port: number, now: number): void {
     this.authFailures++;
     if (now - this.authLoggedAt < AUTH_LOG_MS) return;
     this.authLoggedAt = now;
     this.env.log.warn("packet failed authentication (wrong passphrase or key?)", {
-      mux: this.rx.header.mux, // read by the receiver before the tag was checked
+      mux: rx.header.mux, // read by the receiver before the tag was checked
       from: hostPortText(address, port),
       failedSinceLastLine: this.authFailures,
     });

@@ -16,6 +16,7 @@ export const DROP_REASONS = [
   "badinner", // packet from the device that is not IPv4/IPv6 on a tun
   "exhausted", // 2^32 packets sent under this key: refusing to reuse a seq
   "nostate", // the send counter's next block could not be written to stateDir: refusing to risk a reused seq
+  "nokey", // Noise suite: no live transport key to seal with (no handshake yet, or it expired)
   "tunwrite", // device write failed
   "udpsend", // UDP send failed or the socket buffer was full
   "wait", // held for another server's replay marks, but the hold queue was full (hold.bytes) or off

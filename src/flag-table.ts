@@ -44,6 +44,27 @@ export const FLAGS: readonly Flag[] = [
     help: "peer: SATP over UDP (default), over TCP to a unicast server found via the anycast address, or over TCP to the anycast address",
   },
   {
+    long: "protocol",
+    key: "protocol",
+    kind: "string",
+    arg: "satp|noise",
+    help: "peer: SATP (default, anytun's) or the Noise IK suite (our servers' noise.listen port; needs --server-public-key and --private-key-file)",
+  },
+  {
+    long: "server-public-key",
+    key: "serverPublicKey",
+    kind: "string",
+    arg: "KEY",
+    help: "peer with --protocol noise: the anycast group's public key (relay.ts pubkey of the servers' noise.privateKeyFile)",
+  },
+  {
+    long: "private-key-file",
+    key: "privateKeyFile",
+    kind: "string",
+    arg: "FILE",
+    help: "peer with --protocol noise: this client's private key (relay.ts genkey > FILE)",
+  },
+  {
     long: "tcp-keepalive",
     key: "tcpKeepaliveMs",
     kind: "number",

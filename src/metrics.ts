@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import pkg from "../package.json";
 import { declaredDrops } from "./pipeline.ts";
 import { DROP_REASONS } from "./drops.ts";
+import { dhOps } from "./noise/keys.ts";
 import type { Server } from "./server.ts";
 
 const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -165,6 +166,20 @@ export function renderMetrics(s: Server): string {
     o.sample("relay_tcp_anycast_events_total", { event: "heldDelivered" }, s.held.delivered);
     o.sample("relay_tcp_anycast_events_total", { event: "heldExpired" }, s.held.expired);
     o.sample("relay_tcp_anycast_events_total", { event: "heldRefused" }, s.held.refused);
+  }
+
+  if (s.noise !== null) {
+    const g = s.noise.gate;
+    o.family("relay_noise_sessions", "gauge", "Noise suite sessions held here (made here or adopted from the fleet).");
+    o.sample("relay_noise_sessions", {}, g.sessions);
+    o.family(
+      "relay_noise_events_total",
+      "counter",
+      "Noise suite handshake events (initiations, cookies, MAC and handshake refusals...).",
+    );
+    for (const [event, n] of Object.entries(s.noise.events())) o.sample("relay_noise_events_total", { event }, n);
+    o.family("relay_noise_dh_total", "counter", "X25519 Diffie-Hellman operations done by this process.");
+    o.sample("relay_noise_dh_total", {}, dhOps.count);
   }
 
   const st = s.store;

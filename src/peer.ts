@@ -9,7 +9,9 @@
 import { hostPortText } from "./net/addr.ts";
 import { bindError } from "./net/bind.ts";
 import { writeFileSync } from "node:fs";
-import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
+import { connectionSession, noiseSession, resolveRemote, type Endpoint } from "./client.ts";
+import { NoiseReceiver } from "./noise/crypto.ts";
+import { NoiseClient } from "./noise/client.ts";
 import type { Config } from "./config.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
@@ -25,7 +27,7 @@ import {
   countSeal,
   receiverFor,
   SEAL_EXHAUSTED,
-  type Receiver,
+  type SessionReceiver,
   type SatpSession,
 } from "./satp/session.ts";
 import { configureLink, openTun, type TunDevice } from "./tun.ts";
@@ -80,7 +82,10 @@ export class PeerPath {
   /** Control messages (answers from the server) go here. */
   onControl: ((m: ControlMessage) => void) | null = null;
   out: PeerOut | null = null;
-  private readonly rx: Receiver;
+  /** Date.now() of the last authenticated packet in, and of the last packet out (the Noise client's timers). */
+  lastReceived = 0;
+  lastSent = 0;
+  private readonly rx: SessionReceiver;
   private exhaustedLogged = false;
 
   constructor(
@@ -93,8 +98,10 @@ export class PeerPath {
     public endpoint: Endpoint | null,
     /** The device's MTU rule (net/pmtu.ts): a larger packet that may not be fragmented gets a too-big error back. */
     private readonly mtu: Pick<Config, "mtu" | "icmpRate"> | null = null,
+    /** The receive prologue; default SATP's for `session` (the Noise suite passes its own). */
+    rx?: SessionReceiver,
   ) {
-    this.rx = receiverFor(session);
+    this.rx = rx ?? receiverFor(session);
   }
 
   /** Too-big packets from the device and the errors sent for them (net/pmtu.ts). */
@@ -107,6 +114,7 @@ export class PeerPath {
       countRx(n, this.drops);
       return authentic(n);
     }
+    this.lastReceived = Date.now();
     const ep = this.endpoint;
     if (this.session.newest && (ep === null || ep.port !== port || ep.address !== address)) {
       this.log.notice(ep === null ? "peer endpoint learned" : "peer endpoint changed", {
@@ -174,6 +182,25 @@ export class PeerPath {
       return;
     }
     this.out.queue(len, ep.port, ep.address);
+    this.lastSent = Date.now();
+  }
+
+  /** A keepalive (no payload) to the peer's endpoint, when it is known. */
+  keepalive(): void {
+    const ep = this.endpoint;
+    if (ep === null || this.out === null) return;
+    const len = this.session.seal(this.out.slot(), this.senderId, 0, EMPTY);
+    if (len < 0) return countSeal(len, this.drops);
+    this.out.queue(len, ep.port, ep.address);
+    this.lastSent = Date.now();
+  }
+
+  /** An unsealed packet (a Noise handshake message) to the peer's endpoint. */
+  sendRaw(pkt: Uint8Array): void {
+    const ep = this.endpoint;
+    if (ep === null || this.out === null) return;
+    this.out.slot().set(pkt);
+    this.out.queue(pkt.length, ep.port, ep.address);
   }
 
   /** A sealed control message or keepalive (empty body) for the TCP client transport. */
@@ -187,7 +214,8 @@ const EMPTY = new Uint8Array(0);
 
 /** Opens the device and socket and starts forwarding. Throws Error with a clear message on setup failure. */
 export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
-  const { session, counters } = connectionSession(cfg, log);
+  const noise = cfg.protocol === "noise" ? noiseSession(cfg, log) : null;
+  const { session, counters } = noise ?? connectionSession(cfg, log);
   const tap = cfg.type === "tap";
   const routes = new PrefixTable<true>();
   for (const r of cfg.route) routes.set(parseCidr(r, true), true);
@@ -210,8 +238,33 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     if (cfg.ifconfig !== undefined) configureLink(tun.name, { address: cfg.ifconfig, mtu: cfg.mtu, up: true });
     log.notice("device opened", { dev: tun.name, type: cfg.type, ifconfig: cfg.ifconfig });
 
-    const path = new PeerPath(session, cfg.senderId, tap, routes, tun, log, endpoint, cfg);
-    const onDatagram = (buf: Uint8Array, port: number, address: string) => path.receive(buf, port, address);
+    const rx =
+      noise === null
+        ? undefined
+        : new NoiseReceiver((i) => (noise.session.crypto.keys.some((k) => k.local === i) ? noise.session : undefined));
+    const path = new PeerPath(session, cfg.senderId, tap, routes, tun, log, endpoint, cfg, rx);
+    const hs =
+      noise === null
+        ? null
+        : new NoiseClient(noise.key, noise.server, noise.session, {
+            send: (p) => path.sendRaw(p),
+            keepalive: () => path.keepalive(),
+            lastReceived: () => path.lastReceived,
+            lastSent: () => path.lastSent,
+          });
+    if (hs !== null)
+      hs.onSilent = (n) =>
+        log.warn(
+          "no answer to the Noise handshake: is remote-port the servers' noise.listen port and --server-public-key theirs?",
+          {
+            initiations: n,
+            remote: endpoint ? hostPortText(endpoint.address, endpoint.port) : undefined,
+          },
+        );
+    const onDatagram = (buf: Uint8Array, port: number, address: string) => {
+      if (hs !== null && buf.length > 0 && buf[0] !== 4) return void hs.receive(buf);
+      return path.receive(buf, port, address);
+    };
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });
     const host = cfg.interface ?? (cfg.ipv4Only ? "0.0.0.0" : "::");
     if (cfg.transport !== "udp") {
@@ -250,6 +303,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       remote: endpoint ? `${endpoint.address}:${endpoint.port}` : "learn",
     });
     tun.start((pkt) => path.fromDevice(pkt));
+    hs?.start();
 
     if (cfg.postUpScript !== undefined) runPostUp(cfg.postUpScript, tun.name, log);
     if (cfg.writePid !== undefined) writeFileSync(cfg.writePid, `${process.pid}\n`);
@@ -269,6 +323,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
         tun: { ...tun.stats },
       }),
       stop() {
+        hs?.stop();
         u.close();
         tun.close();
         counters.release();

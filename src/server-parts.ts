@@ -3,6 +3,7 @@
 // group shares, the member ordinal plugins divide shared resources by, and the plugins' counters.
 import { createHash, hkdfSync, randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
+import type { Server } from "./server.ts";
 import { ConfigError, parseHostPort } from "./config.ts";
 import { hostPortText } from "./net/addr.ts";
 import { OwnEndpoints } from "./net/own.ts";
@@ -111,4 +112,26 @@ export class PluginCounters {
   *[Symbol.iterator](): IterableIterator<[string, number]> {
     for (const [k, b] of this.boxes) yield [k, b.n];
   }
+}
+
+/** The keys that changed from `cur` to `next` and take effect only on a restart (a reload warns). */
+export function restartOnly(cur: Config, next: Config): string[] {
+  const differ = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+  return [
+    ...(["listen", "interface", "port", "admin", "senderId", "noise"] as const).filter((k) => differ(next[k], cur[k])),
+    ...(["capture", "listen", "advertise"] as const)
+      .filter((k) => differ(next.tcp[k], cur.tcp[k]))
+      .map((k) => `tcp.${k}`),
+  ];
+}
+
+/** GET /v1/tcp: both TCP transports of server `s` (capture, flows, connections) and its hold queue. */
+export function tcpView(s: Server): object {
+  const h = s.held;
+  return {
+    capture: s.cfg.tcp.capture,
+    stats: { ...s.tcpAnycast.stats, heldDelivered: h.delivered, heldExpired: h.expired, heldRefused: h.refused },
+    flows: s.tcpAnycast.describe(),
+    unicast: [...s.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
+  };
 }

@@ -5,7 +5,15 @@
 import { hostPortText } from "./net/addr.ts";
 import type { Config } from "./config.ts";
 import { parseHostPort } from "./config.ts";
-import { checkPorts, fleetDigest, groupSecret, memberOrdinal, ownEndpoints, PluginCounters } from "./server-parts.ts";
+import {
+  checkPorts,
+  fleetDigest,
+  groupSecret,
+  memberOrdinal,
+  ownEndpoints,
+  PluginCounters,
+  restartOnly,
+} from "./server-parts.ts";
 import { Datapath } from "./datapath.ts";
 import type { Drops } from "./drops.ts";
 import { HoldQueue } from "./hold.ts";
@@ -24,6 +32,8 @@ import { startSync } from "./server-sync.ts";
 import type { FleetConsistency } from "./sync/consistency.ts";
 import type { SyncBackend } from "./sync/backend.ts";
 import { CounterFile } from "./satp/counter.ts";
+import { SatpCrypto } from "./satp/crypto.ts";
+import { NoiseServer } from "./server-noise.ts";
 import { Replication, type EndpointRecord } from "./sync/replicate.ts";
 import { SyncStore } from "./sync/store.ts";
 import { RouteIndex } from "./routing.ts";
@@ -70,6 +80,8 @@ export class Server {
   readonly held: HoldQueue;
   /** The per-packet work. */
   readonly dp: Datapath;
+  /** The Noise suite (noise.listen); null when off. */
+  noise: NoiseServer | null = null;
 
   private constructor(
     cfg: Config,
@@ -165,7 +177,8 @@ export class Server {
       if (rec.s === this.cfg.senderId || this.sync === null) return null;
       return new RemoteLink(this.sync, rec.s, mux, rec.a, rec.p);
     }
-    const l = this.listeners.find((x) => x.name === rec.l) ?? this.listeners[0];
+    const ls = rec.l.startsWith("noise/") ? (this.noise?.listeners ?? []) : this.listeners;
+    const l = ls.find((x) => x.name === rec.l) ?? ls[0];
     return l === undefined ? null : l.ingress.link(rec.a, rec.p);
   }
 
@@ -231,6 +244,8 @@ export class Server {
       throw e;
     }
     try {
+      const env = { conns: s.conns, store: s.store, dp: s.dp, own: s.own, log, firstListener: s.listeners.length };
+      s.noise = await NoiseServer.start(cfg, configDir, env);
       s.tcp.start();
       s.tcpAnycast.start();
     } catch (e) {
@@ -255,7 +270,8 @@ export class Server {
     }
     if (cfg.clients.length === 0) log.warn("no clients configured: every packet will be dropped (mux)");
     for (const c of s.conns.all())
-      if (c.crypto.suite.auth === "null") log.warn("client without authentication", { mux: c.mux });
+      if (c.crypto instanceof SatpCrypto && c.crypto.suite.auth === "null")
+        log.warn("client without authentication", { mux: c.mux });
     s.state = "syncing";
     if (wait) await s.whenReady();
     return s;
@@ -271,17 +287,6 @@ export class Server {
     if (this.state === "stopped") return "stopped";
     const why = this.sync?.readiness(this.cfg.sync.readyGraceMs, this.state === "ready") ?? null;
     return why ?? this.consistency?.readiness() ?? null;
-  }
-
-  /** GET /v1/tcp: both TCP transports (capture, flows, connections) and the hold queue. */
-  tcpView(): object {
-    const h = this.held;
-    return {
-      capture: this.cfg.tcp.capture,
-      stats: { ...this.tcpAnycast.stats, heldDelivered: h.delivered, heldExpired: h.expired, heldRefused: h.refused },
-      flows: this.tcpAnycast.describe(),
-      unicast: [...this.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
-    };
   }
 
   /** Resolves once the server takes packets (see notReadyReason); until then they are dropped (notready). */
@@ -354,12 +359,7 @@ export class Server {
       throw e;
     }
     const chain = this.chain;
-    for (const k of ["listen", "interface", "port", "admin", "senderId"] as const)
-      if (JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]))
-        this.log.warn(`reload: ${k} changed; takes effect on restart`);
-    for (const k of ["capture", "listen", "advertise"] as const)
-      if (JSON.stringify(next.tcp[k]) !== JSON.stringify(this.cfg.tcp[k]))
-        this.log.warn(`reload: tcp.${k} changed; takes effect on restart`);
+    for (const k of restartOnly(this.cfg, next)) this.log.warn(`reload: ${k} changed; takes effect on restart`);
     this.tcpAnycast.reconfigure(next.tcp); // limits, buffers and keep-alive bounds for new flows
     const keys = (c: Config) => JSON.stringify([c.sync.key, c.sync.acceptKeys]);
     if (keys(next) !== keys(this.cfg) && next.sync.key !== undefined) {
@@ -387,6 +387,7 @@ export class Server {
     this.held.stop();
     for (const l of this.listeners) l.udp.close();
     this.listeners.length = 0;
+    this.noise?.stop();
     this.counters?.release(); // last: nothing sends after this
     this.counters = null;
   }

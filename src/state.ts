@@ -7,6 +7,8 @@ import { rateFor, type RateLimit } from "./rate.ts";
 import { parseCidr, type Prefix } from "./net/addr.ts";
 import { counterId, type CounterFile } from "./satp/counter.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
+import { NoiseCrypto } from "./noise/crypto.ts";
+import { parseKey } from "./noise/keys.ts";
 import { SatpSession } from "./satp/session.ts";
 import { deriveMaster } from "./satp/suite.ts";
 import type { Link } from "./transport/link.ts";
@@ -17,8 +19,18 @@ import type { Link } from "./transport/link.ts";
 export const MARKS_ASK = 1;
 export const MARKS_ASKED = 2;
 
-/** A client: its SATP session (crypto, replay windows, send counter) plus what the server knows of it. */
-export class Conn extends SatpSession {
+/** The Noise suite's protocol name (admin views; noise/handshake.ts implements it). */
+export const NOISE_SUITE = "Noise_IK_25519_AESGCM_SHA256";
+
+/**
+ * A client: its session (SATP's crypto, or the Noise suite's transport keys; replay windows, send
+ * counter) plus what the server knows of it.
+ */
+export class Conn extends SatpSession<SatpCrypto | NoiseCrypto> {
+  /** "satp" (the default, anytun's protocol) or "noise" (the client's packets come on noise.listen). */
+  readonly protocol: "satp" | "noise";
+  /** A Noise client's static public key (wg base64); null for SATP. */
+  readonly publicKey: string | null;
   readonly name: string;
   readonly routes: readonly Prefix[];
   /** Identity of the key material and suite; equal fingerprints → session state may carry over. */
@@ -42,22 +54,28 @@ export class Conn extends SatpSession {
   readonly arrivals = {};
 
   constructor(c: ClientConfig, defaults: CryptoConfig) {
-    const suite = suiteFor(defaults, c.crypto);
-    const master = deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
-    super(new SatpCrypto(suite, master, c.role), c.mux, suite.window, suite.maxSenders);
+    const k = keysOf(c, defaults);
+    super(k.crypto, c.mux, k.window, k.maxSenders);
+    this.counterKey = k.counterKey;
+    this.fingerprint = k.fingerprint;
+    this.protocol = c.protocol ?? "satp";
+    this.publicKey = this.protocol === "noise" ? c.publicKey! : null;
     this.name = c.name ?? `mux-${c.mux}`;
     this.routes = c.routes.map((r) => parseCidr(r, true));
-    this.counterKey = [master.key, master.salt, c.mux];
-    this.fingerprint = JSON.stringify([
-      c.role,
-      suite,
-      Buffer.from(master.key).toString("hex"),
-      Buffer.from(master.salt).toString("hex"),
-    ]);
+  }
+
+  /** The suite's description for views: SATP's cipher choices, or the Noise protocol name. */
+  get suite(): object | string {
+    return this.crypto instanceof SatpCrypto ? this.crypto.suite : NOISE_SUITE;
   }
 
   /** Takes over the session state of the same client from before a reload. */
   adopt(old: Conn): void {
+    if (this.crypto instanceof NoiseCrypto && old.crypto instanceof NoiseCrypto) this.crypto.keys = old.crypto.keys;
+    this.adoptState(old);
+  }
+
+  private adoptState(old: Conn): void {
     this.carryOver(old);
     this.endpoint = old.endpoint;
     this.rxPackets = old.rxPackets;
@@ -69,6 +87,35 @@ export class Conn extends SatpSession {
     this.movedIn = old.movedIn;
     this.wait = old.wait === 0 ? 0 : MARKS_ASK; // a query in flight belonged to the old entry
   }
+}
+
+/** A client's crypto, counter identity and fingerprint from its config (SATP keys or a Noise public key). */
+function keysOf(c: ClientConfig, defaults: CryptoConfig) {
+  const suite = suiteFor(defaults, c.crypto);
+  const { window, maxSenders } = suite;
+  if (c.protocol === "noise") {
+    const pub = parseKey(c.publicKey ?? "", `clients (mux ${c.mux}).publicKey`);
+    return {
+      crypto: new NoiseCrypto(),
+      window,
+      maxSenders,
+      counterKey: ["noise", pub, c.mux], // the seq space is the client's, whatever its handshakes
+      fingerprint: JSON.stringify(["noise", c.publicKey, window, maxSenders]),
+    };
+  }
+  const master = deriveMaster(suite.kdPrf, { passphrase: c.passphrase, keyHex: c.key, saltHex: c.salt });
+  return {
+    crypto: new SatpCrypto(suite, master, c.role),
+    window,
+    maxSenders,
+    counterKey: [master.key, master.salt, c.mux],
+    fingerprint: JSON.stringify([
+      c.role,
+      suite,
+      Buffer.from(master.key).toString("hex"),
+      Buffer.from(master.salt).toString("hex"),
+    ]),
+  };
 }
 
 export class ConnTable {

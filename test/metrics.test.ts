@@ -72,8 +72,12 @@ describe("one client", () => {
     const listed = new Set([...table.matchAll(/`((?:relay|process)_[a-z_]+)`/g)].map((m) => m[1]!));
     const exposed = families(text);
     expect(exposed.filter((f) => !listed.has(f))).toEqual([]);
-    // Families shown only with a feature this server does not run (capture needs root; NATS sync).
+    // Families shown only with a feature this server does not run (capture needs root; NATS sync;
+    // the Noise suite, whose families test/e2e/noise.test.ts reads).
     const conditional = new Set([
+      "relay_noise_sessions",
+      "relay_noise_events_total",
+      "relay_noise_dh_total",
       "relay_tcp_anycast_flows",
       "relay_tcp_anycast_events_total",
       "relay_sync_backend_connected",

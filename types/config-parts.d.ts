@@ -54,9 +54,13 @@ export declare const RateOverride: v.StrictObjectSchema<{
     readonly burstMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 60000, undefined>]>, undefined>;
 }, undefined>;
 export type RateConfig = v.InferOutput<typeof RateSchema>;
+/** An X25519 public or private key as `wg genkey` / `wg pubkey` print it (base64 of 32 bytes). */
+export declare const wgKey: v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected a key as wg genkey/pubkey print it (44 characters of base64)">]>;
 export declare const ClientSchema: v.StrictObjectSchema<{
     readonly name: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>, v.MaxLengthAction<string, 64, undefined>]>, undefined>;
     readonly mux: v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>;
+    readonly protocol: v.OptionalSchema<v.PicklistSchema<["satp", "noise"], undefined>, undefined>;
+    readonly publicKey: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected a key as wg genkey/pubkey print it (44 characters of base64)">]>, undefined>;
     readonly passphrase: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
     readonly key: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected hex digits">]>, undefined>;
     readonly salt: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected 28 hex digits (14 bytes)">]>, undefined>;
@@ -134,3 +138,30 @@ export declare const SyncSchema: v.StrictObjectSchema<{
         readonly prefix: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "dot-separated tokens of letters, digits, _ and -">, v.MaxLengthAction<string, 128, undefined>]>, "anytun-relay">;
     }, undefined>, undefined>;
 }, undefined>;
+/** Server: the Noise suite's listener and the anycast group's responder key (noise/gate.ts). */
+export declare const NoiseSchema: v.StrictObjectSchema<{
+    readonly listen: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
+    readonly privateKeyFile: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
+    readonly maxSessions: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 1000000, undefined>]>, 65536>;
+    readonly loadPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 1000000, undefined>]>, 500>;
+}, undefined>;
+/** Config problems of the Noise suite (both roles); `mode` is the resolved mode. */
+export declare function noiseProblems(c: {
+    protocol: "satp" | "noise";
+    serverPublicKey?: string;
+    privateKeyFile?: string;
+    transport: string;
+    passphrase?: string;
+    key?: string;
+    noise: {
+        listen: string[];
+        privateKeyFile?: string;
+    };
+    clients: {
+        mux: number;
+        protocol?: "satp" | "noise";
+        publicKey?: string;
+        passphrase?: string;
+        key?: string;
+    }[];
+}, mode: string): string[];

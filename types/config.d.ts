@@ -16,6 +16,15 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
     readonly remoteHost: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, "empty host name">]>, undefined>;
     readonly remotePort: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>, 4444>;
     readonly transport: v.OptionalSchema<v.PicklistSchema<["udp", "tcp-unicast", "tcp-anycast"], undefined>, "udp">;
+    readonly protocol: v.OptionalSchema<v.PicklistSchema<["satp", "noise"], undefined>, "satp">;
+    readonly serverPublicKey: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected a key as wg genkey/pubkey print it (44 characters of base64)">]>, undefined>;
+    readonly privateKeyFile: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
+    readonly noise: v.OptionalSchema<v.StrictObjectSchema<{
+        readonly listen: v.OptionalSchema<v.ArraySchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RawCheckAction<string>]>, undefined>, readonly []>;
+        readonly privateKeyFile: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
+        readonly maxSessions: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 1000000, undefined>]>, 65536>;
+        readonly loadPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 1000000, undefined>]>, 500>;
+    }, undefined>, {}>;
     readonly tcpKeepaliveMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1000, undefined>, v.MaxValueAction<number, 600000, undefined>]>, 10000>;
     readonly tcpProbeMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 10000, undefined>]>, 50>;
     readonly ipv4Only: v.OptionalSchema<v.BooleanSchema<undefined>, false>;
@@ -47,6 +56,8 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
     readonly clients: v.OptionalSchema<v.ArraySchema<v.StrictObjectSchema<{
         readonly name: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>, v.MaxLengthAction<string, 64, undefined>]>, undefined>;
         readonly mux: v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 65535, undefined>]>;
+        readonly protocol: v.OptionalSchema<v.PicklistSchema<["satp", "noise"], undefined>, undefined>;
+        readonly publicKey: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected a key as wg genkey/pubkey print it (44 characters of base64)">]>, undefined>;
         readonly passphrase: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
         readonly key: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected hex digits">]>, undefined>;
         readonly salt: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.RegexAction<string, "expected 28 hex digits (14 bytes)">]>, undefined>;

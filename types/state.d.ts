@@ -2,12 +2,23 @@ import { type ClientConfig, type CryptoConfig, type RateConfig } from "./config.
 import { type RateLimit } from "./rate.ts";
 import { type Prefix } from "./net/addr.ts";
 import { type CounterFile } from "./satp/counter.ts";
+import { SatpCrypto } from "./satp/crypto.ts";
+import { NoiseCrypto } from "./noise/crypto.ts";
 import { SatpSession } from "./satp/session.ts";
 import type { Link } from "./transport/link.ts";
 export declare const MARKS_ASK = 1;
 export declare const MARKS_ASKED = 2;
-/** A client: its SATP session (crypto, replay windows, send counter) plus what the server knows of it. */
-export declare class Conn extends SatpSession {
+/** The Noise suite's protocol name (admin views; noise/handshake.ts implements it). */
+export declare const NOISE_SUITE = "Noise_IK_25519_AESGCM_SHA256";
+/**
+ * A client: its session (SATP's crypto, or the Noise suite's transport keys; replay windows, send
+ * counter) plus what the server knows of it.
+ */
+export declare class Conn extends SatpSession<SatpCrypto | NoiseCrypto> {
+    /** "satp" (the default, anytun's protocol) or "noise" (the client's packets come on noise.listen). */
+    readonly protocol: "satp" | "noise";
+    /** A Noise client's static public key (wg base64); null for SATP. */
+    readonly publicKey: string | null;
     readonly name: string;
     readonly routes: readonly Prefix[];
     /** Identity of the key material and suite; equal fingerprints → session state may carry over. */
@@ -30,8 +41,11 @@ export declare class Conn extends SatpSession {
     /** The hold queue's key for this client's arrivals (hold.ts). */
     readonly arrivals: {};
     constructor(c: ClientConfig, defaults: CryptoConfig);
+    /** The suite's description for views: SATP's cipher choices, or the Noise protocol name. */
+    get suite(): object | string;
     /** Takes over the session state of the same client from before a reload. */
     adopt(old: Conn): void;
+    private adoptState;
 }
 export declare class ConnTable {
     /** Indexed by mux: the receive path's one lookup. */

@@ -3,6 +3,7 @@
 // them the same way. node:crypto takes raw keys only wrapped in DER: PKCS#8 for a private key,
 // SPKI for a public one (the fixed prefixes below, RFC 8410).
 import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
 
 const PKCS8 = Buffer.from("302e020100300506032b656e04220420", "hex");
 const SPKI = Buffer.from("302a300506032b656e032100", "hex");
@@ -60,4 +61,27 @@ export function parseKey(text: string, what = "key"): Uint8Array {
   if (b.length !== KEY_LEN || keyText(b) !== t)
     throw new Error(`${what}: expected 44 characters of base64 (32 bytes), as wg genkey prints`);
   return new Uint8Array(b);
+}
+
+/**
+ * The key pair of a private key file (`relay.ts genkey` output); `loose`: group or others may read
+ * it (the caller warns). Throws naming the file, what is wrong and the fix.
+ */
+export function readKeyFile(path: string, what: string): { key: KeyPair; loose: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new Error(
+      `${what} ${path}: cannot read it (${(e as Error).message}); make one with: relay.ts genkey > ${path}`,
+    );
+  }
+  const key = keyPair(parseKey(text, `${what} ${path}`));
+  let loose = false;
+  try {
+    loose = (statSync(path).mode & 0o077) !== 0;
+  } catch {
+    // read just now; a delete since changes nothing here
+  }
+  return { key, loose };
 }

@@ -39,7 +39,7 @@ export interface Session<C = unknown> {
 
 export type Result<C> =
   | { kind: "reply"; packet: Uint8Array }
-  | { kind: "session"; session: Session<C>; packet?: Uint8Array }
+  | { kind: "session"; session: Session<C>; packet?: Uint8Array; stamp?: bigint }
   | { kind: "data"; session: Session<C>; plaintext: Uint8Array }
   | { kind: "drop"; reason: string };
 
@@ -174,18 +174,46 @@ export class Responder<C> {
     this.sessions.set(local, session);
     mine.push(session);
     this.byClient.set(client, mine);
-    return { kind: "session", session, packet: response };
+    return { kind: "session", session, packet: response, stamp: t };
   }
 
-  /** Forgets sessions older than REJECT_AFTER_MS (call every few seconds); how many went. */
-  sweep(now: number): number {
-    let n = 0;
+  /**
+   * A session another server of the group made (its record, synced): kept as ours are, so its
+   * packets open here; its initiation's `stamp` raises the client's floor (a replay of that
+   * initiation here is refused). False when it is known already or there is no room.
+   */
+  adopt(session: Session<C>, stamp: bigint): boolean {
+    if (this.sessions.has(session.local)) return false;
+    if (stamp > (this.lastStamp.get(session.client) ?? -1n)) this.lastStamp.set(session.client, stamp);
+    const mine = this.byClient.get(session.client) ?? [];
+    if (mine.length >= 2) this.forget(mine.shift()!);
+    if (this.sessions.size >= this.o.maxSessions) {
+      this.counts.sessionsFull++;
+      return false;
+    }
+    this.sessions.set(session.local, session);
+    mine.push(session);
+    this.byClient.set(session.client, mine);
+    return true;
+  }
+
+  /** Forgets the session with index `local` (its record was deleted or expired); true when it was here. */
+  drop(local: number): boolean {
+    const s = this.sessions.get(local);
+    if (s === undefined) return false;
+    this.forget(s);
+    return true;
+  }
+
+  /** Forgets sessions older than REJECT_AFTER_MS (call every few seconds); the ones that went. */
+  sweep(now: number): Session<C>[] {
+    const gone: Session<C>[] = [];
     for (const s of [...this.sessions.values()])
       if (now - s.created >= REJECT_AFTER_MS) {
         this.forget(s);
-        n++;
+        gone.push(s);
       }
-    return n;
+    return gone;
   }
 
   private forget(s: Session<C>): void {

@@ -17,7 +17,7 @@
 // caller's (a UDP slot, a stream scratch); the session keeps no reference to it.
 import type { Drops } from "../drops.ts";
 import { HEADER_LEN, MAX_PACKET, readHeader, TYPE_LEN, type Header } from "./codec.ts";
-import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT, type SatpCrypto } from "./crypto.ts";
+import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SEQ_LIMIT } from "./crypto.ts";
 import type { Reservation } from "./counter.ts";
 import { ReplayWindow } from "./replay.ts";
 
@@ -31,6 +31,22 @@ export const RX_SENDERS = -5;
 /** Not opened: the session's arrivals wait (`wait` set; the caller verifies and holds them). */
 export const RX_WAIT = -6;
 
+/** `seal` result of a crypto with no live key (the Noise suite before its handshake, noise/crypto.ts). */
+export const SEAL_NOKEY = -4;
+
+/**
+ * What a session's packets are sealed and opened with: SATP's (satp/crypto.ts) or the Noise
+ * suite's (noise/crypto.ts). `seal` finds payload type + inner at buf[HEADER_LEN, ...) and returns
+ * the packet length or a SEAL_* code; `open` returns the plaintext length (into `plain`) or an
+ * OPEN_* code, and never applies a window (the session does, after it).
+ */
+export interface SessionCrypto {
+  readonly overhead: number;
+  readonly plain: Uint8Array;
+  seal(seq: number, senderId: number, mux: number, buf: Uint8Array, plainLen: number): number;
+  open(pkt: Uint8Array, seq: number, senderId: number, mux: number, window: null): number;
+}
+
 /** Sender ids a session keeps replay windows for, unless configured otherwise (crypto.maxSenders). */
 export const MAX_SENDERS = 64;
 
@@ -43,7 +59,7 @@ export const SEAL_NOSTATE = -3; // the next block of seqs could not be made dura
 // Stryker disable next-line ObjectLiteral,ArrowFunction: equivalent — seal stops at SEQ_LIMIT before it would ask
 const IN_MEMORY: Reservation = { start: 0, limit: SEQ_LIMIT, extend: () => SEQ_LIMIT };
 
-export class SatpSession {
+export class SatpSession<K extends SessionCrypto = SessionCrypto> {
   /** Next send seq (never wraps: `seal` refuses at SEQ_LIMIT). */
   seq = 0;
   /** Seqs below this may be sent: SEQ_LIMIT, or the durable reservation's limit (satp/counter.ts). */
@@ -66,7 +82,7 @@ export class SatpSession {
   private readonly windowMap = new Map<number, ReplayWindow>();
 
   constructor(
-    readonly crypto: SatpCrypto,
+    readonly crypto: K,
     readonly mux: number,
     /** Replay window per sender id; 0 = off (anytun's -w 0: only the newest seq is tracked). */
     readonly windowSize: number,
@@ -168,8 +184,16 @@ export class SatpSession {
   }
 }
 
-/** The receive prologue of every role, with its scratch: header, session by mux (`find`), open. */
-export class Receiver<S extends SatpSession = SatpSession> {
+/** A receive prologue (SATP's below, the Noise suite's in noise/crypto.ts): the datapath's one entry. */
+export interface SessionReceiver<S extends SatpSession = SatpSession> {
+  readonly header: Header;
+  session: S | undefined;
+  /** What SatpSession.open returns, or RX_SHORT / RX_MUX / RX_WAIT. */
+  open(buf: Uint8Array): number;
+}
+
+/** The receive prologue of every SATP role, with its scratch: header, session by mux (`find`), open. */
+export class Receiver<S extends SatpSession = SatpSession> implements SessionReceiver<S> {
   /** The last datagram's header (when it was long enough). */
   // Stryker disable next-line ObjectLiteral: equivalent — readHeader sets every field before use
   readonly header: Header = { seq: 0, senderId: 0, mux: 0 };
@@ -215,4 +239,5 @@ export function countSeal(code: number, drops: Drops): void {
   if (code === SEAL_TOOBIG) drops.toobig++;
   else if (code === SEAL_EXHAUSTED) drops.exhausted++;
   else if (code === SEAL_NOSTATE) drops.nostate++;
+  else if (code === SEAL_NOKEY) drops.nokey++;
 }

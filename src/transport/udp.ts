@@ -137,6 +137,8 @@ export class UdpIngress implements Ingress {
     readonly name: string,
     /** Index among the server's listeners (Packet.listener for plugins). */
     readonly listener: number,
+    /** A noise.listen socket: its packets are the Noise suite's (link.ts Ingress.noise). */
+    readonly noise = false,
   ) {}
   link(address: string, port: number): Link {
     return new UdpLink(this, address, port);

@@ -129,6 +129,8 @@ describe.skipIf(!ready)("tcp-anycast on an IPv6 anycast address, UDP blocked (na
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
     // what kept the clients' sockets: the dead server's capture table still ends in a blackhole, so
     // its kernel dropped segments to the anycast port instead of resetting them (capture.ts)
-    expect(lab.exec(pair.s2, ["ip", "-6", "route", "show", "table", "160"], { ok: true })).toContain("blackhole default");
+    expect(lab.exec(pair.s2, ["ip", "-6", "route", "show", "table", "160"], { ok: true })).toContain(
+      "blackhole default",
+    );
   }, 60000);
 });

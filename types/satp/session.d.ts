@@ -1,6 +1,5 @@
 import type { Drops } from "../drops.ts";
 import { type Header } from "./codec.ts";
-import { type SatpCrypto } from "./crypto.ts";
 import type { Reservation } from "./counter.ts";
 import { ReplayWindow } from "./replay.ts";
 export declare const RX_SHORT = -1;
@@ -12,14 +11,28 @@ export declare const RX_MUX = -4;
 export declare const RX_SENDERS = -5;
 /** Not opened: the session's arrivals wait (`wait` set; the caller verifies and holds them). */
 export declare const RX_WAIT = -6;
+/** `seal` result of a crypto with no live key (the Noise suite before its handshake, noise/crypto.ts). */
+export declare const SEAL_NOKEY = -4;
+/**
+ * What a session's packets are sealed and opened with: SATP's (satp/crypto.ts) or the Noise
+ * suite's (noise/crypto.ts). `seal` finds payload type + inner at buf[HEADER_LEN, ...) and returns
+ * the packet length or a SEAL_* code; `open` returns the plaintext length (into `plain`) or an
+ * OPEN_* code, and never applies a window (the session does, after it).
+ */
+export interface SessionCrypto {
+    readonly overhead: number;
+    readonly plain: Uint8Array;
+    seal(seq: number, senderId: number, mux: number, buf: Uint8Array, plainLen: number): number;
+    open(pkt: Uint8Array, seq: number, senderId: number, mux: number, window: null): number;
+}
 /** Sender ids a session keeps replay windows for, unless configured otherwise (crypto.maxSenders). */
 export declare const MAX_SENDERS = 64;
 /** `seal` results below zero. */
 export declare const SEAL_TOOBIG = -1;
 export declare const SEAL_EXHAUSTED = -2;
 export declare const SEAL_NOSTATE = -3;
-export declare class SatpSession {
-    readonly crypto: SatpCrypto;
+export declare class SatpSession<K extends SessionCrypto = SessionCrypto> {
+    readonly crypto: K;
     readonly mux: number;
     /** Replay window per sender id; 0 = off (anytun's -w 0: only the newest seq is tracked). */
     readonly windowSize: number;
@@ -45,7 +58,7 @@ export declare class SatpSession {
     /** Bumped by `resetWindows` (an operator's reset, replicated: see sync/replicate.ts). */
     epoch: number;
     private readonly windowMap;
-    constructor(crypto: SatpCrypto, mux: number, 
+    constructor(crypto: K, mux: number, 
     /** Replay window per sender id; 0 = off (anytun's -w 0: only the newest seq is tracked). */
     windowSize: number, 
     /** Sender ids with state at most; packets from more are dropped (RX_SENDERS), never evicting. */
@@ -86,8 +99,15 @@ export declare class SatpSession {
      */
     seal(buf: Uint8Array, senderId: number, type: number, inner: Uint8Array): number;
 }
-/** The receive prologue of every role, with its scratch: header, session by mux (`find`), open. */
-export declare class Receiver<S extends SatpSession = SatpSession> {
+/** A receive prologue (SATP's below, the Noise suite's in noise/crypto.ts): the datapath's one entry. */
+export interface SessionReceiver<S extends SatpSession = SatpSession> {
+    readonly header: Header;
+    session: S | undefined;
+    /** What SatpSession.open returns, or RX_SHORT / RX_MUX / RX_WAIT. */
+    open(buf: Uint8Array): number;
+}
+/** The receive prologue of every SATP role, with its scratch: header, session by mux (`find`), open. */
+export declare class Receiver<S extends SatpSession = SatpSession> implements SessionReceiver<S> {
     private readonly find;
     /** The last datagram's header (when it was long enough). */
     readonly header: Header;

@@ -31,6 +31,8 @@ export interface Ingress {
     link(address: string, port: number): Link;
     /** False on a connection that may carry control messages only (tcp-unicast before its token). */
     readonly dataAllowed: boolean;
+    /** Packets through it are the Noise suite's (noise.listen), opened by the datapath's Noise receiver. */
+    readonly noise?: boolean;
     /** Index of the UDP listener, -1 for a stream (Packet.listener, for plugins). */
     readonly listener: number;
     /** INIT with a valid token arrived here (tcp-unicast); undefined where there is nothing to grant. */

@@ -1,0 +1,221 @@
+// The server's door for the Noise suite (noise.listen): handshakes in (Responder, peers.ts), the
+// transport keys they make handed to the client's session (noise/crypto.ts), and published to
+// the fleet so any server of the anycast group continues the session.
+//
+//   table "nz", key "<index>": { c: client public key (base64), r: the client's index, s/k: our
+//                                 send/receive keys (base64), t: wall-clock ms of the handshake,
+//                                 st: the initiation's timestamp (decimal) }
+//   Written by the server that answered the initiation (the index's top 16 bits are its sender
+//   id), deleted by it REJECT_AFTER_MS later; every server also drops keys of that age itself.
+//   The records carry transport keys: they go only through the sync backend (sealed with the
+//   fleet key; the mesh and the NATS backend keep them in memory, never on disk).
+//
+// Load: an initiation with a valid mac1 costs 4 DH; more than `loadPerSecond` of them in the last
+// second puts the gate under load, and then only initiations with a valid mac2 (a cookie from a
+// reply to their source address) reach the DH. Initiations with a bad mac1 cost nothing and do
+// not count.
+import type { Conn } from "../state.ts";
+import type { SyncTables } from "../sync/store.ts";
+import type { KeyPair } from "./keys.ts";
+import { Responder, REJECT_AFTER_MS, type Session } from "./peers.ts";
+import { NoiseCrypto } from "./crypto.ts";
+import { Windows } from "./transport.ts";
+import { TYPE_INITIATION } from "./wire.ts";
+
+export const NOISE_TABLE = "nz";
+/** How far in the future a synced record's time may be (clock skew between servers). */
+const SKEW_MS = 30_000;
+
+export interface GateOptions {
+  key: KeyPair;
+  senderId: number;
+  maxSessions: number;
+  /** Initiations with a valid mac1 per second above which cookies are asked for. */
+  loadPerSecond: number;
+}
+
+interface SessionRecord {
+  c: string;
+  r: number;
+  s: string;
+  k: string;
+  t: number;
+  st: string;
+}
+
+/** Drops of initiations that cost no DH (malformed, or a bad mac1): they do not count towards load. */
+const FREE = new Set(["noise-mac1", "noise-short", "noise-type", "noise-length"]);
+
+const b64 = (k: Uint8Array) => Buffer.from(k).toString("base64");
+const key32 = (t: unknown): Uint8Array | null => {
+  if (typeof t !== "string" || t.length !== 44) return null;
+  const b = Buffer.from(t, "base64");
+  return b.length === 32 ? new Uint8Array(b) : null;
+};
+const isU32 = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff;
+
+export class NoiseGate {
+  readonly responder: Responder<string>;
+  readonly counts = { handshakes: 0, cookieReplies: 0, adopted: 0, refusedRecords: 0, replies: 0 };
+  private byKey = new Map<string, Conn>();
+  /** Initiations with a valid mac1 in the current and the previous second. */
+  private second = 0;
+  private thisSecond = 0;
+  private lastSecond = 0;
+
+  constructor(
+    private readonly o: GateOptions,
+    private readonly store: SyncTables,
+    conns: readonly Conn[],
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.responder = new Responder<string>(
+      {
+        key: o.key,
+        senderId: o.senderId,
+        clientOf: (pub) => (this.byKey.has(b64(pub)) ? b64(pub) : undefined),
+        maxSessions: o.maxSessions,
+      },
+      clock(),
+    );
+    this.clients(conns);
+    store.validateBy(NOISE_TABLE, (v, k, node) => this.valid(v, k, node));
+    store.onChange(NOISE_TABLE, (k, v, origin) => {
+      if (origin === "local") return;
+      if (v === null) this.forget(Number(k));
+      else this.adopt(Number(k), v as SessionRecord);
+    });
+  }
+
+  /** The client table changed (start, reload): Noise clients by public key; keys of sessions made before are kept. */
+  clients(conns: readonly Conn[]): void {
+    const m = new Map<string, Conn>();
+    for (const c of conns) if (c.publicKey !== null) m.set(c.publicKey, c);
+    this.byKey = m;
+    for (const s of this.responder.sessions.values()) {
+      const c = m.get(s.client);
+      if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
+    }
+  }
+
+  /** The client whose session index is `index` (NoiseReceiver's find). */
+  find(index: number): Conn | undefined {
+    const s = this.responder.sessions.get(index);
+    return s === undefined ? undefined : this.byKey.get(s.client);
+  }
+
+  get underLoad(): boolean {
+    this.tick();
+    return this.thisSecond + this.lastSecond > this.o.loadPerSecond;
+  }
+
+  /**
+   * A handshake packet (not type 4) from `source` ("address:port"): the packet to send back (a
+   * response or a cookie reply), or null (dropped; Responder.counts and the MAC counts say why).
+   */
+  handshake(p: Uint8Array, source: string): Uint8Array | null {
+    const now = this.clock();
+    const r = this.responder.receive(p, source, this.underLoad, now);
+    if (p[0] === TYPE_INITIATION && !(r.kind === "drop" && FREE.has(r.reason))) this.thisSecond++; // a valid mac1: it counts towards load
+    if (r.kind === "reply") {
+      this.counts.cookieReplies++;
+      return r.packet;
+    }
+    if (r.kind !== "session") return null;
+    const s = r.session;
+    const c = this.byKey.get(s.client);
+    if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
+    this.counts.handshakes++;
+    const rec: SessionRecord = {
+      c: s.client,
+      r: s.remote,
+      s: b64(s.sendKey),
+      k: b64(s.recvKey),
+      t: s.created,
+      st: String(r.stamp ?? 0n),
+    };
+    this.store.set(NOISE_TABLE, String(s.local), rec);
+    return r.packet ?? null;
+  }
+
+  /** Forgets sessions past REJECT_AFTER_MS (call every few seconds): ours are deleted from the fleet too. */
+  sweep(): void {
+    const now = this.clock();
+    for (const s of this.responder.sweep(now)) {
+      const c = this.byKey.get(s.client);
+      if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.sweep(now);
+      if (s.local >>> 16 === (this.o.senderId & 0xffff)) this.store.delete(NOISE_TABLE, String(s.local));
+    }
+    for (const c of this.byKey.values()) if (c.crypto instanceof NoiseCrypto) c.crypto.sweep(now);
+  }
+
+  get sessions(): number {
+    return this.responder.sessions.size;
+  }
+
+  private tick(): void {
+    const sec = Math.floor(this.clock() / 1000);
+    if (sec === this.second) return;
+    this.lastSecond = sec === this.second + 1 ? this.thisSecond : 0;
+    this.thisSecond = 0;
+    this.second = sec;
+  }
+
+  /** A peer's "nz" record: its index is the origin's, the client is ours, keys are 32 bytes, the time is live. */
+  private valid(v: unknown, k: string, node: number): boolean {
+    if (v === null) return true;
+    const i = Number(k);
+    const r = v as Partial<SessionRecord>;
+    const ok =
+      /^\d+$/.test(k) &&
+      isU32(i) &&
+      i >>> 16 === (node & 0xffff) &&
+      typeof v === "object" &&
+      typeof r.c === "string" &&
+      this.byKey.has(r.c) &&
+      isU32(r.r) &&
+      key32(r.s) !== null &&
+      key32(r.k) !== null &&
+      typeof r.t === "number" &&
+      Math.abs(this.clock() - r.t) < REJECT_AFTER_MS + SKEW_MS &&
+      r.t < this.clock() + SKEW_MS &&
+      typeof r.st === "string" &&
+      /^\d{1,30}$/.test(r.st);
+    if (!ok) this.counts.refusedRecords++;
+    return ok;
+  }
+
+  private adopt(local: number, r: SessionRecord): void {
+    const s: Session<string> = {
+      local,
+      remote: r.r,
+      client: r.c,
+      sendKey: key32(r.s)!,
+      recvKey: key32(r.k)!,
+      sendSeq: 0,
+      windows: new Windows(), // unused: transport packets open in the client's session (crypto.ts)
+      created: r.t,
+    };
+    if (!this.responder.adopt(s, BigInt(r.st))) return;
+    this.counts.adopted++;
+    const c = this.byKey.get(r.c);
+    if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
+  }
+
+  private forget(local: number): void {
+    const s = this.responder.sessions.get(local);
+    if (s === undefined) return;
+    this.responder.drop(local);
+    const c = this.byKey.get(s.client);
+    if (c !== undefined && c.crypto instanceof NoiseCrypto)
+      c.crypto.keys = c.crypto.keys.filter((k) => k.local !== local);
+  }
+}
+
+const keysOf = (s: Session<string>) => ({
+  local: s.local,
+  remote: s.remote,
+  send: s.sendKey,
+  recv: s.recvKey,
+  created: s.created,
+});
