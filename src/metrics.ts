@@ -12,6 +12,7 @@ import { declaredDrops } from "./pipeline.ts";
 import { DROP_REASONS } from "./drops.ts";
 import { dhOps } from "./noise/keys.ts";
 import type { Server } from "./server.ts";
+import { udpListeners } from "./server-parts.ts";
 
 const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 
@@ -50,7 +51,7 @@ export function renderMetrics(s: Server): string {
   o.sample("relay_clients_with_endpoint", {}, s.conns.all().filter((c) => c.endpoint !== null).length);
 
   o.family("relay_transport_packets_total", "counter", "Datagrams per transport listener and direction.");
-  for (const l of s.listeners)
+  for (const l of udpListeners(s))
     o.inOut(
       "relay_transport_packets_total",
       { transport: "udp", listener: l.name },
@@ -58,7 +59,7 @@ export function renderMetrics(s: Server): string {
       l.udp.stats.txPackets,
     );
   o.family("relay_transport_bytes_total", "counter", "Datagram bytes per transport listener and direction.");
-  for (const l of s.listeners)
+  for (const l of udpListeners(s))
     o.inOut(
       "relay_transport_bytes_total",
       { transport: "udp", listener: l.name },
@@ -66,14 +67,14 @@ export function renderMetrics(s: Server): string {
       l.udp.stats.txBytes,
     );
   o.family("relay_transport_send_errors_total", "counter", "Datagrams the socket refused (buffer full, ICMP errors).");
-  for (const l of s.listeners)
+  for (const l of udpListeners(s))
     o.sample("relay_transport_send_errors_total", { transport: "udp", listener: l.name }, l.udp.stats.txErrors);
   o.family(
     "relay_transport_callback_errors_total",
     "counter",
     "Datagrams whose receive path threw (a bug): dropped, the socket kept reading.",
   );
-  for (const l of s.listeners)
+  for (const l of udpListeners(s))
     o.sample(
       "relay_transport_callback_errors_total",
       { transport: "udp", listener: l.name },

@@ -15,10 +15,33 @@ import { dhOps, keyText, readKeyFile } from "./noise/keys.ts";
 import type { OwnEndpoints } from "./net/own.ts";
 import type { ConnTable, Conn } from "./state.ts";
 import type { SyncStore } from "./sync/store.ts";
+import type { Ingress } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
 
 /** Sessions are swept this often (REJECT_AFTER_MS is 180 s). */
 const SWEEP_MS = 5_000;
+
+/**
+ * One datagram on a noise.listen socket from (address, port) through `via`: transport data to the
+ * datapath, a handshake packet to the gate, whose answer (a response or a cookie reply) goes to
+ * `reply`. Every datagram ends in the datapath's or the gate's counters (the fuzz tests count).
+ */
+export function noiseDatagram(
+  dp: Datapath,
+  gate: NoiseGate,
+  via: UdpIngress | Ingress,
+  buf: Uint8Array,
+  address: string,
+  port: number,
+  reply: (answer: Uint8Array) => void,
+): void {
+  if (buf.length > 0 && buf[0] === 4) return void dp.receive(buf, via, address, port);
+  if (!dp.accepting) return void dp.drops.notready++;
+  const answer = gate.handshake(buf, hostPortText(address, port));
+  if (answer === null) return;
+  reply(answer);
+  gate.counts.replies++;
+}
 
 export class NoiseServer {
   readonly listeners: { name: string; udp: UdpTransport; ingress: UdpIngress }[] = [];
@@ -52,16 +75,11 @@ export class NoiseServer {
         const { host, port } = parseHostPort(text);
         let ingress: UdpIngress | undefined;
         let udp: UdpTransport | undefined;
-        const onData = (buf: Uint8Array, p: number, a: string) => {
-          if (buf.length > 0 && buf[0] === 4) return void env.dp.receive(buf, ingress!, a, p);
-          if (!env.dp.accepting) return void env.dp.drops.notready++;
-          const answer = gate.handshake(buf, hostPortText(a, p));
-          if (answer === null) return;
-          const slot = udp!.slot();
-          slot.set(answer);
-          udp!.queue(answer.length, p, a);
-          gate.counts.replies++;
-        };
+        const onData = (buf: Uint8Array, p: number, a: string) =>
+          noiseDatagram(env.dp, gate, ingress!, buf, a, p, (answer) => {
+            udp!.slot().set(answer);
+            udp!.queue(answer.length, p, a);
+          });
         const onErr = (e: Error) => env.log.debug("udp socket error", { listener: text, error: e.message });
         try {
           udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers, cfg.reusePort);

@@ -3,7 +3,7 @@
 // group shares, the member ordinal plugins divide shared resources by, and the plugins' counters.
 import { createHash, hkdfSync, randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
-import type { Server } from "./server.ts";
+import type { Listener, Server } from "./server.ts";
 import { ConfigError, parseHostPort } from "./config.ts";
 import { hostPortText } from "./net/addr.ts";
 import { OwnEndpoints } from "./net/own.ts";
@@ -134,4 +134,9 @@ export function tcpView(s: Server): object {
     flows: s.tcpAnycast.describe(),
     unicast: [...s.tcp.conns].map((k) => ({ remote: `${k.remoteAddress}:${k.remotePort}`, ...k.stats })),
   };
+}
+
+/** Every UDP listener of server `s`: SATP's (`listen`) and the Noise suite's (`noise.listen`). */
+export function udpListeners(s: Server): readonly Listener[] {
+  return s.noise === null ? s.listeners : [...s.listeners, ...s.noise.listeners];
 }

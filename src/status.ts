@@ -5,6 +5,7 @@
 import { hostPortText } from "./net/addr.ts";
 import pkg from "../package.json";
 import type { Server } from "./server.ts";
+import { udpListeners } from "./server-parts.ts";
 
 export interface Status {
   version: string;
@@ -16,6 +17,7 @@ export interface Status {
   clients: {
     mux: number;
     name: string;
+    protocol: "satp" | "noise";
     endpoint: string | null;
     via: string | null;
     servedBy: number | null;
@@ -50,7 +52,7 @@ export function statusOf(s: Server): Status {
     state: s.notReadyReason() === null ? "ready" : s.state,
     notReady: s.notReadyReason(),
     uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
-    listeners: s.listeners.map((l) => ({
+    listeners: udpListeners(s).map((l) => ({
       name: l.name,
       packets: { in: l.udp.stats.rxPackets, out: l.udp.stats.txPackets },
       bytes: { in: l.udp.stats.rxBytes, out: l.udp.stats.txBytes },
@@ -58,6 +60,7 @@ export function statusOf(s: Server): Status {
     clients: s.conns.all().map((c) => ({
       mux: c.mux,
       name: c.name,
+      protocol: c.protocol,
       endpoint: c.endpoint ? hostPortText(c.endpoint.address, c.endpoint.port) : null,
       via: c.endpoint ? (c.endpoint.kind === "udp" ? `udp ${c.endpoint.record}` : c.endpoint.kind) : null,
       servedBy: c.servedBy < 0 ? null : c.servedBy,
@@ -134,7 +137,7 @@ export function renderStatus(st: Status): string {
       `peer ${p.address}${p.node !== null ? ` (node ${p.node})` : ""}: ${p.state}${p.lagSeconds !== null ? `, last heard ${p.lagSeconds} s ago` : ""}${p.rttMs !== null ? `, rtt ${p.rttMs} ms` : ""}`,
     );
   for (const x of st.clients) {
-    out.push("", `client ${x.name} (mux ${x.mux})`);
+    out.push("", `client ${x.name} (mux ${x.mux}${x.protocol === "noise" ? ", Noise suite" : ""})`);
     out.push(
       `  endpoint: ${x.endpoint ?? "(none yet)"}${x.via ? ` via ${x.via}` : ""}${x.servedBy !== null && x.servedBy !== st.node ? `, served by node ${x.servedBy}` : ""}`,
     );

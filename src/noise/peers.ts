@@ -97,6 +97,7 @@ export class Responder<C> {
     sessionsFull: 0,
     malformed: 0,
     noSession: 0,
+    unexpected: 0,
   };
   private readonly lastStamp = new Map<C, bigint>();
   /** A client's sessions, oldest first (at most two). */
@@ -126,7 +127,10 @@ export class Responder<C> {
       }
       return receiveOn(s, p, m.counter, now);
     }
-    if (m.type !== wire.TYPE_INITIATION) return { kind: "drop", reason: "noise-unexpected" };
+    if (m.type !== wire.TYPE_INITIATION) {
+      this.counts.unexpected++; // a response or cookie reply sent to a server
+      return { kind: "drop", reason: "noise-unexpected" };
+    }
     const admitted = this.macs.admit(p, source, underLoad, now);
     if (admitted === "bad-mac1") return { kind: "drop", reason: "noise-mac1" };
     if (admitted === "cookie") {

@@ -7,6 +7,7 @@
 import { generateKeyPair } from "../../src/noise/keys.ts";
 import { Initiator, Responder, sendOn } from "../../src/noise/peers.ts";
 import { Rng } from "../lib/fuzz.ts";
+import { noiseServerPath } from "../lib/noise-server.ts";
 
 const secs = Number(process.argv[2] ?? 1);
 const fuzzN = Number(process.argv[3] ?? 1_000_000);
@@ -73,6 +74,24 @@ for (let k = 0; k < fuzzN; k++) {
 }
 const fuzzS = (performance.now() - t0) / 1000;
 
+// the same mix through the server's whole receive path (noise.listen dispatch, gate, datapath)
+const sp = noiseServerPath();
+let uncounted = 0;
+const t1 = performance.now();
+for (let k = 0; k < fuzzN; k++) {
+  let p: Uint8Array;
+  if (k % 3 === 0) {
+    p = new Uint8Array(rng.int(200));
+    rng.fill(p);
+    if (p.length > 4 && rng.chance(0.5)) p.set([1 + rng.int(4), 0, 0, 0]);
+  } else {
+    p = sp.seeds[k % 2]!.slice();
+    p[rng.int(p.length)]! ^= 1 + rng.int(255);
+  }
+  if (sp.feed(p) < 1) uncounted++;
+}
+const serverS = (performance.now() - t1) / 1000;
+
 console.log(`bun ${Bun.version}; Noise_IK_25519_AESGCM_SHA256, one core`);
 console.log(`handshakes (both ends, 8 X25519): ${hs.toFixed(0)}/s`);
 console.log(
@@ -84,3 +103,7 @@ for (const row of rows) console.log(row);
 console.log(
   `fuzz of the responder's receive path: ${fuzzN} inputs in ${fuzzS.toFixed(1)} s, 0 exceptions; ${JSON.stringify(reasons)}`,
 );
+console.log(
+  `fuzz of the server's noise.listen path (dispatch, gate, datapath): ${fuzzN} inputs in ${serverS.toFixed(1)} s, 0 exceptions, ${uncounted} uncounted; drops ${JSON.stringify(Object.fromEntries(Object.entries(sp.dp.drops).filter(([, n]) => n > 0)))}`,
+);
+if (uncounted > 0) process.exitCode = 1;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { generateKeyPair, keyText } from "../../src/noise/keys.ts";
-import { AnycastPair, BUN, have, iperf3, isRoot, Lab, pingReceived, RELAY, ROOT } from "../lib/netns.ts";
+import { AnycastPair, BUN, have, iperf3, isRoot, Lab, pingReceived, RELAY, relayServer, ROOT } from "../lib/netns.ts";
 
 const ready = isRoot && have("ping") && have("iperf3");
 if (!ready) console.warn("e2e noise: skipped (needs root, ping, iperf3; CI installs them)");
@@ -63,7 +63,7 @@ describe.skipIf(!ready)("noise suite: two of our clients through two synced serv
       drainSeconds: 0,
     };
     writeFileSync(`${dir}/${s}.json`, JSON.stringify(cfg));
-    return lab.spawn(pair.server(s), [...RELAY, "--config", `${dir}/${s}.json`], `${dir}/${s}-${Date.now()}.log`);
+    return lab.spawn(pair.server(s), relayServer(`${dir}/${s}.json`), `${dir}/${s}-${Date.now()}.log`);
   }
 
   function startClient(k: "a" | "b", inner: string): Subprocess {

@@ -31,11 +31,12 @@ const SILENT = new Logger([], "text");
 const SERVER = { address: "192.0.2.1", port: 4444 };
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 
-/** An ingress whose links count what is sent on them (the seam's in-memory side). */
-function memoryIngress(): Ingress & { sent: number } {
+/** An ingress whose links count what is sent on them (the seam's in-memory side); `noise`: a noise.listen one. */
+export function memoryIngress(noise = false): Ingress & { sent: number } {
   const slot = new Uint8Array(2048);
   const ing: Ingress & { sent: number } = {
     sent: 0,
+    noise,
     dataAllowed: true,
     listener: 0,
     link(address: string, port: number): Link {

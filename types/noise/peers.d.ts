@@ -57,6 +57,7 @@ export declare class Responder<C> {
         sessionsFull: number;
         malformed: number;
         noSession: number;
+        unexpected: number;
     };
     private readonly lastStamp;
     /** A client's sessions, oldest first (at most two). */
