@@ -11,7 +11,7 @@ import { Logger } from "../src/log.ts";
 import { SyncMesh } from "../src/sync/mesh.ts";
 import { SyncStore } from "../src/sync/store.ts";
 import { mergeMetrics } from "../src/workers/metrics.ts";
-import { mergeClients, mergeTcp } from "../src/workers/views.ts";
+import { mergeClients, mergeNoise, mergeTcp } from "../src/workers/views.ts";
 import { workerConfig, type TreePlan } from "../src/workers/plan.ts";
 import { Client } from "./lib/satp-client.ts";
 import { freePort } from "./lib/util.ts";
@@ -143,6 +143,14 @@ describe("merged views", () => {
       ],
       unicast: [{ r: 1, worker: 1 }],
     });
+  });
+
+  test("/v1/noise: counts summed, sessions (replicated to every worker) the largest, under load if any is", () => {
+    const v = mergeNoise([
+      { publicKey: "K", sessions: 4, underLoad: false, dhOps: 8, handshakes: 2, macs: { badMac1: 5 } },
+      { publicKey: "K", sessions: 3, underLoad: true, dhOps: 4, handshakes: 1, macs: { badMac1: 1 } },
+    ]);
+    expect(v).toEqual({ publicKey: "K", sessions: 4, underLoad: true, dhOps: 12, handshakes: 3, macs: { badMac1: 6 } });
   });
 
   test("/v1/clients: one entry per client, counters summed, the rest from the worker that heard it last", () => {

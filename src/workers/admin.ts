@@ -1,12 +1,12 @@
 // The admin API of a server with workers (supervisor.ts): the same rules as a server's
 // (admin.ts guardAdmin) in front of routes answered from the supervisor (/healthz, /readyz,
-// /v1/workers), merged from every worker (/metrics, /drain, /v1/tcp, /v1/clients, /v1/peers;
+// /v1/workers), merged from every worker (/metrics, /drain, /v1/tcp, /v1/clients, /v1/peers, /v1/noise;
 // metrics.ts, views.ts), or passed to worker 0 (or ?worker=N).
 import { Hono } from "hono";
 import { guardAdmin } from "../admin.ts";
 import { mergeMetrics } from "./metrics.ts";
 import type { Supervisor } from "./supervisor.ts";
-import { mergeClients, mergePeers, mergeTcp } from "./views.ts";
+import { mergeClients, mergeNoise, mergePeers, mergeTcp } from "./views.ts";
 
 /** The supervisor's own series: workers, and per worker its readiness and restarts. */
 function supervisorMetrics(sup: Supervisor): string {
@@ -84,6 +84,7 @@ export function supervisorApp(sup: Supervisor): Hono {
   merged("/v1/tcp", mergeTcp);
   merged("/v1/clients", mergeClients);
   merged("/v1/peers", mergePeers);
+  merged("/v1/noise", mergeNoise);
   app.all("*", async (c) => {
     const url = new URL(c.req.url);
     const w = pick(url.searchParams.get("worker") ?? undefined);

@@ -76,3 +76,14 @@ export function mergePeers(views: readonly Json[]): Json {
     replayMarkQueries: sumNumbers(views.map((v) => v.replayMarkQueries)),
   };
 }
+
+/**
+ * GET /v1/noise: counts summed over the workers (each has its own gate and Diffie-Hellman count);
+ * sessions are replicated to every worker, so their number is the largest, not the sum.
+ */
+export function mergeNoise(views: readonly Json[]): Json {
+  const out = sumNumbers(views) as Json;
+  out.sessions = Math.max(0, ...views.map((v) => (typeof v.sessions === "number" ? v.sessions : 0)));
+  out.underLoad = views.some((v) => v.underLoad === true);
+  return out;
+}
