@@ -63,6 +63,8 @@ export const MEANING: Record<string, string> = {
   "noise.privateKeyFile":
     "the anycast group's private key (`relay.ts genkey > FILE`), the same file on every server; never shown by the admin API",
   "noise.maxSessions": "live sessions at most (a client holds up to two); initiations beyond are dropped and counted",
+  "noise.recordKeySeconds":
+    "how often each server renews the in-memory X25519 key that session records are sealed to; a fleet key leaked later opens no record older than two periods",
   "noise.loadPerSecond":
     "initiations with a valid mac1 per second (over two seconds) above which the server asks for cookies (mac2) before any Diffie-Hellman",
   relayClient: "relay-client: the relay to ask for",

@@ -254,6 +254,9 @@ export const NoiseSchema = v.strictObject({
   // Initiations with a valid mac1 per second (over the last two seconds) above which the server
   // answers with cookies instead of doing Diffie-Hellman.
   loadPerSecond: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 500),
+  // How often each server renews the ephemeral key its peers seal session records to (records
+  // older than two periods cannot be opened with any key that still exists).
+  recordKeySeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(86400)), 600),
 });
 
 /** Config problems of the Noise suite (both roles); `mode` is the resolved mode. */

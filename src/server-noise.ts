@@ -63,7 +63,13 @@ export class NoiseServer {
     const { key, loose } = readKeyFile(path, "noise.privateKeyFile");
     if (loose) env.log.warn("noise.privateKeyFile is readable by other users: chmod 600 it", { path });
     const gate = new NoiseGate(
-      { key, senderId: cfg.senderId, maxSessions: n.maxSessions, loadPerSecond: n.loadPerSecond },
+      {
+        key,
+        senderId: cfg.senderId,
+        maxSessions: n.maxSessions,
+        loadPerSecond: n.loadPerSecond,
+        recordKeyMs: n.recordKeySeconds * 1000,
+      },
       env.store,
       env.conns.all(),
     );

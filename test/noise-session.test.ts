@@ -11,6 +11,7 @@ import { PT_IPV4 } from "../src/satp/codec.ts";
 import { newDrops } from "../src/drops.ts";
 import { NoiseCrypto, NoiseReceiver, type TransportKeys } from "../src/noise/crypto.ts";
 import { NOISE_TABLE, NoiseGate } from "../src/noise/gate.ts";
+import { KEYS_TABLE, RecordKeys } from "../src/noise/records.ts";
 import { dhOps, generateKeyPair, keyText } from "../src/noise/keys.ts";
 import { MacKeys, seal as sealMacs } from "../src/noise/macs.ts";
 import { Initiator, REJECT_AFTER_MS } from "../src/noise/peers.ts";
@@ -133,8 +134,20 @@ function gateOf(senderId: number, clock: () => number) {
   const conns = new ConnTable();
   conns.replace(cfg.clients, cfg.crypto);
   const store = new SyncStore(senderId);
-  const gate = new NoiseGate({ key: group, senderId, maxSessions: 16, loadPerSecond: 20 }, store, conns.all(), clock);
+  const gate = new NoiseGate(
+    { key: group, senderId, maxSessions: 16, loadPerSecond: 20, recordKeyMs: 600_000 },
+    store,
+    conns.all(),
+    clock,
+  );
   return { conns, store, gate, conn: conns.get(1)! };
+}
+
+/** Hands `from`'s "nzk" record (its record-sealing key) to `to`'s store, as a sync link would. */
+function shareKey(from: ReturnType<typeof gateOf>, to: ReturnType<typeof gateOf>, node: number): void {
+  const key = String(node);
+  const ver = from.store.version(KEYS_TABLE, key)!;
+  to.store.apply({ table: KEYS_TABLE, key, value: from.store.get(KEYS_TABLE, key), t: ver.t, node: ver.node }, 9);
 }
 
 describe("the gate over real sync stores", () => {
@@ -143,6 +156,7 @@ describe("the gate over real sync stores", () => {
     const clock = () => now;
     const s1 = gateOf(1, clock);
     const s2 = gateOf(2, clock);
+    shareKey(s2, s1, 2); // S1 knows S2's record key: it seals the session's keys to it
     const wire: Parameters<SyncStore["apply"]>[0][] = [];
     s1.store.onPublish((r) => wire.push(r));
     const a = new Initiator(alice, group.pub);
@@ -155,6 +169,9 @@ describe("the gate over real sync stores", () => {
     expect(got.session.remote >>> 16).toBe(1); // S1's index
     expect(wire.length).toBe(1);
     expect(wire[0]!.table).toBe(NOISE_TABLE);
+    const sent = JSON.stringify(wire[0]!.value);
+    expect(sent).not.toContain(Buffer.from(got.session.sendKey).toString("base64")); // only sealed
+    expect(sent).not.toContain(Buffer.from(got.session.recvKey).toString("base64"));
     expect(s2.store.apply(wire[0]!, 9)).toBe(true);
     expect(s2.gate.counts.adopted).toBe(1);
 
@@ -170,26 +187,48 @@ describe("the gate over real sync stores", () => {
       expect(rx.session).toBe(srv.conn);
     }
 
-    // forged records: another origin's index, an unknown client, a short key, a stale time
+    // forged records: another origin's index, an unknown client, no sealed part, a stale time
     const rec = wire[0]!;
     const v = rec.value as Record<string, unknown>;
     const forged = [
       { ...rec, node: 3, t: rec.t + 1 },
       { ...rec, key: String(0x20005), t: rec.t + 1 },
       { ...rec, key: String(0x10077), value: { ...v, c: keyText(group.pub) } },
-      { ...rec, key: String(0x10078), value: { ...v, s: "AAAA" } },
+      { ...rec, key: String(0x10078), value: { ...v, z: null } },
       { ...rec, key: String(0x10079), value: { ...v, t: now - REJECT_AFTER_MS - 60_000 } },
     ];
     const refused = s2.gate.counts.refusedRecords;
     for (const f of forged) expect(s2.store.apply(f, 9)).toBe(false);
     expect(s2.gate.counts.refusedRecords - refused).toBe(forged.length);
     expect(s2.gate.sessions).toBe(1);
+    // well-formed, but its keys sealed under another index (the sealing binds the record's key)
+    expect(s2.store.apply({ ...rec, key: String(0x1007a) }, 9)).toBe(true);
+    expect(s2.gate.counts.unreadableRecords).toBe(1);
+    expect(s2.gate.sessions).toBe(1);
+  });
+
+  test("a server that restarts (new record key) gets the live sessions sealed to it again", () => {
+    const now = Date.now();
+    const s1 = gateOf(1, () => now);
+    let s2 = gateOf(2, () => now);
+    s1.store.onPublish((r) => s2.store.apply(r, 9));
+    shareKey(s2, s1, 2);
+    const a = new Initiator(alice, group.pub);
+    a.receive(s1.gate.handshake(a.initiation(now), "192.0.2.1:1000")!, now);
+    expect(s2.gate.sessions).toBe(1);
+    s2 = gateOf(2, () => now); // kill -9 and start: nothing in memory, a new key
+    expect(s2.gate.sessions).toBe(0);
+    shareKey(s2, s1, 2); // its "nzk" record reaches S1: S1 publishes its session to it again
+    expect(s1.gate.counts.republished).toBe(1);
+    expect(s2.gate.sessions).toBe(1);
+    expect(s2.gate.counts.adopted).toBe(1);
   });
 
   test("an initiation S1 accepted, replayed at S2 once S2 has the record, is refused (its timestamp)", () => {
     const now = Date.now();
     const s1 = gateOf(1, () => now);
     const s2 = gateOf(2, () => now);
+    shareKey(s2, s1, 2);
     s1.store.onPublish((r) => s2.store.apply(r, 9));
     const init = new Initiator(alice, group.pub).initiation(now);
     expect(s1.gate.handshake(init, "192.0.2.1:1000")).not.toBeNull();
@@ -245,6 +284,42 @@ describe("the gate over real sync stores", () => {
     expect(s1.gate.sessions).toBe(0);
     expect((s1.conn.crypto as NoiseCrypto).keys.length).toBe(0);
     expect(s1.store.entries(NOISE_TABLE).length).toBe(0);
+  });
+});
+
+describe("records.ts: session keys sealed per recipient under in-memory keys", () => {
+  test("each recipient opens its copy, nobody else; tampering fails; two rotations later nothing opens it", () => {
+    let now = 0;
+    const w = new RecordKeys(1, 1000, () => now);
+    const r2 = new RecordKeys(2, 1000, () => now);
+    const r3 = new RecordKeys(3, 1000, () => now);
+    const outsider = new RecordKeys(4, 1000, () => now);
+    const pub = (k: RecordKeys) => new Uint8Array(Buffer.from(k.publicKey, "base64"));
+    const secret = crypto.getRandomValues(new Uint8Array(64));
+    const part = w.seal(
+      secret,
+      "65541",
+      new Map([
+        [2, pub(r2)],
+        [3, pub(r3)],
+      ]),
+    );
+    expect(r2.open(part, "65541", 1)).toEqual(secret);
+    expect(r3.open(part, "65541", 1)).toEqual(secret);
+    expect(outsider.open(part, "65541", 1)).toBeNull();
+    expect(r2.open(part, "65542", 1)).toBeNull(); // bound to the record's key
+    expect(r2.open(part, "65541", 5)).toBeNull(); // and to its writer
+    const x = Buffer.from(part.x, "base64");
+    x[20]! ^= 1;
+    expect(r2.open({ ...part, x: x.toString("base64") }, "65541", 1)).toBeNull();
+    expect(r2.open({ e: 5, x: [], to: null }, "65541", 1)).toBeNull();
+    now = 1000;
+    expect(r2.rotate()).toBe(true);
+    expect(r2.open(part, "65541", 1)).toEqual(secret); // the previous key is kept one period
+    now = 2000;
+    expect(r2.rotate()).toBe(true);
+    expect(r2.open(part, "65541", 1)).toBeNull(); // gone from memory: a fleet key leaked now opens nothing
+    expect(r2.unreadable).toBe(5);
   });
 });
 

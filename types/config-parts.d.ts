@@ -144,6 +144,7 @@ export declare const NoiseSchema: v.StrictObjectSchema<{
     readonly privateKeyFile: v.OptionalSchema<v.SchemaWithPipe<readonly [v.StringSchema<undefined>, v.NonEmptyAction<string, undefined>]>, undefined>;
     readonly maxSessions: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 1000000, undefined>]>, 65536>;
     readonly loadPerSecond: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 1, undefined>, v.MaxValueAction<number, 1000000, undefined>]>, 500>;
+    readonly recordKeySeconds: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 10, undefined>, v.MaxValueAction<number, 86400, undefined>]>, 600>;
 }, undefined>;
 /** Config problems of the Noise suite (both roles); `mode` is the resolved mode. */
 export declare function noiseProblems(c: {

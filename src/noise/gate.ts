@@ -2,18 +2,23 @@
 // transport keys they make handed to the client's session (noise/crypto.ts), and published to
 // the fleet so any server of the anycast group continues the session.
 //
-//   table "nz", key "<index>": { c: client public key (base64), r: the client's index, s/k: our
-//                                 send/receive keys (base64), t: wall-clock ms of the handshake,
-//                                 st: the initiation's timestamp (decimal) }
-//   Written by the server that answered the initiation (the index's top 16 bits are its sender
-//   id), deleted by it REJECT_AFTER_MS later; every server also drops keys of that age itself.
-//   The records carry transport keys: they go only through the sync backend (sealed with the
-//   fleet key; the mesh and the NATS backend keep them in memory, never on disk).
+//   table "nz", key "<index>": { c: client public key (base64), r: the client's index, t: wall-clock
+//                                 ms of the handshake, st: the initiation's timestamp (decimal),
+//                                 z: our send and receive keys, sealed per recipient server under
+//                                 ephemeral keys (records.ts: forward secrecy against a fleet key
+//                                 leaked later) }
+//   table "nzk", key "<node>":  { p: that server's current ephemeral public key (records.ts) }
+//   An "nz" record is written by the server that answered the initiation (the index's top 16 bits
+//   are its sender id), again whenever another server's "nzk" key changes (a restart, a rotation:
+//   so it can read them), and deleted REJECT_AFTER_MS after the handshake; every server also drops
+//   keys of that age itself. They go only through the sync backend (sealed with the fleet key on
+//   top; the mesh and the NATS backend keep them in memory, never on disk).
 //
 // Load: an initiation with a valid mac1 costs 4 DH; more than `loadPerSecond` of them in the last
 // second puts the gate under load, and then only initiations with a valid mac2 (a cookie from a
 // reply to their source address) reach the DH. Initiations with a bad mac1 cost nothing and do
 // not count.
+import { randomBytes } from "node:crypto";
 import type { Conn } from "../state.ts";
 import type { SyncTables } from "../sync/store.ts";
 import type { KeyPair } from "./keys.ts";
@@ -21,6 +26,7 @@ import { Responder, REJECT_AFTER_MS, type Session } from "./peers.ts";
 import { NoiseCrypto } from "./crypto.ts";
 import { Windows } from "./transport.ts";
 import { TYPE_INITIATION } from "./wire.ts";
+import { KEYS_TABLE, keyRecord, RecordKeys, type SealedPart } from "./records.ts";
 
 export const NOISE_TABLE = "nz";
 /** How far in the future a synced record's time may be (clock skew between servers). */
@@ -32,32 +38,43 @@ export interface GateOptions {
   maxSessions: number;
   /** Initiations with a valid mac1 per second above which cookies are asked for. */
   loadPerSecond: number;
+  /** How often this server's record-sealing ephemeral key is renewed (records.ts). */
+  recordKeyMs: number;
 }
 
 interface SessionRecord {
   c: string;
   r: number;
-  s: string;
-  k: string;
   t: number;
   st: string;
+  z: SealedPart;
 }
 
 /** Drops of initiations that cost no DH (malformed, or a bad mac1): they do not count towards load. */
 const FREE = new Set(["noise-mac1", "noise-short", "noise-type", "noise-length"]);
 
 const b64 = (k: Uint8Array) => Buffer.from(k).toString("base64");
-const key32 = (t: unknown): Uint8Array | null => {
-  if (typeof t !== "string" || t.length !== 44) return null;
-  const b = Buffer.from(t, "base64");
-  return b.length === 32 ? new Uint8Array(b) : null;
-};
 const isU32 = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff;
 
 export class NoiseGate {
   readonly responder: Responder<string>;
-  readonly counts = { handshakes: 0, cookieReplies: 0, adopted: 0, refusedRecords: 0, replies: 0 };
+  readonly counts = {
+    handshakes: 0,
+    cookieReplies: 0,
+    adopted: 0,
+    refusedRecords: 0,
+    unreadableRecords: 0,
+    republished: 0,
+    replies: 0,
+  };
+  readonly recordKeys: RecordKeys;
   private byKey = new Map<string, Conn>();
+  /** This process (a restart is a new instance: the others then publish their sessions to it again). */
+  private readonly instance = Buffer.from(randomBytes(8)).toString("base64");
+  /** The instance each other server's "nzk" record named last. */
+  private readonly instances = new Map<number, unknown>();
+  /** The initiation timestamp of each session we made (republished with it). */
+  private readonly stamps = new Map<number, string>();
   /** Initiations with a valid mac1 in the current and the previous second. */
   private second = 0;
   private thisSecond = 0;
@@ -78,13 +95,27 @@ export class NoiseGate {
       },
       clock(),
     );
+    this.recordKeys = new RecordKeys(o.senderId, o.recordKeyMs, clock);
     this.clients(conns);
     store.validateBy(NOISE_TABLE, (v, k, node) => this.valid(v, k, node));
-    store.onChange(NOISE_TABLE, (k, v, origin) => {
+    store.validateBy(KEYS_TABLE, (v, k, node) => v === null || (k === String(node) && keyRecord(v) !== null));
+    store.onChange(NOISE_TABLE, (k, v, origin, rec) => {
       if (origin === "local") return;
       if (v === null) this.forget(Number(k));
-      else this.adopt(Number(k), v as SessionRecord);
+      else this.adopt(Number(k), v as SessionRecord, rec.node);
     });
+    // a server that (re)started or joined can read our live sessions once they are sealed to it;
+    // a key rotated by a running server needs nothing (it has the sessions already)
+    store.onChange(KEYS_TABLE, (k, v, origin) => {
+      if (origin !== "remote" || v === null) return;
+      const node = Number(k);
+      const inst = (v as { i?: unknown }).i;
+      if (this.instances.get(node) === inst) return;
+      this.instances.set(node, inst);
+      const pub = keyRecord(v);
+      if (pub !== null) this.republish(node, pub);
+    });
+    this.publishKey();
   }
 
   /** The client table changed (start, reload): Noise clients by public key; keys of sessions made before are kept. */
@@ -126,25 +157,67 @@ export class NoiseGate {
     const c = this.byKey.get(s.client);
     if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
     this.counts.handshakes++;
+    this.stamps.set(s.local, String(r.stamp ?? 0n));
+    this.publish(s);
+    return r.packet ?? null;
+  }
+
+  /** Our session `s` as an "nz" record, its keys sealed to `recipients` (default: every server whose key we know). */
+  private publish(s: Session<string>, recipients = this.recipients()): void {
+    const secret = new Uint8Array(64);
+    secret.set(s.sendKey, 0);
+    secret.set(s.recvKey, 32);
+    const key = String(s.local);
     const rec: SessionRecord = {
       c: s.client,
       r: s.remote,
-      s: b64(s.sendKey),
-      k: b64(s.recvKey),
       t: s.created,
-      st: String(r.stamp ?? 0n),
+      st: this.stamps.get(s.local) ?? "0",
+      z: this.recordKeys.seal(secret, key, recipients),
     };
-    this.store.set(NOISE_TABLE, String(s.local), rec);
-    return r.packet ?? null;
+    this.store.set(NOISE_TABLE, key, rec);
+  }
+
+  private ours(s: Session<string>): boolean {
+    return s.local >>> 16 === (this.o.senderId & 0xffff);
+  }
+
+  /** Node → its current ephemeral public key, for every other server whose "nzk" record is here. */
+  private recipients(): Map<number, Uint8Array> {
+    const out = new Map<number, Uint8Array>();
+    for (const [k, v] of this.store.entries(KEYS_TABLE)) {
+      const p = keyRecord(v);
+      if (p !== null && Number(k) !== this.o.senderId) out.set(Number(k), p);
+    }
+    return out;
+  }
+
+  /**
+   * Every live session we made, published again sealed to `node` only (a new instance there): the
+   * others have them already and skip the new version; one DH per session.
+   */
+  private republish(node: number, pub: Uint8Array): void {
+    const to = new Map([[node, pub]]);
+    for (const s of this.responder.sessions.values())
+      if (this.ours(s)) {
+        this.publish(s, to);
+        this.counts.republished++;
+      }
+  }
+
+  private publishKey(): void {
+    this.store.set(KEYS_TABLE, String(this.o.senderId), { p: this.recordKeys.publicKey, i: this.instance });
   }
 
   /** Forgets sessions past REJECT_AFTER_MS (call every few seconds): ours are deleted from the fleet too. */
   sweep(): void {
     const now = this.clock();
+    if (this.recordKeys.rotate()) this.publishKey();
     for (const s of this.responder.sweep(now)) {
       const c = this.byKey.get(s.client);
       if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.sweep(now);
-      if (s.local >>> 16 === (this.o.senderId & 0xffff)) this.store.delete(NOISE_TABLE, String(s.local));
+      this.stamps.delete(s.local);
+      if (this.ours(s)) this.store.delete(NOISE_TABLE, String(s.local));
     }
     for (const c of this.byKey.values()) if (c.crypto instanceof NoiseCrypto) c.crypto.sweep(now);
   }
@@ -174,8 +247,8 @@ export class NoiseGate {
       typeof r.c === "string" &&
       this.byKey.has(r.c) &&
       isU32(r.r) &&
-      key32(r.s) !== null &&
-      key32(r.k) !== null &&
+      typeof r.z === "object" &&
+      r.z !== null &&
       typeof r.t === "number" &&
       Math.abs(this.clock() - r.t) < REJECT_AFTER_MS + SKEW_MS &&
       r.t < this.clock() + SKEW_MS &&
@@ -185,13 +258,19 @@ export class NoiseGate {
     return ok;
   }
 
-  private adopt(local: number, r: SessionRecord): void {
+  private adopt(local: number, r: SessionRecord, from: number): void {
+    if (this.responder.sessions.has(local)) return; // republished: we have it
+    const secret = this.recordKeys.open(r.z, String(local), from);
+    if (secret === null || secret.length !== 64) {
+      this.counts.unreadableRecords++; // sealed before our keys existed, or not for us
+      return;
+    }
     const s: Session<string> = {
       local,
       remote: r.r,
       client: r.c,
-      sendKey: key32(r.s)!,
-      recvKey: key32(r.k)!,
+      sendKey: secret.slice(0, 32),
+      recvKey: secret.slice(32),
       sendSeq: 0,
       windows: new Windows(), // unused: transport packets open in the client's session (crypto.ts)
       created: r.t,

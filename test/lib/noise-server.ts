@@ -34,7 +34,11 @@ export function noiseServerPath() {
   const conns = new ConnTable();
   conns.replace(cfg.clients, cfg.crypto);
   const store = new SyncStore(1);
-  const gate = new NoiseGate({ key: group, senderId: 1, maxSessions: 64, loadPerSecond: 1000 }, store, conns.all());
+  const gate = new NoiseGate(
+    { key: group, senderId: 1, maxSessions: 64, loadPerSecond: 1000, recordKeyMs: 600_000 },
+    store,
+    conns.all(),
+  );
   const chain = new Chain([]);
   const routes = new RouteIndex(conns, store);
   const dp = new Datapath({
