@@ -46,7 +46,13 @@ test("the example configs use only keys the schema knows", () => {
       n.properties![k] === undefined ? [`${path}${k}`] : check(v, n.properties![k], `${path}${k}.`),
     );
   };
-  for (const f of ["examples/server.json", "examples/peer-client.json", "examples/peer-aes256.json"]) {
+  for (const f of [
+    "examples/server.json",
+    "examples/peer-client.json",
+    "examples/peer-aes256.json",
+    "examples/noise-server.json",
+    "examples/noise-client.json",
+  ]) {
     const cfg = JSON.parse(readFileSync(`${ROOT}${f}`, "utf8")) as Record<string, unknown>;
     const { plugins: _, ...core } = cfg; // plugin options are each plugin's own schema
     expect([f, check(core, s, "")]).toEqual([f, []]);
