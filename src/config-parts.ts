@@ -275,26 +275,25 @@ export function noiseProblems(
 ): string[] {
   const out: string[] = [];
   if (mode === "server") {
-    const noise = c.clients.filter((x) => x.protocol === "noise");
+    let noise = 0;
+    const seen = new Map<string, number>();
     c.clients.forEach((x, i) => {
       if (x.protocol === "noise") {
+        noise++;
         if (x.publicKey === undefined)
           out.push(`clients.${i}.publicKey: required with protocol "noise" (relay.ts pubkey of the client's key)`);
         if (x.passphrase !== undefined || x.key !== undefined)
           out.push(`clients.${i}: passphrase/key are SATP's; a "noise" client is known by publicKey`);
       } else if (x.publicKey !== undefined)
         out.push(`clients.${i}.publicKey: only for protocol "noise" (this client speaks SATP)`);
-    });
-    const seen = new Map<string, number>();
-    c.clients.forEach((x, i) => {
       if (x.publicKey === undefined) return;
       const prev = seen.get(x.publicKey);
       if (prev !== undefined) out.push(`clients.${i}.publicKey: the same key as clients.${prev}`);
       seen.set(x.publicKey, i);
     });
-    if (noise.length > 0 && c.noise.listen.length === 0)
+    if (noise > 0 && c.noise.listen.length === 0)
       out.push('noise.listen: required when a client has protocol "noise" (a UDP host:port of its own)');
-    if ((noise.length > 0 || c.noise.listen.length > 0) && c.noise.privateKeyFile === undefined)
+    if ((noise > 0 || c.noise.listen.length > 0) && c.noise.privateKeyFile === undefined)
       out.push('noise.privateKeyFile: required with noise.listen or a "noise" client (relay.ts genkey > FILE)');
   } else if (c.protocol === "noise") {
     if (mode !== "peer") out.push(`protocol: "noise" is for the peer mode (this is ${mode} mode)`);

@@ -10,8 +10,9 @@ import { hostPortText } from "./net/addr.ts";
 import { bindError } from "./net/bind.ts";
 import { writeFileSync } from "node:fs";
 import { connectionSession, noiseSession, resolveRemote, type Endpoint } from "./client.ts";
-import { NoiseReceiver } from "./noise/crypto.ts";
+import { noiseReceiverFor } from "./noise/crypto.ts";
 import { NoiseClient } from "./noise/client.ts";
+import { TYPE_TRANSPORT } from "./noise/wire.ts";
 import type { Config } from "./config.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
@@ -238,10 +239,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
     if (cfg.ifconfig !== undefined) configureLink(tun.name, { address: cfg.ifconfig, mtu: cfg.mtu, up: true });
     log.notice("device opened", { dev: tun.name, type: cfg.type, ifconfig: cfg.ifconfig });
 
-    const rx =
-      noise === null
-        ? undefined
-        : new NoiseReceiver((i) => (noise.session.crypto.keys.some((k) => k.local === i) ? noise.session : undefined));
+    const rx = noise === null ? undefined : noiseReceiverFor(noise.session);
     const path = new PeerPath(session, cfg.senderId, tap, routes, tun, log, endpoint, cfg, rx);
     const hs =
       noise === null
@@ -262,7 +260,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
           },
         );
     const onDatagram = (buf: Uint8Array, port: number, address: string) => {
-      if (hs !== null && buf.length > 0 && buf[0] !== 4) return void hs.receive(buf);
+      if (hs !== null && buf.length > 0 && buf[0] !== TYPE_TRANSPORT) return void hs.receive(buf);
       return path.receive(buf, port, address);
     };
     const onUdpError = (e: Error) => log.debug("udp socket error", { error: e.message });

@@ -13,7 +13,9 @@ import { NoiseReceiver } from "./noise/crypto.ts";
 import { NoiseGate } from "./noise/gate.ts";
 import { dhOps, keyText, readKeyFile } from "./noise/keys.ts";
 import type { OwnEndpoints } from "./net/own.ts";
+import type { Listener } from "./server.ts";
 import type { ConnTable, Conn } from "./state.ts";
+import { TYPE_TRANSPORT } from "./noise/wire.ts";
 import type { SyncStore } from "./sync/store.ts";
 import type { Ingress } from "./transport/link.ts";
 import { UdpIngress, UdpTransport } from "./transport/udp.ts";
@@ -29,22 +31,21 @@ const SWEEP_MS = 5_000;
 export function noiseDatagram(
   dp: Datapath,
   gate: NoiseGate,
-  via: UdpIngress | Ingress,
+  via: Ingress,
   buf: Uint8Array,
   address: string,
   port: number,
   reply: (answer: Uint8Array) => void,
 ): void {
-  if (buf.length > 0 && buf[0] === 4) return void dp.receive(buf, via, address, port);
+  if (buf.length > 0 && buf[0] === TYPE_TRANSPORT) return void dp.receive(buf, via, address, port);
   if (!dp.accepting) return void dp.drops.notready++;
   const answer = gate.handshake(buf, hostPortText(address, port));
   if (answer === null) return;
   reply(answer);
-  gate.counts.replies++;
 }
 
 export class NoiseServer {
-  readonly listeners: { name: string; udp: UdpTransport; ingress: UdpIngress }[] = [];
+  readonly listeners: Listener[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
 
   private constructor(

@@ -9,6 +9,7 @@ import { counterId, type CounterFile } from "./satp/counter.ts";
 import { SatpCrypto } from "./satp/crypto.ts";
 import { NoiseCrypto } from "./noise/crypto.ts";
 import { parseKey } from "./noise/keys.ts";
+import { PROTOCOL } from "./noise/handshake.ts";
 import { SatpSession } from "./satp/session.ts";
 import { deriveMaster } from "./satp/suite.ts";
 import type { Link } from "./transport/link.ts";
@@ -18,9 +19,6 @@ import type { Link } from "./transport/link.ts";
 // moved the client here); MARKS_ASKED = asked, arrivals wait in the hold queue; 0 = nothing to ask.
 export const MARKS_ASK = 1;
 export const MARKS_ASKED = 2;
-
-/** The Noise suite's protocol name (admin views; noise/handshake.ts implements it). */
-export const NOISE_SUITE = "Noise_IK_25519_AESGCM_SHA256";
 
 /**
  * A client: its session (SATP's crypto, or the Noise suite's transport keys; replay windows, send
@@ -66,16 +64,14 @@ export class Conn extends SatpSession<SatpCrypto | NoiseCrypto> {
 
   /** The suite's description for views: SATP's cipher choices, or the Noise protocol name. */
   get suite(): object | string {
-    return this.crypto instanceof SatpCrypto ? this.crypto.suite : NOISE_SUITE;
+    return this.crypto instanceof SatpCrypto ? this.crypto.suite : PROTOCOL;
   }
 
-  /** Takes over the session state of the same client from before a reload. */
+  /**
+   * Takes over the session state of the same client from before a reload (a Noise client's
+   * transport keys are the gate's to hand over: noise/gate.ts `clients`).
+   */
   adopt(old: Conn): void {
-    if (this.crypto instanceof NoiseCrypto && old.crypto instanceof NoiseCrypto) this.crypto.keys = old.crypto.keys;
-    this.adoptState(old);
-  }
-
-  private adoptState(old: Conn): void {
     this.carryOver(old);
     this.endpoint = old.endpoint;
     this.rxPackets = old.rxPackets;

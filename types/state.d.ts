@@ -8,8 +8,6 @@ import { SatpSession } from "./satp/session.ts";
 import type { Link } from "./transport/link.ts";
 export declare const MARKS_ASK = 1;
 export declare const MARKS_ASKED = 2;
-/** The Noise suite's protocol name (admin views; noise/handshake.ts implements it). */
-export declare const NOISE_SUITE = "Noise_IK_25519_AESGCM_SHA256";
 /**
  * A client: its session (SATP's crypto, or the Noise suite's transport keys; replay windows, send
  * counter) plus what the server knows of it.
@@ -43,9 +41,11 @@ export declare class Conn extends SatpSession<SatpCrypto | NoiseCrypto> {
     constructor(c: ClientConfig, defaults: CryptoConfig);
     /** The suite's description for views: SATP's cipher choices, or the Noise protocol name. */
     get suite(): object | string;
-    /** Takes over the session state of the same client from before a reload. */
+    /**
+     * Takes over the session state of the same client from before a reload (a Noise client's
+     * transport keys are the gate's to hand over: noise/gate.ts `clients`).
+     */
     adopt(old: Conn): void;
-    private adoptState;
 }
 export declare class ConnTable {
     /** Indexed by mux: the receive path's one lookup. */

@@ -70,8 +70,6 @@ export class NoiseCrypto implements SessionCrypto {
   plain: Uint8Array = PLAIN.subarray(0, 0);
   /** Oldest first; the last one seals. */
   keys: TransportKeys[] = [];
-  /** Opens refused because their keys were past REJECT_AFTER_MS. */
-  expired = 0;
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -130,10 +128,7 @@ export class NoiseCrypto implements SessionCrypto {
     let k: TransportKeys | undefined;
     for (let i = keys.length - 1; i >= 0; i--) if (keys[i]!.local === idx) k = keys[i];
     if (k === undefined) return OPEN_AUTH;
-    if (this.clock() - k.created >= REJECT_AFTER_MS) {
-      this.expired++;
-      return OPEN_AUTH;
-    }
+    if (this.clock() - k.created >= REJECT_AFTER_MS) return OPEN_AUTH;
     const end = len - TAG_LEN;
     const d = createDecipheriv("aes-256-gcm", k.recv, nonceAt(pkt));
     d.setAAD(pkt.subarray(0, NOISE_HEADER));
@@ -188,4 +183,9 @@ export class NoiseReceiver<S extends SatpSession> implements SessionReceiver<S> 
     if (s.wait !== 0) return RX_WAIT;
     return s.open(buf, h);
   }
+}
+
+/** The Noise receiver of a role with one session (the peer role): only `s`'s own indexes name it. */
+export function noiseReceiverFor<S extends SatpSession<NoiseCrypto>>(s: S): NoiseReceiver<S> {
+  return new NoiseReceiver((i) => (s.crypto.keys.some((k) => k.local === i) ? s : undefined));
 }

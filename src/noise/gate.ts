@@ -65,7 +65,6 @@ export class NoiseGate {
     refusedRecords: 0,
     unreadableRecords: 0,
     republished: 0,
-    replies: 0,
   };
   readonly recordKeys: RecordKeys;
   private byKey = new Map<string, Conn>();
@@ -73,8 +72,6 @@ export class NoiseGate {
   private readonly instance = Buffer.from(randomBytes(8)).toString("base64");
   /** The instance each other server's "nzk" record named last. */
   private readonly instances = new Map<number, unknown>();
-  /** The initiation timestamp of each session we made (republished with it). */
-  private readonly stamps = new Map<number, string>();
   /** Initiations with a valid mac1 in the current and the previous second. */
   private second = 0;
   private thisSecond = 0;
@@ -90,7 +87,10 @@ export class NoiseGate {
       {
         key: o.key,
         senderId: o.senderId,
-        clientOf: (pub) => (this.byKey.has(b64(pub)) ? b64(pub) : undefined),
+        clientOf: (pub) => {
+          const k = b64(pub);
+          return this.byKey.has(k) ? k : undefined;
+        },
         maxSessions: o.maxSessions,
       },
       clock(),
@@ -123,10 +123,13 @@ export class NoiseGate {
     const m = new Map<string, Conn>();
     for (const c of conns) if (c.publicKey !== null) m.set(c.publicKey, c);
     this.byKey = m;
-    for (const s of this.responder.sessions.values()) {
-      const c = m.get(s.client);
-      if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
-    }
+    for (const s of this.responder.sessions.values()) this.cryptoOf(s.client)?.add(keysOf(s));
+  }
+
+  /** The transport keys of client `pub`'s session (noise/crypto.ts), when it is configured. */
+  private cryptoOf(pub: string): NoiseCrypto | null {
+    const c = this.byKey.get(pub)?.crypto;
+    return c instanceof NoiseCrypto ? c : null;
   }
 
   /** The client whose session index is `index` (NoiseReceiver's find). */
@@ -154,10 +157,8 @@ export class NoiseGate {
     }
     if (r.kind !== "session") return null;
     const s = r.session;
-    const c = this.byKey.get(s.client);
-    if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
+    this.cryptoOf(s.client)?.add(keysOf(s));
     this.counts.handshakes++;
-    this.stamps.set(s.local, String(r.stamp ?? 0n));
     this.publish(s);
     return r.packet ?? null;
   }
@@ -172,7 +173,7 @@ export class NoiseGate {
       c: s.client,
       r: s.remote,
       t: s.created,
-      st: this.stamps.get(s.local) ?? "0",
+      st: String(s.stamp ?? 0n),
       z: this.recordKeys.seal(secret, key, recipients),
     };
     this.store.set(NOISE_TABLE, key, rec);
@@ -213,13 +214,8 @@ export class NoiseGate {
   sweep(): void {
     const now = this.clock();
     if (this.recordKeys.rotate()) this.publishKey();
-    for (const s of this.responder.sweep(now)) {
-      const c = this.byKey.get(s.client);
-      if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.sweep(now);
-      this.stamps.delete(s.local);
-      if (this.ours(s)) this.store.delete(NOISE_TABLE, String(s.local));
-    }
-    for (const c of this.byKey.values()) if (c.crypto instanceof NoiseCrypto) c.crypto.sweep(now);
+    for (const s of this.responder.sweep(now)) if (this.ours(s)) this.store.delete(NOISE_TABLE, String(s.local));
+    for (const pub of this.byKey.keys()) this.cryptoOf(pub)?.sweep(now);
   }
 
   get sessions(): number {
@@ -234,7 +230,7 @@ export class NoiseGate {
     this.second = sec;
   }
 
-  /** A peer's "nz" record: its index is the origin's, the client is ours, keys are 32 bytes, the time is live. */
+  /** A peer's "nz" record: its index is the origin's, the client is ours, the sealed part is there, the time is live. */
   private valid(v: unknown, k: string, node: number): boolean {
     if (v === null) return true;
     const i = Number(k);
@@ -274,20 +270,19 @@ export class NoiseGate {
       sendSeq: 0,
       windows: new Windows(), // unused: transport packets open in the client's session (crypto.ts)
       created: r.t,
+      stamp: BigInt(r.st),
     };
-    if (!this.responder.adopt(s, BigInt(r.st))) return;
+    if (!this.responder.adopt(s)) return;
     this.counts.adopted++;
-    const c = this.byKey.get(r.c);
-    if (c !== undefined && c.crypto instanceof NoiseCrypto) c.crypto.add(keysOf(s));
+    this.cryptoOf(r.c)?.add(keysOf(s));
   }
 
   private forget(local: number): void {
     const s = this.responder.sessions.get(local);
     if (s === undefined) return;
     this.responder.drop(local);
-    const c = this.byKey.get(s.client);
-    if (c !== undefined && c.crypto instanceof NoiseCrypto)
-      c.crypto.keys = c.crypto.keys.filter((k) => k.local !== local);
+    const c = this.cryptoOf(s.client);
+    if (c !== null) c.keys = c.keys.filter((k) => k.local !== local);
   }
 }
 

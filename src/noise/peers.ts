@@ -35,11 +35,13 @@ export interface Session<C = unknown> {
   sendSeq: number;
   readonly windows: Windows;
   readonly created: number;
+  /** A responder's: the timestamp of the initiation that made it (a replay of it is refused). */
+  readonly stamp?: bigint;
 }
 
 export type Result<C> =
   | { kind: "reply"; packet: Uint8Array }
-  | { kind: "session"; session: Session<C>; packet?: Uint8Array; stamp?: bigint }
+  | { kind: "session"; session: Session<C>; packet?: Uint8Array }
   | { kind: "data"; session: Session<C>; plaintext: Uint8Array }
   | { kind: "drop"; reason: string };
 
@@ -174,19 +176,21 @@ export class Responder<C> {
       sendSeq: 0,
       windows: new Windows(),
       created: now,
+      stamp: t,
     };
     this.sessions.set(local, session);
     mine.push(session);
     this.byClient.set(client, mine);
-    return { kind: "session", session, packet: response, stamp: t };
+    return { kind: "session", session, packet: response };
   }
 
   /**
    * A session another server of the group made (its record, synced): kept as ours are, so its
-   * packets open here; its initiation's `stamp` raises the client's floor (a replay of that
+   * packets open here; its initiation's timestamp raises the client's floor (a replay of that
    * initiation here is refused). False when it is known already or there is no room.
    */
-  adopt(session: Session<C>, stamp: bigint): boolean {
+  adopt(session: Session<C>): boolean {
+    const stamp = session.stamp ?? 0n;
     if (this.sessions.has(session.local)) return false;
     if (stamp > (this.lastStamp.get(session.client) ?? -1n)) this.lastStamp.set(session.client, stamp);
     const mine = this.byClient.get(session.client) ?? [];

@@ -19,8 +19,6 @@ export declare class NoiseCrypto implements SessionCrypto {
     plain: Uint8Array;
     /** Oldest first; the last one seals. */
     keys: TransportKeys[];
-    /** Opens refused because their keys were past REJECT_AFTER_MS. */
-    expired: number;
     constructor(clock?: () => number);
     /** Takes the keys of a new handshake (a duplicate `local` replaces nothing); the oldest beyond KEEP_KEYS go. */
     add(k: TransportKeys): boolean;
@@ -50,3 +48,5 @@ export declare class NoiseReceiver<S extends SatpSession> implements SessionRece
     constructor(find: (index: number) => S | undefined);
     open(buf: Uint8Array): number;
 }
+/** The Noise receiver of a role with one session (the peer role): only `s`'s own indexes name it. */
+export declare function noiseReceiverFor<S extends SatpSession<NoiseCrypto>>(s: S): NoiseReceiver<S>;

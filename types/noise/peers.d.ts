@@ -16,6 +16,8 @@ export interface Session<C = unknown> {
     sendSeq: number;
     readonly windows: Windows;
     readonly created: number;
+    /** A responder's: the timestamp of the initiation that made it (a replay of it is refused). */
+    readonly stamp?: bigint;
 }
 export type Result<C> = {
     kind: "reply";
@@ -24,7 +26,6 @@ export type Result<C> = {
     kind: "session";
     session: Session<C>;
     packet?: Uint8Array;
-    stamp?: bigint;
 } | {
     kind: "data";
     session: Session<C>;
@@ -68,10 +69,10 @@ export declare class Responder<C> {
     receive(p: Uint8Array, source: string, underLoad: boolean, now: number): Result<C>;
     /**
      * A session another server of the group made (its record, synced): kept as ours are, so its
-     * packets open here; its initiation's `stamp` raises the client's floor (a replay of that
+     * packets open here; its initiation's timestamp raises the client's floor (a replay of that
      * initiation here is refused). False when it is known already or there is no room.
      */
-    adopt(session: Session<C>, stamp: bigint): boolean;
+    adopt(session: Session<C>): boolean;
     /** Forgets the session with index `local` (its record was deleted or expired); true when it was here. */
     drop(local: number): boolean;
     /** Forgets sessions older than REJECT_AFTER_MS (call every few seconds); the ones that went. */
