@@ -224,6 +224,19 @@ describe("the gate over real sync stores", () => {
     expect(s2.gate.counts.adopted).toBe(1);
   });
 
+  test("forged record keys: another node's, a key that is no key, are refused; no republish follows", () => {
+    const now = Date.now();
+    const s1 = gateOf(1, () => now);
+    const s2 = gateOf(2, () => now);
+    const ver = s2.store.version(KEYS_TABLE, "2")!;
+    const good = { table: KEYS_TABLE, key: "2", value: s2.store.get(KEYS_TABLE, "2"), t: ver.t, node: 2 };
+    expect(s1.store.apply({ ...good, key: "3" }, 9)).toBe(false); // written by node 2 in node 3's name
+    expect(s1.store.apply({ ...good, value: { p: "AAAA", i: "x" } }, 9)).toBe(false);
+    expect(s1.store.apply({ ...good, value: "not an object" }, 9)).toBe(false);
+    expect(s1.gate.counts.republished).toBe(0);
+    expect(s1.store.apply(good, 9)).toBe(true);
+  });
+
   test("an initiation S1 accepted, replayed at S2 once S2 has the record, is refused (its timestamp)", () => {
     const now = Date.now();
     const s1 = gateOf(1, () => now);
