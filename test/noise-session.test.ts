@@ -286,6 +286,24 @@ describe("the gate over real sync stores", () => {
     expect(s1.gate.underLoad).toBe(false);
   });
 
+  test("a reload (the client table rebuilt) keeps a Noise client's transport keys", () => {
+    const now = Date.now();
+    const s1 = gateOf(1, () => now);
+    s1.conns.onChange(() => s1.gate.clients(s1.conns.all()));
+    const a = new Initiator(alice, group.pub);
+    a.receive(s1.gate.handshake(a.initiation(now), "192.0.2.1:1")!, now);
+    const before = (s1.conn.crypto as NoiseCrypto).keys.map((k) => k.local);
+    const cfg = validateConfig({
+      mode: "server",
+      noise: { listen: ["127.0.0.1:0"], privateKeyFile: "/unused" },
+      clients: [{ mux: 1, protocol: "noise", publicKey: keyText(alice.pub), routes: ["10.99.0.1/32"] }],
+    });
+    s1.conns.replace(cfg.clients, cfg.crypto);
+    const after = s1.conns.get(1)!;
+    expect(after).not.toBe(s1.conn);
+    expect((after.crypto as NoiseCrypto).keys.map((k) => k.local)).toEqual(before);
+  });
+
   test("sweep: keys and records go REJECT_AFTER_MS after the handshake", () => {
     let now = Date.now();
     const s1 = gateOf(1, () => now);
