@@ -38,6 +38,7 @@ import { be16, be32, ERR, MSG, TLV, tlv, u16, u32, type ControlMessage } from ".
 import type { Conn } from "../src/state.ts";
 import { REFUSED_ALL } from "../src/net/special.ts";
 import { SendBatch } from "../src/transport/batch.ts";
+import { tuneUdp } from "../src/transport/sockopt.ts";
 import { MAX_SLICES, PortSlices } from "../src/sync/slices.ts";
 
 interface Allocation {
@@ -51,6 +52,8 @@ interface Allocation {
 }
 
 const TABLE = "relay";
+/** tuneUdp's "fds open before": none to skip, this process has one socket per relay port. */
+const ONE_SOCKET = new Map<string, string>();
 const SLICES = 16;
 
 function isAllocation(x: unknown): x is Allocation {
@@ -196,7 +199,7 @@ export default definePlugin({
           if (stopped || current(port) === undefined) s.close();
           else {
             sockets.set(port, s);
-            batches.set(port, new SendBatch(s));
+            batches.set(port, new SendBatch(s, tuneUdp(port, ONE_SOCKET, ctx.udp).gso));
           }
         },
         (e: Error) => {

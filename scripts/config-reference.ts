@@ -182,6 +182,8 @@ export const MEANING: Record<string, string> = {
   udpBuffers: "kernel buffers of every UDP socket",
   "udpBuffers.receive": "SO_RCVBUF bytes (past rmem_max with CAP_NET_ADMIN)",
   "udpBuffers.send": "SO_SNDBUF bytes",
+  udpGso:
+    "UDP GSO (`UDP_SEGMENT`): a batch's runs of like datagrams to one address go to the kernel as one packet each; off by itself where a route cannot",
   drainSeconds: "seconds between SIGTERM (not ready at once) and exit",
   log: "log targets `stdout|stderr|file|syslog:LEVEL[,param]` (file: the path; syslog: `IDENT[,FACILITY]`), levels 0..5",
   "log[]": "one target",

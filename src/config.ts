@@ -195,9 +195,8 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
-  // Kernel UDP socket buffers per socket, bytes (0 = the kernel's default, about 208 KiB). Large
-  // receive buffers ride out bursts instead of dropping (UdpRcvbufErrors); set with CAP_NET_ADMIN
-  // past net.core.rmem_max, else capped by it.
+  // Kernel UDP socket buffers per socket, bytes (0 = the kernel's default, about 208 KiB): large
+  // ones ride out bursts (UdpRcvbufErrors); past net.core.rmem_max with CAP_NET_ADMIN only.
   udpBuffers: v.optional(
     v.strictObject({
       receive: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
@@ -205,6 +204,7 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
+  udpGso: v.optional(v.boolean(), true), // UDP GSO (UDP_SEGMENT) for batched sends: transport/gso.ts
   // Server: packet work allowed per event-loop turn (ms; 0 = no limit). Packets past it in the
   // same turn are dropped (counted "overload") so timers, sync heartbeats and admin keep running
   // under a flood, at a cost in peak throughput under sustained overload (transport/turn.ts).

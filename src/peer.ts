@@ -14,6 +14,7 @@ import { noiseReceiverFor } from "./noise/crypto.ts";
 import { NoiseClient } from "./noise/client.ts";
 import { TYPE_TRANSPORT } from "./noise/wire.ts";
 import type { Config } from "./config.ts";
+import { udpTuning } from "./transport/sockopt.ts";
 import { newDrops, type Drops } from "./drops.ts";
 import type { Logger } from "./log.ts";
 import { parseCidr } from "./net/addr.ts";
@@ -284,13 +285,13 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
       tcp.start();
     } else
       try {
-        udp = udpOut(await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, cfg.udpBuffers));
+        udp = udpOut(await UdpTransport.open(host, cfg.port, onDatagram, onUdpError, udpTuning(cfg)));
       } catch (e) {
         const text = hostPortText(host, cfg.port);
         if (cfg.interface !== undefined || cfg.ipv6Only || /EADDRINUSE|EACCES/.test(String(e)))
           throw bindError(`local port ${text} (UDP; -i/-p)`, e);
         try {
-          udp = udpOut(await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, cfg.udpBuffers)); // no IPv6 on this host
+          udp = udpOut(await UdpTransport.open("0.0.0.0", cfg.port, onDatagram, onUdpError, udpTuning(cfg))); // no IPv6 on this host
         } catch (e2) {
           throw bindError(`local port 0.0.0.0:${cfg.port} (UDP; -i/-p)`, e2);
         }

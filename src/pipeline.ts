@@ -20,6 +20,7 @@ import type { RouteIndex } from "./routing.ts";
 import type { ControlMessage } from "./satp/control.ts";
 import type { PortClaim } from "./net/ports.ts";
 import type { OwnEndpoints } from "./net/own.ts";
+import type { UdpTuning } from "./transport/sockopt.ts";
 
 export type { SyncTables };
 
@@ -103,6 +104,11 @@ export interface PluginContext {
    * reload must not reset (quotas, byte counts); keep it bounded.
    */
   keep<T>(key: string, make: () => T): T;
+  /**
+   * How this server sets up UDP sockets (config udpBuffers, udpGso): a plugin that opens its own
+   * applies it with transport/sockopt.ts tuneUdp and hands the GSO sender to its SendBatch.
+   */
+  readonly udp: UdpTuning;
   /** Directory of the config file (or the working directory), for relative paths in options. */
   readonly configDir: string;
   /**

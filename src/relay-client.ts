@@ -25,6 +25,7 @@ import {
 import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
 import { receiverFor, SEAL_TOOBIG, type Receiver, type SatpSession } from "./satp/session.ts";
 import { SendBatch } from "./transport/batch.ts";
+import { openFds, tuneUdp, udpTuning } from "./transport/sockopt.ts";
 
 export interface RelayClient {
   /** Relay port on the server once allocated (0 before). */
@@ -99,6 +100,8 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
   });
   const stats = path.stats;
 
+  const tuning = udpTuning(cfg);
+  const before = openFds();
   const satp = await Bun.udpSocket({
     hostname: cfg.interface ?? (cfg.ipv6Only ? "::" : "0.0.0.0"),
     port: cfg.port,
@@ -109,6 +112,8 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
       error() {},
     },
   });
+  const satpFd = tuneUdp(satp.port, before, tuning);
+  const beforeApp = openFds();
   const appSock = await Bun.udpSocket({
     hostname: local.host,
     port: local.port,
@@ -124,8 +129,8 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
     },
   });
 
-  toApp = new SendBatch(appSock);
-  toRelay = new SendBatch(satp);
+  toApp = new SendBatch(appSock, tuneUdp(appSock.port, beforeApp, tuning).gso);
+  toRelay = new SendBatch(satp, satpFd.gso);
 
   /** Sends a control message and waits for its answer, retrying every second (at most `tries`). */
   async function ask(type: number, tlvs: ControlMessage["tlvs"], tries = 5): Promise<ControlMessage> {

@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { hostPortText } from "./net/addr.ts";
 import { bindError } from "./net/bind.ts";
 import { parseHostPort, type Config } from "./config.ts";
+import { udpTuning } from "./transport/sockopt.ts";
 import type { Datapath } from "./datapath.ts";
 import type { Logger } from "./log.ts";
 import { NoiseReceiver } from "./noise/crypto.ts";
@@ -89,7 +90,7 @@ export class NoiseServer {
           });
         const onErr = (e: Error) => env.log.debug("udp socket error", { listener: text, error: e.message });
         try {
-          udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers, cfg.reusePort);
+          udp = await UdpTransport.open(host, port, onData, onErr, udpTuning(cfg), cfg.reusePort);
         } catch (e) {
           throw bindError(`noise.listen ${text} (UDP)`, e);
         }

@@ -5,6 +5,7 @@
 import { hostPortText } from "./net/addr.ts";
 import type { Config } from "./config.ts";
 import { parseHostPort } from "./config.ts";
+import { udpTuning } from "./transport/sockopt.ts";
 import {
   checkPorts,
   fleetDigest,
@@ -215,12 +216,12 @@ export class Server {
         const onData = (buf: Uint8Array, p: number, a: string) => void s.dp.receive(buf, ingress!, a, p);
         let udp: UdpTransport;
         try {
-          udp = await UdpTransport.open(host, port, onData, onErr, cfg.udpBuffers, cfg.reusePort, steer);
+          udp = await UdpTransport.open(host, port, onData, onErr, udpTuning(cfg), cfg.reusePort, steer);
         } catch (e) {
           const noV6 = host === "::" && cfg.listen === undefined && !/EADDRINUSE|EACCES/.test(String(e));
           if (!noV6) throw bindError(`listen ${text} (UDP)`, e);
           try {
-            udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, cfg.udpBuffers, cfg.reusePort, steer); // host without IPv6
+            udp = await UdpTransport.open("0.0.0.0", port, onData, onErr, udpTuning(cfg), cfg.reusePort, steer); // host without IPv6
           } catch (e2) {
             throw bindError(`listen 0.0.0.0:${port} (UDP; [::] is not available here)`, e2);
           }
@@ -331,6 +332,7 @@ export class Server {
         if (!this.pluginKept.has(k)) this.pluginKept.set(k, make());
         return this.pluginKept.get(k) as T;
       },
+      udp: udpTuning(this.cfg),
       configDir: this.configDir,
       own: {
         refuses: (buf, off, family, port, allowed, now) => this.own.refuses(buf, off, family, port, allowed, now),

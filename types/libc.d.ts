@@ -32,6 +32,10 @@ declare function load(): import("bun:ffi").ConvertFns<{
         readonly args: readonly ["i32", "ptr", "u64", "i32", "ptr", "u32"];
         readonly returns: "i64";
     };
+    readonly sendmmsg: {
+        readonly args: readonly ["i32", "ptr", "u32", "i32"];
+        readonly returns: "i32";
+    };
     readonly setsockopt: {
         readonly args: readonly ["i32", "i32", "i32", "ptr", "u32"];
         readonly returns: "i32";

@@ -1,8 +1,11 @@
 // The one send batcher for UDP: queue(buf, port, address) now, one sendMany per event-loop turn
-// (setImmediate) or every BATCH datagrams, whichever is first. The caller must not change `buf`
+// (setImmediate) or every BATCH datagrams, whichever is first; with a GsoSender (gso.ts, config
+// udpGso) one sendmmsg whose runs of like datagrams the kernel carries as one packet each. The caller must not change `buf`
 // until the batch is flushed (`pending` tells how many are waiting; UdpTransport reuses slot i
 // only after a flush). Bun's receive buffers are fresh per datagram, so relaying them as they
 // are is safe. Counts what the kernel took and refused.
+
+import type { GsoSender } from "./gso.ts";
 
 export const BATCH = 64;
 
@@ -20,7 +23,11 @@ export class SendBatch {
     this.flush();
   };
 
-  constructor(private readonly sock: { sendMany(packets: readonly (Uint8Array | number | string)[]): number }) {}
+  constructor(
+    private readonly sock: { sendMany(packets: readonly (Uint8Array | number | string)[]): number },
+    /** Sends through UDP GSO when set (it gives the batch back, -1, once GSO is off). */
+    public gso: GsoSender | null = null,
+  ) {}
 
   queue(buf: Uint8Array, port: number, address: string): void {
     this.items.push(buf, port, address);
@@ -35,12 +42,13 @@ export class SendBatch {
   flush(): void {
     const n = this.pending;
     if (n === 0 || this.closed) return;
-    let sent = 0;
-    try {
-      sent = this.sock.sendMany(this.items);
-    } catch {
-      sent = 0; // ECONNREFUSED from an earlier ICMP error is thrown here, even on an unconnected socket
-    }
+    let sent = this.gso !== null ? this.gso.send(this.items, n) : -1;
+    if (sent < 0)
+      try {
+        sent = this.sock.sendMany(this.items);
+      } catch {
+        sent = 0; // ECONNREFUSED from an earlier ICMP error is thrown here, even on an unconnected socket
+      }
     this.sent += sent;
     this.failed += n - sent;
     this.items.length = 0;

@@ -5,6 +5,7 @@
 import { libc } from "../libc.ts";
 import { ptr } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { GsoSender, gsoAvailable } from "./gso.ts";
 
 const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
@@ -54,10 +55,24 @@ export function udpSocketFd(port: number, before: Map<string, string> = new Map(
       if (parseInt(local.slice(local.indexOf(":") + 1), 16) === port) inodes.add(cols[9]!);
     }
   }
-  for (const [fd, link] of openFds()) {
-    if (before.get(fd) === link) continue;
+  if (inodes.size === 0) return -1;
+  let fds: number[] = [];
+  try {
+    fds = readdirSync("/proc/self/fd").map(Number);
+  } catch {
+    return -1;
+  }
+  // newest first: a socket just opened has (nearly) the highest fd, so few links are read
+  for (const fd of fds.sort((x, y) => y - x)) {
+    let link = "";
+    try {
+      link = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory's own fd, closed by now
+    }
+    if (before.get(String(fd)) === link) continue;
     const m = /^socket:\[(\d+)\]$/.exec(link);
-    if (m && inodes.has(m[1]!)) return Number(fd);
+    if (m && inodes.has(m[1]!)) return fd;
   }
   return -1;
 }
@@ -82,6 +97,34 @@ export function setSocketBuffers(
     return v[0]!;
   };
   return { receive: get(SO_RCVBUF), send: get(SO_SNDBUF) };
+}
+
+/** How the relay sets up its UDP sockets (config udpBuffers and udpGso). */
+export interface UdpTuning {
+  readonly buffers: { readonly receive: number; readonly send: number };
+  readonly gso: boolean;
+}
+
+/** The relay's UdpTuning from its config. */
+export const udpTuning = (cfg: { readonly udpBuffers: UdpTuning["buffers"]; readonly udpGso: boolean }): UdpTuning => ({
+  buffers: cfg.udpBuffers,
+  gso: cfg.udpGso,
+});
+
+/**
+ * Finds the fd of this process's Bun UDP socket on `port` opened since `before` (openFds()) and
+ * applies `tuning`: buffer sizes (what the kernel reports back) and a GSO sender (null when off,
+ * unavailable, or the fd is not found).
+ */
+export function tuneUdp(
+  port: number,
+  before: Map<string, string>,
+  tuning: UdpTuning,
+): { fd: number; buffers: { receive: number; send: number }; gso: GsoSender | null } {
+  const fd = udpSocketFd(port, before);
+  const b = tuning.buffers;
+  const buffers = fd >= 0 && (b.receive || b.send) ? setSocketBuffers(fd, b) : { receive: 0, send: 0 };
+  return { fd, buffers, gso: tuning.gso && fd >= 0 && gsoAvailable(fd) ? new GsoSender(fd) : null };
 }
 
 const SO_ATTACH_REUSEPORT_CBPF = 51;

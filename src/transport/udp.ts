@@ -8,7 +8,7 @@
 import { unmapV4 } from "../net/addr.ts";
 import { BATCH, SendBatch } from "./batch.ts";
 import type { Ingress, Link } from "./link.ts";
-import { openFds, setSocketBuffers, steerByMux, udpSocketFd } from "./sockopt.ts";
+import { openFds, steerByMux, tuneUdp, type UdpTuning } from "./sockopt.ts";
 
 export const SLOT_BYTES = 2048;
 
@@ -28,7 +28,8 @@ export type OnDatagram = (buf: Uint8Array, port: number, address: string) => boo
 export class UdpTransport {
   private readonly rx = { packets: 0, bytes: 0, callbackErrors: 0 };
   private readonly slots: Uint8Array[] = [];
-  private readonly out: SendBatch;
+  /** Sends, batched (and through UDP GSO when tuning asked for it and the kernel has it). */
+  readonly out: SendBatch;
   private closed = false;
 
   private constructor(private readonly sock: Bun.udp.Socket<"buffer">) {
@@ -43,21 +44,23 @@ export class UdpTransport {
 
   /**
    * Binds hostname:port (port 0 = any). Addresses handed to onDatagram are unmapped
-   * ("::ffff:a.b.c.d" → "a.b.c.d"). `buffers` asks for SO_RCVBUF/SO_SNDBUF sizes (best effort).
+   * ("::ffff:a.b.c.d" → "a.b.c.d"). `tuning` asks for SO_RCVBUF/SO_SNDBUF sizes and UDP GSO
+   * (best effort: `buffers` and `gso` tell what was set).
    */
   static async open(
     hostname: string,
     port: number,
     onDatagram: OnDatagram,
     onError: (e: Error) => void,
-    buffers: { receive: number; send: number } = { receive: 0, send: 0 },
+    tuning: UdpTuning = { buffers: { receive: 0, send: 0 }, gso: false },
     /** SO_REUSEPORT (workers share the port; Bun takes it as the undocumented flags 4). */
     reusePort = false,
     /** Workers: datagrams go to the group's socket mux % steerMux (sockopt.ts steerByMux); 0 = off. */
     steerMux = 0,
   ): Promise<UdpTransport> {
     let t: UdpTransport | undefined;
-    const before = buffers.receive || buffers.send || steerMux > 1 ? openFds() : null;
+    const b = tuning.buffers;
+    const before = b.receive || b.send || tuning.gso || steerMux > 1 ? openFds() : null;
     const sock = await Bun.udpSocket({
       hostname,
       port,
@@ -82,8 +85,9 @@ export class UdpTransport {
     });
     t = new UdpTransport(sock);
     if (before !== null) {
-      const fd = udpSocketFd(sock.port, before);
-      if (fd >= 0 && (buffers.receive || buffers.send)) t.buffers = setSocketBuffers(fd, buffers);
+      const { fd, buffers, gso } = tuneUdp(sock.port, before, tuning);
+      t.buffers = buffers;
+      t.out.gso = gso;
       if (steerMux > 1) t.steered = fd >= 0 && steerByMux(fd, steerMux);
     }
     return t;

@@ -60,13 +60,20 @@ try {
     drainSeconds: 0,
   };
   writeFileSync(`${dir}/s.json`, JSON.stringify(cfg));
-  const server = lab.spawn(s, [...RELAY, "--config", `${dir}/s.json`], `${dir}/s.log`);
+  // BENCH_PROFILE=dir: the server and the client write CPU profiles there (markdown too) when they stop.
+  const prof = (name: string) =>
+    process.env.BENCH_PROFILE
+      ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`]
+      : [];
+  const server = lab.spawn(
+    s,
+    [RELAY[0]!, ...prof("server"), ...RELAY.slice(1), "--config", `${dir}/s.json`],
+    `${dir}/s.log`,
+  );
   lab.spawn(w, ["iperf3", "-s", "-B", WORLD], `${dir}/iperf.log`);
   lab.spawn(w, ["iperf3", "-s", "-B", WORLD6, "-p", "5202"], `${dir}/iperf6.log`);
-  // BENCH_PROFILE=dir: the client writes a CPU profile there (markdown too) when it stops.
   const clientArgv = relayClient(ANY, 4444, 1, "bench", "10.99.0.1/24", ["--mtu", "1400"]);
-  if (process.env.BENCH_PROFILE)
-    clientArgv.splice(1, 0, "--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
+  clientArgv.splice(1, 0, ...prof("client"));
   const client = lab.spawn(a, clientArgv, `${dir}/a.log`);
   // CPU seconds of a process (utime + stime; `ip netns exec` execs, so the pid is the relay's)
   const cpu = (pid: number) => {
@@ -99,7 +106,7 @@ try {
       else lab.exec(a, ["ip", ipf, "route", "del", net], { ok: true });
       const tcp = iperfMbps(run(to, port, []));
       const c0 = { s: cpu(server.pid), c: cpu(client.pid) };
-      const udp = udpPps(run(to, port, ["-u", "-b", "0", "-l", "1300"]));
+      const udp = udpPps(run(to, port, ["-u", "-b", process.env.BENCH_UDP_RATE ?? "0", "-l", "1300"]));
       // Where packets are lost: the client's TUN drops what it does not read in time (TX dropped).
       const dropped = lab.exec(a, ["sh", "-c", "cat /sys/class/net/sat0/statistics/tx_dropped"], { ok: true }).trim();
       const load = `server ${(((cpu(server.pid) - c0.s) / secs) * 100).toFixed(0)}%, client ${(((cpu(client.pid) - c0.c) / secs) * 100).toFixed(0)}% of a core; sat0 dropped ${dropped} packets so far`;
