@@ -180,6 +180,8 @@ export interface PacketDevice {
   start(onPacket: (pkt: Uint8Array) => void): void;
   /** Never blocks; false when the kernel refused the packet. */
   write(pkt: Uint8Array): boolean;
+  /** Written later this turn, batched (`batch`; tun.ts queue); false when it cannot be taken. */
+  queue(pkt: Uint8Array): boolean;
   /** Closes the device and undoes what its setup applied; idempotent. */
   close(): void;
 }
@@ -194,11 +196,13 @@ export interface CaptureOptions {
   pref: number;
   /** Workers: one queue each of a multi-queue TUN; worker 0 applies the setup, the others check it. */
   worker: { index: number; count: number } | null;
+  /** A batch TUN (tun.ts): `queue` writes runs of one UDP flow as one packet. */
+  batch?: boolean;
 }
 
 /** Opens the capture TUN of `o` with its policy rules; throws (nothing left applied) when they cannot be had. */
 export function openCapture(o: CaptureOptions): PacketDevice {
-  const tun: TunDevice = openTun({ name: o.dev, multiQueue: o.worker !== null });
+  const tun: TunDevice = openTun({ name: o.dev, multiQueue: o.worker !== null, batch: !!o.batch });
   let undo: (() => void) | null = null;
   try {
     configureLink(tun.name, { mtu: 1500, up: true });
@@ -226,6 +230,7 @@ export function openCapture(o: CaptureOptions): PacketDevice {
     stats: tun.stats,
     start: (onPacket) => tun.start(onPacket),
     write: (pkt) => tun.write(pkt),
+    queue: (pkt) => tun.queue(pkt),
     close() {
       if (closed) return;
       closed = true;

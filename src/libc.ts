@@ -10,6 +10,7 @@ const DEFS = {
   ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
   read: { args: ["i32", "ptr", "u64"], returns: "i32" },
   write: { args: ["i32", "ptr", "u64"], returns: "i32" },
+  writev: { args: ["i32", "ptr", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
   eventfd: { args: ["u32", "i32"], returns: "i32" },
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },

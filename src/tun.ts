@@ -11,14 +11,21 @@
 //   closed and (for a non-persistent device) the kernel has removed the interface, so the same name
 //   can be opened again at once.
 // - All devices are IFF_NO_PI: a TUN packet is a bare IPv4/IPv6 packet, a TAP packet an Ethernet frame.
-import { ptr } from "bun:ffi";
+// - `batch` (a TUN with IFF_VNET_HDR, no offloads asked for: reads carry a zero header, stripped
+//   here): `queue` copies the packet and returns at once; the queue is written once per event-loop
+//   turn, runs of one UDP flow as one packet each (net/uso.ts). Failed writes then show in
+//   `stats.txErrors` only; a device that refuses runs gets its packets one by one from then on.
+import { ptr, type Pointer } from "bun:ffi";
 import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
+import { MAX_RUN, runLength, runPrefix, VNET_HDR } from "./net/uso.ts";
 
 export interface TunOptions {
   name: string;
   tap?: boolean;
   multiQueue?: boolean;
+  /** TUN only: IFF_VNET_HDR, and `queue` writes runs of one UDP flow as one packet (see above). */
+  batch?: boolean;
 }
 
 export class TunError extends Error {
@@ -48,6 +55,11 @@ export interface TunDevice {
   start(onPacket: (pkt: Uint8Array) => void): void;
   /** Writes one packet (never blocks). Returns false (and counts txErrors) on failure. */
   write(pkt: Uint8Array): boolean;
+  /**
+   * Copies the packet for a write later in this event-loop turn (a `batch` device; otherwise it
+   * is `write`). False only when it cannot be taken (closed, empty, over 65535 bytes).
+   */
+  queue(pkt: Uint8Array): boolean;
   /** Stops the poller and closes the fd; idempotent. The kernel removes a non-persistent device. */
   close(): void;
 }
@@ -58,6 +70,7 @@ const IFF_TUN = 0x0001;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
 const IFF_MULTI_QUEUE = 0x0100;
+const IFF_VNET_HDR = 0x4000;
 const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -157,14 +170,19 @@ export function openTun(opts: TunOptions): TunDevice {
   if (fd < 0) throw openError(errno());
   const ifr = Buffer.alloc(40); // struct ifreq: name[16], short flags
   nameBytes.copy(ifr, 0);
-  ifr.writeUInt16LE((opts.tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (opts.multiQueue ? IFF_MULTI_QUEUE : 0), IFNAMSIZ);
+  const batch = !!opts.batch && !opts.tap;
+  ifr.writeUInt16LE(
+    (opts.tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (opts.multiQueue ? IFF_MULTI_QUEUE : 0) | (batch ? IFF_VNET_HDR : 0),
+    IFNAMSIZ,
+  );
   if (c.ioctl(fd, TUNSETIFF, ifr) < 0) {
     const e = errno();
     c.close(fd);
     throw setIffError(e, opts.name, opts);
   }
   const end = ifr.indexOf(0);
-  return new Device(fd, ifr.toString("utf8", 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end), !!opts.tap);
+  const name = ifr.toString("utf8", 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
+  return batch ? new BatchDevice(fd, name) : new Device(fd, name, !!opts.tap);
 }
 
 class Device implements TunDevice {
@@ -177,14 +195,16 @@ class Device implements TunDevice {
     rxErrors: 0,
     callbackErrors: 0,
   };
-  private readonly buf = new Uint8Array(READ_BUF);
-  private readonly c = sys(); // loaded by openTun before any device exists
+  protected readonly buf = new Uint8Array(READ_BUF + VNET_HDR);
+  protected readonly c = sys(); // loaded by openTun before any device exists
+  /** Bytes before each packet a read returns (the virtio_net_hdr of a batch device). */
+  protected readonly skip: number = 0;
   private readonly bufPtr = ptr(this.buf);
   private readonly shared = new Int32Array(new SharedArrayBuffer(16));
   private onPacket: ((pkt: Uint8Array) => void) | undefined;
   private worker: Worker | undefined;
   private wake = -1;
-  private closed = false;
+  protected closed = false;
   private readonly drain = (): void => this.drainTurn();
 
   constructor(
@@ -219,7 +239,7 @@ class Device implements TunDevice {
     let again = true; // schedule another turn if the callback throws mid-batch
     try {
       for (let i = 0; i < READS_PER_TURN; i++) {
-        const n = c.read(this.fd, this.bufPtr, READ_BUF);
+        const n = c.read(this.fd, this.bufPtr, READ_BUF + this.skip);
         if (n < 0) {
           const e = errno();
           if (e === EINTR) continue;
@@ -231,10 +251,14 @@ class Device implements TunDevice {
           }
           return;
         }
+        if (n <= this.skip) {
+          st.rxErrors++;
+          continue;
+        }
         st.rxPackets++;
-        st.rxBytes += n;
+        st.rxBytes += n - this.skip;
         try {
-          cb(buf.subarray(0, n));
+          cb(buf.subarray(this.skip, n));
         } catch {
           st.callbackErrors++; // one bad packet is a counted drop
         }
@@ -269,6 +293,10 @@ class Device implements TunDevice {
     return true;
   }
 
+  queue(pkt: Uint8Array): boolean {
+    return this.write(pkt);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -287,6 +315,122 @@ class Device implements TunDevice {
       c.close(this.wake);
     }
     c.close(this.fd);
+  }
+}
+
+const ARENA = 1 << 18; // queued packet bytes per turn (then written at once)
+const QUEUED = 256;
+
+/** A TUN with IFF_VNET_HDR: reads skip the header, writes carry one, `queue` batches (net/uso.ts). */
+class BatchDevice extends Device {
+  protected override readonly skip = VNET_HDR;
+  /** Runs written as one packet; runs refused (then written one by one, and no more runs). */
+  readonly runs = { written: 0, refused: 0 };
+  private runsOff = false;
+  private readonly arena = new Uint8Array(ARENA);
+  private used = 0;
+  private readonly pending: Uint8Array[] = [];
+  private armed = false;
+  private readonly zero = new Uint8Array(VNET_HDR);
+  private readonly prefix = new Uint8Array(VNET_HDR + 48);
+  private readonly iov = new Uint32Array((MAX_RUN + 1) * 4);
+  private readonly iovPtr = ptr(this.iov);
+  private readonly flushCb = (): void => {
+    this.armed = false;
+    this.flush();
+  };
+
+  constructor(fd: number, name: string) {
+    super(fd, name, false);
+  }
+
+  private static put(iov: Uint32Array, at: number, p: number, len: number): void {
+    iov[at * 4] = p % 2 ** 32;
+    iov[at * 4 + 1] = Math.floor(p / 2 ** 32);
+    iov[at * 4 + 2] = len;
+    iov[at * 4 + 3] = 0;
+  }
+
+  /** writev of iovecs [0, count); true when the kernel took all `bytes`. */
+  private writev(count: number, bytes: number): boolean {
+    return this.c.writev(this.fd, this.iovPtr as Pointer, count) === bytes;
+  }
+
+  override write(pkt: Uint8Array): boolean {
+    if (this.closed || pkt.length === 0) {
+      this.stats.txErrors++;
+      return false;
+    }
+    BatchDevice.put(this.iov, 0, ptr(this.zero), VNET_HDR);
+    BatchDevice.put(this.iov, 1, ptr(pkt), pkt.length);
+    if (!this.writev(2, VNET_HDR + pkt.length)) {
+      this.stats.txErrors++;
+      return false;
+    }
+    this.stats.txPackets++;
+    this.stats.txBytes += pkt.length;
+    return true;
+  }
+
+  override queue(pkt: Uint8Array): boolean {
+    if (this.closed || pkt.length === 0 || pkt.length > 65535) {
+      this.stats.txErrors++;
+      return false;
+    }
+    if (this.used + pkt.length > ARENA || this.pending.length === QUEUED) this.flush();
+    const copy = this.arena.subarray(this.used, this.used + pkt.length);
+    copy.set(pkt);
+    this.used += pkt.length;
+    this.pending.push(copy);
+    if (!this.armed) {
+      this.armed = true;
+      setImmediate(this.flushCb);
+    }
+    return true;
+  }
+
+  /** Writes what is queued: runs as one packet each, the rest one by one. */
+  flush(): void {
+    const q = this.pending;
+    const n = q.length;
+    for (let i = 0; i < n;) {
+      const k = this.runsOff ? 1 : runLength(q, i, n);
+      if (k > 1 && this.writeRun(q, i, k)) {
+        this.runs.written++;
+        i += k;
+        continue;
+      }
+      for (let j = i; j < i + k; j++) this.write(q[j]!);
+      i += k;
+    }
+    q.length = 0;
+    this.used = 0;
+  }
+
+  private writeRun(q: readonly Uint8Array[], i: number, k: number): boolean {
+    const head = runPrefix(this.prefix, q, i, k);
+    const h = head - VNET_HDR;
+    BatchDevice.put(this.iov, 0, ptr(this.prefix), head);
+    let bytes = head;
+    for (let j = 0; j < k; j++) {
+      const p = q[i + j]!;
+      BatchDevice.put(this.iov, j + 1, ptr(p) + h, p.length - h);
+      bytes += p.length - h;
+    }
+    if (this.closed || !this.writev(k + 1, bytes)) {
+      // a kernel without UDP_L4 in virtio_net_hdr (before 6.2) refuses it: one by one from now on
+      this.runs.refused++;
+      this.runsOff = true;
+      return false;
+    }
+    this.stats.txPackets += k;
+    this.stats.txBytes += bytes - head + k * h;
+    return true;
+  }
+
+  override close(): void {
+    if (!this.closed) this.flush();
+    super.close();
   }
 }
 

@@ -37,6 +37,9 @@ class FakeDevice implements PacketDevice {
     this.written.push(pkt.slice());
     return true;
   }
+  queue(pkt: Uint8Array): boolean {
+    return this.write(pkt);
+  }
   close(): void {}
   /** A whole packet, as the kernel would hand it over. */
   deliver(pkt: Uint8Array): void {

@@ -167,6 +167,7 @@ export default definePlugin({
       table: opts.table,
       pref: opts.rulePref,
       worker: ctx.worker,
+      batch: true,
     });
 
     // A binding from a peer: its client is one of ours and its inner address lies in that
@@ -289,7 +290,7 @@ export default definePlugin({
       if (f.proto === PROTO_TCP && f.kind & (FIN | RST)) side.table.setTcp(b, 2);
       side.table.sent(b, side.addr(d, f.dstOff), now);
       side.out(d, f, b);
-      if (!tun.write(d)) {
+      if (!tun.queue(d)) {
         c.tunFull.inc();
         return TUN_V;
       }
