@@ -15,10 +15,11 @@
 //   here): `queue` copies the packet and returns at once; the queue is written once per event-loop
 //   turn, runs of one UDP flow as one packet each (net/uso.ts). Failed writes then show in
 //   `stats.txErrors` only; a device that refuses runs gets its packets one by one from then on.
-import { ptr, type Pointer } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
-import { MAX_RUN, runLength, runPrefix, VNET_HDR } from "./net/uso.ts";
+import { VNET_HDR } from "./net/uso.ts";
+import { BatchWriter } from "./tun-batch.ts";
 
 export interface TunOptions {
   name: string;
@@ -50,6 +51,8 @@ export interface TunDevice {
   readonly fd: number;
   /** Live counters, updated in place. */
   readonly stats: TunStats;
+  /** A batch device's runs written as one packet and refused (tun-batch.ts); null otherwise. */
+  readonly runs: { readonly written: number; readonly refused: number } | null;
   /** Starts reading. onPacket is called synchronously once per packet, in order, with a view into a
    *  buffer owned by the device: valid only during the call (caller copies if it keeps it). */
   start(onPacket: (pkt: Uint8Array) => void): void;
@@ -182,7 +185,7 @@ export function openTun(opts: TunOptions): TunDevice {
   }
   const end = ifr.indexOf(0);
   const name = ifr.toString("utf8", 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
-  return batch ? new BatchDevice(fd, name) : new Device(fd, name, !!opts.tap);
+  return new Device(fd, name, !!opts.tap, batch);
 }
 
 class Device implements TunDevice {
@@ -195,23 +198,33 @@ class Device implements TunDevice {
     rxErrors: 0,
     callbackErrors: 0,
   };
-  protected readonly buf = new Uint8Array(READ_BUF + VNET_HDR);
-  protected readonly c = sys(); // loaded by openTun before any device exists
+  private readonly buf = new Uint8Array(READ_BUF + VNET_HDR);
+  private readonly c = sys(); // loaded by openTun before any device exists
   /** Bytes before each packet a read returns (the virtio_net_hdr of a batch device). */
-  protected readonly skip: number = 0;
+  private readonly skip: number;
+  /** A batch device's writes (tun-batch.ts), null for plain ones. */
+  private readonly batch: BatchWriter | null;
   private readonly bufPtr = ptr(this.buf);
   private readonly shared = new Int32Array(new SharedArrayBuffer(16));
   private onPacket: ((pkt: Uint8Array) => void) | undefined;
   private worker: Worker | undefined;
   private wake = -1;
-  protected closed = false;
+  private closed = false;
   private readonly drain = (): void => this.drainTurn();
 
   constructor(
     readonly fd: number,
     readonly name: string,
     readonly tap: boolean,
-  ) {}
+    batch = false,
+  ) {
+    this.batch = batch ? new BatchWriter(fd, this.stats) : null;
+    this.skip = batch ? VNET_HDR : 0;
+  }
+
+  get runs(): { readonly written: number; readonly refused: number } | null {
+    return this.batch?.runs ?? null;
+  }
 
   start(onPacket: (pkt: Uint8Array) => void): void {
     if (this.closed) throw new TunError(`device ${this.name} is closed`);
@@ -283,6 +296,7 @@ class Device implements TunDevice {
       this.stats.txErrors++;
       return false;
     }
+    if (this.batch !== null) return this.batch.write(pkt);
     const n = this.c.write(this.fd, pkt, pkt.length);
     if (n !== pkt.length) {
       this.stats.txErrors++;
@@ -294,11 +308,13 @@ class Device implements TunDevice {
   }
 
   queue(pkt: Uint8Array): boolean {
-    return this.write(pkt);
+    if (this.batch === null || this.closed) return this.write(pkt);
+    return this.batch.queue(pkt);
   }
 
   close(): void {
     if (this.closed) return;
+    this.batch?.close(); // what is queued is written first
     this.closed = true;
     const c = sys();
     if (this.worker) {
@@ -315,122 +331,6 @@ class Device implements TunDevice {
       c.close(this.wake);
     }
     c.close(this.fd);
-  }
-}
-
-const ARENA = 1 << 18; // queued packet bytes per turn (then written at once)
-const QUEUED = 256;
-
-/** A TUN with IFF_VNET_HDR: reads skip the header, writes carry one, `queue` batches (net/uso.ts). */
-class BatchDevice extends Device {
-  protected override readonly skip = VNET_HDR;
-  /** Runs written as one packet; runs refused (then written one by one, and no more runs). */
-  readonly runs = { written: 0, refused: 0 };
-  private runsOff = false;
-  private readonly arena = new Uint8Array(ARENA);
-  private used = 0;
-  private readonly pending: Uint8Array[] = [];
-  private armed = false;
-  private readonly zero = new Uint8Array(VNET_HDR);
-  private readonly prefix = new Uint8Array(VNET_HDR + 48);
-  private readonly iov = new Uint32Array((MAX_RUN + 1) * 4);
-  private readonly iovPtr = ptr(this.iov);
-  private readonly flushCb = (): void => {
-    this.armed = false;
-    this.flush();
-  };
-
-  constructor(fd: number, name: string) {
-    super(fd, name, false);
-  }
-
-  private static put(iov: Uint32Array, at: number, p: number, len: number): void {
-    iov[at * 4] = p % 2 ** 32;
-    iov[at * 4 + 1] = Math.floor(p / 2 ** 32);
-    iov[at * 4 + 2] = len;
-    iov[at * 4 + 3] = 0;
-  }
-
-  /** writev of iovecs [0, count); true when the kernel took all `bytes`. */
-  private writev(count: number, bytes: number): boolean {
-    return this.c.writev(this.fd, this.iovPtr as Pointer, count) === bytes;
-  }
-
-  override write(pkt: Uint8Array): boolean {
-    if (this.closed || pkt.length === 0) {
-      this.stats.txErrors++;
-      return false;
-    }
-    BatchDevice.put(this.iov, 0, ptr(this.zero), VNET_HDR);
-    BatchDevice.put(this.iov, 1, ptr(pkt), pkt.length);
-    if (!this.writev(2, VNET_HDR + pkt.length)) {
-      this.stats.txErrors++;
-      return false;
-    }
-    this.stats.txPackets++;
-    this.stats.txBytes += pkt.length;
-    return true;
-  }
-
-  override queue(pkt: Uint8Array): boolean {
-    if (this.closed || pkt.length === 0 || pkt.length > 65535) {
-      this.stats.txErrors++;
-      return false;
-    }
-    if (this.used + pkt.length > ARENA || this.pending.length === QUEUED) this.flush();
-    const copy = this.arena.subarray(this.used, this.used + pkt.length);
-    copy.set(pkt);
-    this.used += pkt.length;
-    this.pending.push(copy);
-    if (!this.armed) {
-      this.armed = true;
-      setImmediate(this.flushCb);
-    }
-    return true;
-  }
-
-  /** Writes what is queued: runs as one packet each, the rest one by one. */
-  flush(): void {
-    const q = this.pending;
-    const n = q.length;
-    for (let i = 0; i < n;) {
-      const k = this.runsOff ? 1 : runLength(q, i, n);
-      if (k > 1 && this.writeRun(q, i, k)) {
-        this.runs.written++;
-        i += k;
-        continue;
-      }
-      for (let j = i; j < i + k; j++) this.write(q[j]!);
-      i += k;
-    }
-    q.length = 0;
-    this.used = 0;
-  }
-
-  private writeRun(q: readonly Uint8Array[], i: number, k: number): boolean {
-    const head = runPrefix(this.prefix, q, i, k);
-    const h = head - VNET_HDR;
-    BatchDevice.put(this.iov, 0, ptr(this.prefix), head);
-    let bytes = head;
-    for (let j = 0; j < k; j++) {
-      const p = q[i + j]!;
-      BatchDevice.put(this.iov, j + 1, ptr(p) + h, p.length - h);
-      bytes += p.length - h;
-    }
-    if (this.closed || !this.writev(k + 1, bytes)) {
-      // a kernel without UDP_L4 in virtio_net_hdr (before 6.2) refuses it: one by one from now on
-      this.runs.refused++;
-      this.runsOff = true;
-      return false;
-    }
-    this.stats.txPackets += k;
-    this.stats.txBytes += bytes - head + k * h;
-    return true;
-  }
-
-  override close(): void {
-    if (!this.closed) this.flush();
-    super.close();
   }
 }
 

@@ -16,6 +16,10 @@ declare function load(): import("bun:ffi").ConvertFns<{
         readonly args: readonly ["i32", "ptr", "u64"];
         readonly returns: "i32";
     };
+    readonly writev: {
+        readonly args: readonly ["i32", "ptr", "i32"];
+        readonly returns: "i32";
+    };
     readonly close: {
         readonly args: readonly ["i32"];
         readonly returns: "i32";

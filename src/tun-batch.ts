@@ -1,0 +1,133 @@
+// Batched writes to a TUN opened with IFF_VNET_HDR (tun.ts `batch`): every write carries a
+// virtio_net_hdr; `queue` copies the packet into an arena written once per event-loop turn (or
+// when full), a run of one UDP flow as ONE packet the kernel cuts back (net/uso.ts), the rest one
+// by one. The caller's buffer is free when `queue` returns. A kernel that refuses runs (before
+// 6.2) gets packets one by one from the first refusal on. Counts go to the device's TunStats.
+import { ptr, type Pointer } from "bun:ffi";
+import { libc } from "./libc.ts";
+import { MAX_RUN, runLength, runPrefix, VNET_HDR } from "./net/uso.ts";
+
+/** The device's write counters (tun.ts TunStats), updated in place. */
+interface TxStats {
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+const ARENA = 1 << 18; // queued packet bytes per turn (then written at once)
+const QUEUED = 256;
+
+/** Writes to a TUN opened with IFF_VNET_HDR: each carries the header; `queue` batches runs. */
+export class BatchWriter {
+  /** Runs written as one packet; runs refused (then written one by one, and no more runs). */
+  readonly runs = { written: 0, refused: 0 };
+  private runsOff = false;
+  private readonly arena = new Uint8Array(ARENA);
+  private used = 0;
+  private readonly pending: Uint8Array[] = [];
+  private armed = false;
+  private readonly zero = new Uint8Array(VNET_HDR);
+  private readonly prefix = new Uint8Array(VNET_HDR + 48);
+  private readonly iov = new Uint32Array((MAX_RUN + 1) * 4);
+  private readonly iovPtr = ptr(this.iov);
+  private readonly flushCb = (): void => {
+    this.armed = false;
+    this.flush();
+  };
+
+  private readonly c = libc()!; // loaded by openTun before any device exists
+  private closed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly stats: TxStats,
+  ) {}
+
+  private static put(iov: Uint32Array, at: number, p: number, len: number): void {
+    iov[at * 4] = p % 2 ** 32;
+    iov[at * 4 + 1] = Math.floor(p / 2 ** 32);
+    iov[at * 4 + 2] = len;
+    iov[at * 4 + 3] = 0;
+  }
+
+  /** writev of iovecs [0, count); true when the kernel took all `bytes`. */
+  private writev(count: number, bytes: number): boolean {
+    return this.c.writev(this.fd, this.iovPtr as Pointer, count) === bytes;
+  }
+
+  /** One packet now (the caller has checked it is not empty and the device open). */
+  write(pkt: Uint8Array): boolean {
+    BatchWriter.put(this.iov, 0, ptr(this.zero), VNET_HDR);
+    BatchWriter.put(this.iov, 1, ptr(pkt), pkt.length);
+    if (!this.writev(2, VNET_HDR + pkt.length)) {
+      this.stats.txErrors++;
+      return false;
+    }
+    this.stats.txPackets++;
+    this.stats.txBytes += pkt.length;
+    return true;
+  }
+
+  queue(pkt: Uint8Array): boolean {
+    if (this.closed || pkt.length === 0 || pkt.length > 65535) {
+      this.stats.txErrors++;
+      return false;
+    }
+    if (this.used + pkt.length > ARENA || this.pending.length === QUEUED) this.flush();
+    const copy = this.arena.subarray(this.used, this.used + pkt.length);
+    copy.set(pkt);
+    this.used += pkt.length;
+    this.pending.push(copy);
+    if (!this.armed) {
+      this.armed = true;
+      setImmediate(this.flushCb);
+    }
+    return true;
+  }
+
+  /** Writes what is queued: runs as one packet each, the rest one by one. */
+  flush(): void {
+    const q = this.pending;
+    const n = q.length;
+    for (let i = 0; i < n;) {
+      const k = this.runsOff ? 1 : runLength(q, i, n);
+      if (k > 1 && this.writeRun(q, i, k)) {
+        this.runs.written++;
+        i += k;
+        continue;
+      }
+      for (let j = i; j < i + k; j++) if (!this.closed) this.write(q[j]!);
+      i += k;
+    }
+    q.length = 0;
+    this.used = 0;
+  }
+
+  private writeRun(q: readonly Uint8Array[], i: number, k: number): boolean {
+    const head = runPrefix(this.prefix, q, i, k);
+    const h = head - VNET_HDR;
+    BatchWriter.put(this.iov, 0, ptr(this.prefix), head);
+    let bytes = head;
+    for (let j = 0; j < k; j++) {
+      const p = q[i + j]!;
+      BatchWriter.put(this.iov, j + 1, ptr(p) + h, p.length - h);
+      bytes += p.length - h;
+    }
+    if (this.closed || !this.writev(k + 1, bytes)) {
+      // a kernel without UDP_L4 in virtio_net_hdr (before 6.2) refuses it: one by one from now on
+      this.runs.refused++;
+      this.runsOff = true;
+      return false;
+    }
+    this.stats.txPackets += k;
+    this.stats.txBytes += bytes - head + k * h;
+    return true;
+  }
+
+  /** Writes what is queued; later queues are refused. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+  }
+}

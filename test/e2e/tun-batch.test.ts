@@ -1,0 +1,103 @@
+// Batch TUN writes (root, one namespace): packets queued on a batch TUN (IFF_VNET_HDR) go to the
+// kernel as runs of one UDP flow (net/uso.ts); the kernel forwards each run and, as the plain TUN
+// it leaves by asks for no offloads, cuts it back in software. What that TUN reads must be the
+// queued packets themselves, one by one and in order: same payloads, valid IPv4 header and UDP
+// checksums (computed by the kernel from the pseudo-header sum the run carried), TTL less one.
+//
+//   batch TUN (10.212.0.1/24, 2001:db8:a::1/64) → forwarding → plain TUN (10.213.0.1/24, 2001:db8:b::1/64)
+import { afterAll, describe, expect, test } from "bun:test";
+import { BUN, isRoot, Lab, ROOT } from "../lib/netns.ts";
+
+if (!isRoot) console.warn("e2e tun-batch: skipped (needs root)");
+
+const SCRIPT = `
+import { openTun, configureLink, ip } from "${ROOT}src/tun.ts";
+import { checksum, sum16 } from "${ROOT}src/net/checksum.ts";
+const a = openTun({ name: "usoa", batch: true });
+const b = openTun({ name: "usob" });
+configureLink("usoa", { address: "10.212.0.1/24", mtu: 1500, up: true });
+configureLink("usob", { address: "10.213.0.1/24", mtu: 1500, up: true });
+ip(["-6", "addr", "add", "2001:db8:a::1/64", "dev", "usoa", "nodad"]);
+ip(["-6", "addr", "add", "2001:db8:b::1/64", "dev", "usob", "nodad"]);
+const got = [];
+b.start((p) => got.push(p.slice()));
+a.start(() => {});
+function udp4(payload, sport, fill) {
+  const n = 28 + payload, p = new Uint8Array(n);
+  p.set([0x45, 0, n >> 8, n & 255, 0, 9, 0x40, 0, 64, 17, 0, 0, 10, 212, 0, 2, 10, 213, 0, 2]);
+  const c = checksum(p, 0, 20); p[10] = c >> 8; p[11] = c & 255;
+  p.set([sport >> 8, sport & 255, 0x1f, 0x40, (payload + 8) >> 8, (payload + 8) & 255, 0, 0], 20);
+  for (let i = 28; i < n; i++) p[i] = (fill + i) & 255;
+  const u = checksum(p, 20, n, sum16(p, 12, 20, 17 + payload + 8)) || 0xffff; p[26] = u >> 8; p[27] = u & 255;
+  return p;
+}
+function udp6(payload, fill) {
+  const n = 48 + payload, p = new Uint8Array(n);
+  p.set([0x60, 0, 0, 0, (payload + 8) >> 8, (payload + 8) & 255, 17, 64]);
+  p.set([0x20, 1, 0x0d, 0xb8, 0, 0x0a], 8); p[23] = 2;
+  p.set([0x20, 1, 0x0d, 0xb8, 0, 0x0b], 24); p[39] = 2;
+  p.set([0x9c, 0x40, 0x1f, 0x40, (payload + 8) >> 8, (payload + 8) & 255, 0, 0], 40);
+  for (let i = 48; i < n; i++) p[i] = (fill + i) & 255;
+  const u = checksum(p, 40, n, sum16(p, 8, 40, 17 + payload + 8)) || 0xffff; p[46] = u >> 8; p[47] = u & 255;
+  return p;
+}
+const sent = [];
+for (let i = 0; i < 20; i++) sent.push(udp4(1000, 40000, i));   // a run
+sent.push(udp4(300, 40000, 20));                                  // ends it, shorter
+for (let i = 0; i < 5; i++) sent.push(udp4(1000, 40001, 30 + i)); // another flow: a run
+sent.push(udp4(1000, 40002, 40));                                 // alone
+for (let i = 0; i < 8; i++) sent.push(udp6(1200, 50 + i));        // an IPv6 run
+await Bun.sleep(300);
+for (const p of sent) a.queue(p);
+await Bun.sleep(500);
+const ok = (p) => {
+  if (p[0] >> 4 === 4) return sum16(p, 0, 20) === 0xffff && sum16(p, 20, p.length, sum16(p, 12, 20, 17 + p.length - 20)) === 0xffff;
+  return sum16(p, 40, p.length, sum16(p, 8, 40, 17 + p.length - 40)) === 0xffff;
+};
+// compare all but the fields forwarding and segmentation change (TTL / hop limit, IPv4 id and checksums)
+const body = (p) => p[0] >> 4 === 4 ? [...p.subarray(0, 4), ...p.subarray(12, 26), ...p.subarray(28)] : [...p.subarray(0, 7), ...p.subarray(8, 46), ...p.subarray(48)];
+const udp = got.filter((p) => (p[0] >> 4 === 4 && p[9] === 17) || (p[0] >> 4 === 6 && p[6] === 17));
+console.log(JSON.stringify({
+  sent: sent.length,
+  got: udp.length,
+  same: udp.length === sent.length && udp.every((p, i) => JSON.stringify(body(p)) === JSON.stringify(body(sent[i]))),
+  checksums: udp.every(ok),
+  ttl: udp.map((p) => (p[0] >> 4 === 4 ? p[8] : p[7])).filter((t) => t !== 63).length,
+  runs: a.runs,
+  tx: a.stats.txPackets,
+}));
+a.close(); b.close();
+process.exit(0);`;
+
+describe.skipIf(!isRoot)("batch TUN writes (namespace)", () => {
+  const lab = new Lab("tb", { ipv6: true });
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  test("runs written as one packet arrive as the queued packets, checksums valid", () => {
+    const n = lab.ns("n");
+    lab.exec(n, [
+      "sysctl",
+      "-qw",
+      "net.ipv4.ip_forward=1",
+      "net.ipv6.conf.all.forwarding=1",
+      "net.ipv4.conf.default.rp_filter=0",
+    ]);
+    const out = JSON.parse(lab.exec(n, [BUN, "-e", SCRIPT]).trim().split("\n").pop()!) as {
+      sent: number;
+      got: number;
+      same: boolean;
+      checksums: boolean;
+      ttl: number;
+      runs: { written: number; refused: number };
+      tx: number;
+    };
+    expect(out.got).toBe(out.sent);
+    expect(out.same).toBe(true);
+    expect(out.checksums).toBe(true);
+    expect(out.ttl).toBe(0);
+    expect(out.runs).toEqual({ written: 3, refused: 0 }); // the two IPv4 runs and the IPv6 one
+    expect(out.tx).toBe(out.sent);
+  });
+});
