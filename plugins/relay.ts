@@ -14,7 +14,8 @@
  * loopback, link-local, CGN, multicast and reserved ranges, IPv4 and IPv6 (ULA, documentation,
  * and the ::ffff:a.b.c.d / ::a.b.c.d forms of refused IPv4: src/net/special.ts) are refused
  * unless `allowPeers` lists them (the relay must not reach the server's own networks); so are the
- * server's own addresses and a fleet server's service ports (ctx.own, src/net/own.ts).
+ * server's own addresses and a fleet server's service ports (ctx.own, src/net/own.ts). Relay ports
+ * get the server's udpBuffers and send their batches through UDP GSO (udpGso; ctx.udp).
  *
  * Options:
  *   address                  IP the relay ports are bound on (the anycast address), required

@@ -3,7 +3,8 @@
  *
  * Open tunnel mode: inner IPv4 packets from clients to destinations no client route covers leave
  * the server source-NATed to `address` (normally the anycast address), through the TUN `device`;
- * replies come back through the same TUN and are mapped to the client. UDP, TCP and ICMP echo;
+ * replies come back through the same TUN and are mapped to the client. Packets to the TUN are
+ * written once per event-loop turn, a run of one UDP flow as one packet (src/tun-batch.ts). UDP, TCP and ICMP echo;
  * checksums fixed incrementally. ICMP errors about a NATed packet (fragmentation needed, time
  * exceeded, unreachable) are mapped back to its client too (RFC 5508), so path MTU discovery and
  * traceroute work through the NAT (counted in-icmp-errors). Bindings are synced to every server of the anycast group (table
