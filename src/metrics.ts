@@ -70,6 +70,17 @@ export function renderMetrics(s: Server): string {
   for (const l of udpListeners(s))
     o.sample("relay_transport_send_errors_total", { transport: "udp", listener: l.name }, l.udp.stats.txErrors);
   o.family(
+    "relay_transport_gso_runs_total",
+    "counter",
+    "Runs of datagrams sent as one UDP GSO message (sent: taken by the kernel; refused: resent one by one).",
+  );
+  for (const l of udpListeners(s)) {
+    const g = l.udp.out.gso;
+    if (g === null) continue;
+    o.sample("relay_transport_gso_runs_total", { transport: "udp", listener: l.name, result: "sent" }, g.runs);
+    o.sample("relay_transport_gso_runs_total", { transport: "udp", listener: l.name, result: "refused" }, g.fallbacks);
+  }
+  o.family(
     "relay_transport_callback_errors_total",
     "counter",
     "Datagrams whose receive path threw (a bug): dropped, the socket kept reading.",
