@@ -6,6 +6,8 @@
  * kernel sends back into that TUN are routed by inner destination to the right client (the same
  * routes the `routes` plugin uses). So the kernel knows which way the clients are, the plugin adds
  * a route through the TUN for every client route (`clientRoutes: true`), kept in step on reload.
+ * Writes to the TUN are batched per event-loop turn, a run of one UDP flow as one packet
+ * (src/tun-batch.ts).
  *
  * Options:
  *   prefixes       CIDR list handled here (IPv4 and/or IPv6), required
@@ -48,7 +50,7 @@ export default definePlugin({
     const mine = new PrefixTable<true>();
     for (const p of opts.prefixes) mine.set(parseCidr(p, true), true);
     // Workers: one queue each of a multi-queue TUN; worker 0 keeps the kernel routes.
-    const tun = openTun({ name: opts.device, multiQueue: ctx.worker !== null });
+    const tun = openTun({ name: opts.device, multiQueue: ctx.worker !== null, batch: true });
     const installed = new Set<string>();
     const syncKernelRoutes = () => {
       if (!opts.clientRoutes || (ctx.worker?.index ?? 0) !== 0) return;
@@ -93,7 +95,7 @@ export default definePlugin({
       handle(p) {
         if (parseIpHeader(p.data, view) !== null || mine.lookup(p.data, view.dstOff, view.family) === undefined)
           return NEXT;
-        if (!tun.write(p.data)) return WRITE_FAILED;
+        if (!tun.queue(p.data)) return WRITE_FAILED;
         out.inc();
         return CONSUMED;
       },

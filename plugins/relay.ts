@@ -210,7 +210,7 @@ export default definePlugin({
       );
     };
     const close = (port: number) => {
-      batches.get(port)?.flush();
+      batches.get(port)?.close(); // before the socket: no flush may reach a reused fd (gso.ts)
       batches.delete(port);
       sockets.get(port)?.close();
       sockets.delete(port);

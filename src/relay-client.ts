@@ -215,6 +215,9 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
       } catch {
         // the server will expire it
       }
+      // batches first: a flush after its socket closed could send on a reused fd (GSO uses the fd)
+      toApp?.close();
+      toRelay?.close();
       satp.close();
       appSock.close();
       counters.release();

@@ -158,7 +158,7 @@ function setIffError(e: number, name: string, opts: TunOptions): TunError {
     );
   if (e === EINVAL)
     return new TunError(
-      `cannot attach to "${name}": the name exists as a different kind of device, or as a ${kind} with a different multiQueue setting; pick another name or delete it (ip link del ${name})`,
+      `cannot attach to "${name}": the name exists as a different kind of device, or as a ${kind} with a different multiQueue or vnet header (batch) setting; pick another name or delete it (ip link del ${name})`,
     );
   return new TunError(`TUNSETIFF on "${name}" failed: errno ${e}`);
 }
