@@ -25,7 +25,7 @@ import {
 import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
 import { receiverFor, SEAL_TOOBIG, type Receiver, type SatpSession } from "./satp/session.ts";
 import { SendBatch } from "./transport/batch.ts";
-import { openFds, tuneUdp, udpTuning } from "./transport/sockopt.ts";
+import { openTuned, udpTuning } from "./transport/sockopt.ts";
 
 export interface RelayClient {
   /** Relay port on the server once allocated (0 before). */
@@ -101,36 +101,41 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
   const stats = path.stats;
 
   const tuning = udpTuning(cfg);
-  const before = openFds();
-  const satp = await Bun.udpSocket({
-    hostname: cfg.interface ?? (cfg.ipv6Only ? "::" : "0.0.0.0"),
-    port: cfg.port,
-    socket: {
-      data(_s, d, port, raddr) {
-        path.receive(d, port, unmapV4(raddr));
-      },
-      error() {},
-    },
-  });
-  const satpFd = tuneUdp(satp.port, before, tuning);
-  const beforeApp = openFds();
-  const appSock = await Bun.udpSocket({
-    hostname: local.host,
-    port: local.port,
-    socket: {
-      data(_s, d, port, addr) {
-        const app = path.app;
-        if (app === null || app.port !== port || app.address !== addr) path.app = { address: addr, port }; // not per datagram
-        if (path.relayPort === 0) return void path.stats.dropped++;
-        path.stats.toPeer++;
-        toRelay?.queue(d, path.relayPort, server.address);
-      },
-      error() {},
-    },
-  });
+  const { sock: satp, gso: satpGso } = await openTuned(
+    () =>
+      Bun.udpSocket({
+        hostname: cfg.interface ?? (cfg.ipv6Only ? "::" : "0.0.0.0"),
+        port: cfg.port,
+        socket: {
+          data(_s, d, port, raddr) {
+            path.receive(d, port, unmapV4(raddr));
+          },
+          error() {},
+        },
+      }),
+    tuning,
+  );
+  const { sock: appSock, gso: appGso } = await openTuned(
+    () =>
+      Bun.udpSocket({
+        hostname: local.host,
+        port: local.port,
+        socket: {
+          data(_s, d, port, addr) {
+            const app = path.app;
+            if (app === null || app.port !== port || app.address !== addr) path.app = { address: addr, port }; // not per datagram
+            if (path.relayPort === 0) return void path.stats.dropped++;
+            path.stats.toPeer++;
+            toRelay?.queue(d, path.relayPort, server.address);
+          },
+          error() {},
+        },
+      }),
+    tuning,
+  );
 
-  toApp = new SendBatch(appSock, tuneUdp(appSock.port, beforeApp, tuning).gso);
-  toRelay = new SendBatch(satp, satpFd.gso);
+  toApp = new SendBatch(appSock, appGso);
+  toRelay = new SendBatch(satp, satpGso);
 
   /** Sends a control message and waits for its answer, retrying every second (at most `tries`). */
   async function ask(type: number, tlvs: ControlMessage["tlvs"], tries = 5): Promise<ControlMessage> {

@@ -96,7 +96,7 @@ export class BatchWriter {
         i += k;
         continue;
       }
-      for (let j = i; j < i + k; j++) if (!this.closed) this.write(q[j]!);
+      for (let j = i; j < i + k; j++) this.write(q[j]!);
       i += k;
     }
     q.length = 0;
@@ -107,20 +107,20 @@ export class BatchWriter {
     const head = runPrefix(this.prefix, q, i, k);
     const h = head - VNET_HDR;
     BatchWriter.put(this.iov, 0, ptr(this.prefix), head);
-    let bytes = head;
+    let total = 0; // the packets' own bytes
     for (let j = 0; j < k; j++) {
       const p = q[i + j]!;
       BatchWriter.put(this.iov, j + 1, ptr(p) + h, p.length - h);
-      bytes += p.length - h;
+      total += p.length;
     }
-    if (this.closed || !this.writev(k + 1, bytes)) {
+    if (!this.writev(k + 1, head + total - k * h)) {
       // a kernel without UDP_L4 in virtio_net_hdr (before 6.2) refuses it: one by one from now on
       this.runs.refused++;
       this.runsOff = true;
       return false;
     }
     this.stats.txPackets += k;
-    this.stats.txBytes += bytes - head + k * h;
+    this.stats.txBytes += total;
     return true;
   }
 

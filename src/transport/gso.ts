@@ -89,8 +89,8 @@ export class GsoSender {
   fallbacks = 0;
   /** Destination address text → its bytes in the socket's family, and whether it takes runs. */
   private readonly addrs = new Map<string, Dest>();
-  /** Message i's first datagram (first[count] = the end) and how many datagrams it carries. */
-  private readonly first = new Int32Array(MSG + 1);
+  /** Message i's first datagram and how many datagrams it carries. */
+  private readonly first = new Int32Array(MSG);
   private readonly count = new Int32Array(MSG);
 
   /** Most datagrams one `send` takes (batch.ts BATCH). */
@@ -248,7 +248,6 @@ export class GsoSender {
       msgs++;
       i += k;
     }
-    this.first[msgs] = n;
     return msgs;
   }
 }

@@ -127,6 +127,16 @@ export function tuneUdp(
   return { fd, buffers, gso: tuning.gso && fd >= 0 && gsoAvailable(fd) ? new GsoSender(fd) : null };
 }
 
+/** Opens a Bun UDP socket with `open` and applies `tuning` to it (tuneUdp). */
+export async function openTuned<S extends { readonly port: number }>(
+  open: () => Promise<S>,
+  tuning: UdpTuning,
+): Promise<{ sock: S; gso: GsoSender | null }> {
+  const before = openFds();
+  const sock = await open();
+  return { sock, gso: tuneUdp(sock.port, before, tuning).gso };
+}
+
 const SO_ATTACH_REUSEPORT_CBPF = 51;
 // Classic BPF opcodes (linux/filter.h).
 const BPF_LD_H_ABS = 0x28;

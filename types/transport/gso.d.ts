@@ -24,7 +24,7 @@ export declare class GsoSender {
     fallbacks: number;
     /** Destination address text → its bytes in the socket's family, and whether it takes runs. */
     private readonly addrs;
-    /** Message i's first datagram (first[count] = the end) and how many datagrams it carries. */
+    /** Message i's first datagram and how many datagrams it carries. */
     private readonly first;
     private readonly count;
     /** Most datagrams one `send` takes (batch.ts BATCH). */

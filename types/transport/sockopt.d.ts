@@ -37,6 +37,13 @@ export declare function tuneUdp(port: number, before: Map<string, string>, tunin
     };
     gso: GsoSender | null;
 };
+/** Opens a Bun UDP socket with `open` and applies `tuning` to it (tuneUdp). */
+export declare function openTuned<S extends {
+    readonly port: number;
+}>(open: () => Promise<S>, tuning: UdpTuning): Promise<{
+    sock: S;
+    gso: GsoSender | null;
+}>;
 /**
  * Workers: the kernel hands each SATP datagram on this SO_REUSEPORT port to socket
  * `mux % workers` of the port's group (a classic BPF program run on the UDP payload, attached
