@@ -212,6 +212,17 @@ describe("config file", () => {
     expect(c.route).toEqual(["10.0.0.0/8"]);
   });
 
+  test("udpGso: on by default; anything but a boolean is refused by name", () => {
+    expect(load(["--config", file("g0.json", JSON.stringify({ passphrase: "x" }))]).udpGso).toBe(true);
+    expect(load(["--config", file("g1.json", JSON.stringify({ passphrase: "x", udpGso: false }))]).udpGso).toBe(false);
+    for (const bad of ["yes", 1, null, {}])
+      expect(
+        problems(["--config", file("g2.json", JSON.stringify({ passphrase: "x", udpGso: bad }))]).some((p) =>
+          p.startsWith("udpGso:"),
+        ),
+      ).toBe(true);
+  });
+
   test("unknown keys, bad JSON, missing file, non-object", () => {
     expect(problems(["--config", file("b.json", JSON.stringify({ passphrase: "x", prot: 1 }))])).toEqual([
       "prot: unknown key (not a config field; see --help)",

@@ -3,6 +3,7 @@
 // it leaves by asks for no offloads, cuts it back in software. What that TUN reads must be the
 // queued packets themselves, one by one and in order: same payloads, valid IPv4 header and UDP
 // checksums (computed by the kernel from the pseudo-header sum the run carried), TTL less one.
+// An empty packet and one past 65535 bytes are refused at once and counted (txErrors).
 //
 //   batch TUN (10.212.0.1/24, 2001:db8:a::1/64) → forwarding → plain TUN (10.213.0.1/24, 2001:db8:b::1/64)
 import { afterAll, describe, expect, test } from "bun:test";
@@ -48,6 +49,9 @@ for (let i = 0; i < 5; i++) sent.push(udp4(1000, 40001, 30 + i)); // another flo
 sent.push(udp4(1000, 40002, 40));                                 // alone
 for (let i = 0; i < 8; i++) sent.push(udp6(1200, 50 + i));        // an IPv6 run
 await Bun.sleep(300);
+// what cannot be taken is refused at once and counted: empty, past 65535 bytes
+const refused = [a.queue(new Uint8Array(0)), a.queue(new Uint8Array(70000))];
+const errorsBefore = a.stats.txErrors;
 for (const p of sent) a.queue(p);
 await Bun.sleep(500);
 const ok = (p) => {
@@ -64,6 +68,8 @@ console.log(JSON.stringify({
   checksums: udp.every(ok),
   ttl: udp.map((p) => (p[0] >> 4 === 4 ? p[8] : p[7])).filter((t) => t !== 63).length,
   runs: a.runs,
+  refused,
+  txErrors: errorsBefore,
   tx: a.stats.txPackets,
 }));
 a.close(); b.close();
@@ -92,6 +98,8 @@ describe.skipIf(!isRoot)("batch TUN writes (namespace)", () => {
       ttl: number;
       runs: { written: number; refused: number };
       tx: number;
+      refused: boolean[];
+      txErrors: number;
     };
     expect(out.got).toBe(out.sent);
     expect(out.same).toBe(true);
@@ -99,5 +107,7 @@ describe.skipIf(!isRoot)("batch TUN writes (namespace)", () => {
     expect(out.ttl).toBe(0);
     expect(out.runs).toEqual({ written: 3, refused: 0 }); // the two IPv4 runs and the IPv6 one
     expect(out.tx).toBe(out.sent);
+    expect(out.refused).toEqual([false, false]);
+    expect(out.txErrors).toBe(2);
   });
 });
