@@ -16,6 +16,7 @@ import { statusCommand } from "./src/status.ts";
 import { keyCommand } from "./src/noise/commands.ts";
 import { resolveHostNames } from "./src/config-file.ts";
 import { Notifier } from "./src/systemd.ts";
+import { leaveSetupOnClose } from "./src/capture.ts";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { BUILTIN } from "./plugins/index.ts";
 import { planFromEnv, workerConfig, workerCount, type TreePlan } from "./src/workers/plan.ts";
@@ -236,7 +237,8 @@ async function main(argv: string[]): Promise<number> {
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
     control.gone = () => {
-      log.error("the workers' supervisor is gone: stopping");
+      log.error("the workers' supervisor is gone: stopping (kernel setup left in place, as a kill -9 would)");
+      leaveSetupOnClose();
       finish();
     };
     control.drain = () => {

@@ -200,6 +200,17 @@ export interface CaptureOptions {
   batch?: boolean;
 }
 
+let leaveSetup = false;
+
+/**
+ * From now on, closing a capture leaves its rules (and the blackhole ending its table) in place, as
+ * a relay killed with -9 does: a worker whose supervisor is gone stops at once, and segments that
+ * still reach this server before the route moves must be dropped, not reset by the kernel.
+ */
+export function leaveSetupOnClose(): void {
+  leaveSetup = true;
+}
+
 /** Opens the capture TUN of `o` with its policy rules; throws (nothing left applied) when they cannot be had. */
 export function openCapture(o: CaptureOptions): PacketDevice {
   const tun: TunDevice = openTun({ name: o.dev, multiQueue: o.worker !== null, batch: !!o.batch });
@@ -235,7 +246,7 @@ export function openCapture(o: CaptureOptions): PacketDevice {
       if (closed) return;
       closed = true;
       tun.close();
-      undo?.();
+      if (!leaveSetup) undo?.();
     },
   };
 }

@@ -129,10 +129,18 @@ describe.skipIf(!ready)("tcp-anycast on an IPv6 anycast address, UDP blocked (na
     expect({ a: socketOf("a"), b: socketOf("b") }).toEqual(before);
     // what kept the clients' sockets: the dead server's capture table still ends in a blackhole, so
     // its kernel dropped segments to the anycast port instead of resetting them (capture.ts). With
-    // workers the supervisor is what is killed, and its workers undo their setup as they exit.
-    if (WORKERS === 1)
-      expect(lab.exec(pair.s2, ["ip", "-6", "route", "show", "table", "160"], { ok: true })).toContain(
-        "blackhole default",
+    // workers the supervisor is what is killed: its workers stop, and leave the setup as it was.
+    if (WORKERS > 1)
+      await lab.until(
+        "S2's workers stopped (their capture TUN is gone)",
+        () => !lab.exec(pair.s2, ["ip", "link", "show"], { ok: true }).includes("relay-tcp"),
+        5000,
       );
+    expect(lab.exec(pair.s2, ["ip", "-6", "rule", "show"], { ok: true })).toContain(
+      `to ${ANY6} ipproto tcp dport 4444 lookup 160`,
+    );
+    expect(lab.exec(pair.s2, ["ip", "-6", "route", "show", "table", "160"], { ok: true })).toContain(
+      "blackhole default",
+    );
   }, 60000);
 });
