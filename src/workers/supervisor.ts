@@ -14,7 +14,8 @@
 //    (metrics.ts) plus relay_worker_* series per worker; POST /drain to every worker; anything
 //    else passed to worker 0, or to worker N with ?worker=N (the tables are replicated, so any
 //    worker's view of them is the tree's).
-// A worker watches its parent: if the supervisor is gone (killed with -9), it stops too.
+// A worker watches its parent: if the supervisor is gone (killed with -9), it stops too, leaving
+// the kernel setup of its captures in place as a killed relay does (capture.ts leaveSetupOnClose).
 import { randomBytes } from "node:crypto";
 import type { Subprocess } from "bun";
 import type { Config } from "../config.ts";
