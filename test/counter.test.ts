@@ -74,8 +74,9 @@ test("kill -9 of the owner: the lock is taken over and no seq it sent is sent ag
 
 test("an owner killed but not reaped (a zombie: its parent died too, PID 1 does not reap) holds no lock", async () => {
   const dir = fresh();
-  // sh starts a child that exits at once, then becomes `sleep`, which never waits for it: a zombie
-  const p = Bun.spawn(["sh", "-c", "sh -c 'exit 0' & echo $!; exec sleep 5"], { stdout: "pipe" });
+  // sh starts a child that exits 0.2 s later, then becomes `sleep`, which never waits for it: a
+  // zombie. (A child that exits at once can be reaped by sh itself before the exec.)
+  const p = Bun.spawn(["sh", "-c", "sleep 0.2 & echo $!; exec sleep 5"], { stdout: "pipe" });
   const reader = p.stdout.getReader();
   const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
   const state = () => {
