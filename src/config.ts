@@ -205,6 +205,7 @@ export const ConfigSchema = v.strictObject({
     {},
   ),
   udpGso: v.optional(v.boolean(), true), // UDP GSO (UDP_SEGMENT) for batched sends: transport/gso.ts
+  udpGro: v.optional(v.boolean(), true), // UDP GRO (UDP_GRO) on relay ports and the relay client: transport/mmsg.ts
   // Server: packet work allowed per event-loop turn (ms; 0 = no limit). Packets past it in the
   // same turn are dropped (counted "overload") so timers, sync heartbeats and admin keep running
   // under a flood, at a cost in peak throughput under sustained overload (transport/turn.ts).

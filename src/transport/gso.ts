@@ -96,7 +96,11 @@ export class GsoSender {
   /** Most datagrams one `send` takes (batch.ts BATCH). */
   readonly capacity = MSG;
 
-  constructor(private readonly fd: number) {
+  /** `runs` false: one message per datagram, no UDP_SEGMENT (a plain sendmmsg: mmsg.ts). */
+  constructor(
+    private readonly fd: number,
+    private readonly runsOn = true,
+  ) {
     const v = new Int32Array(1);
     const len = new Uint32Array([4]);
     this.lib.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, v, len);
@@ -197,7 +201,7 @@ export class GsoSender {
       let k = 1;
       let bytes = size;
       // the run: same destination, same size (a shorter one may end it)
-      while (d.runs && this.off === null && i + k < n && k < MAX_SEGMENTS && size > 0) {
+      while (this.runsOn && d.runs && this.off === null && i + k < n && k < MAX_SEGMENTS && size > 0) {
         const b = items[(i + k) * 3] as Uint8Array;
         if (items[(i + k) * 3 + 1] !== port || items[(i + k) * 3 + 2] !== address) break;
         if (b.length > size || b.length === 0 || bytes + b.length > MAX_RUN_BYTES) break;

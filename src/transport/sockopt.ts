@@ -99,16 +99,23 @@ export function setSocketBuffers(
   return { receive: get(SO_RCVBUF), send: get(SO_SNDBUF) };
 }
 
-/** How the relay sets up its UDP sockets (config udpBuffers and udpGso). */
+/** How the relay sets up its UDP sockets (config udpBuffers, udpGso, udpGro). */
 export interface UdpTuning {
   readonly buffers: { readonly receive: number; readonly send: number };
   readonly gso: boolean;
+  /** UDP_GRO on the sockets of our own (mmsg.ts); Bun's sockets cannot take it. */
+  readonly gro?: boolean;
 }
 
 /** The relay's UdpTuning from its config. */
-export const udpTuning = (cfg: { readonly udpBuffers: UdpTuning["buffers"]; readonly udpGso: boolean }): UdpTuning => ({
+export const udpTuning = (cfg: {
+  readonly udpBuffers: UdpTuning["buffers"];
+  readonly udpGso: boolean;
+  readonly udpGro?: boolean;
+}): UdpTuning => ({
   buffers: cfg.udpBuffers,
   gso: cfg.udpGso,
+  gro: cfg.udpGro ?? true,
 });
 
 /**
