@@ -39,7 +39,7 @@ import { be16, be32, ERR, MSG, TLV, tlv, u16, u32, type ControlMessage } from ".
 import type { Conn } from "../src/state.ts";
 import { REFUSED_ALL } from "../src/net/special.ts";
 import { SendBatch } from "../src/transport/batch.ts";
-import { tuneUdp } from "../src/transport/sockopt.ts";
+import { BatchUdp } from "../src/transport/mmsg.ts";
 import { MAX_SLICES, PortSlices } from "../src/sync/slices.ts";
 
 interface Allocation {
@@ -53,8 +53,6 @@ interface Allocation {
 }
 
 const TABLE = "relay";
-/** tuneUdp's "fds open before": none to skip, this process has one socket per relay port. */
-const ONE_SOCKET = new Map<string, string>();
 const SLICES = 16;
 
 function isAllocation(x: unknown): x is Allocation {
@@ -121,8 +119,7 @@ export default definePlugin({
       expired: ctx.counter("expired"),
       quota: ctx.counter("over-quota"),
     };
-    const sockets = new Map<number, Bun.udp.Socket<"buffer">>(); // relay port → socket
-    const opening = new Set<number>();
+    const sockets = new Map<number, BatchUdp>(); // relay port → socket
     // relay port → bytes relayed here: kept across reloads, or a SIGHUP would reset every quota
     const bytes = ctx.keep("bytes", () => new Map<number, number>());
     let stopped = false;
@@ -166,13 +163,14 @@ export default definePlugin({
     };
     for (const [k, a] of ctx.sync.entries(TABLE)) track(k, a);
     const offLive = ctx.sync.onChange(TABLE, track);
+    // buf is a view into the receive ring (mmsg.ts): queued as it is, flushed in onDrained
     const onDatagram =
-      (port: number) => (_sock: Bun.udp.Socket<"buffer">, buf: Buffer, rport: number, raddr: string) => {
+      (port: number) =>
+      (buf: Uint8Array, rport: number, addr: string): void => {
         const a = live.get(port);
-        if (a === undefined || a.exp < clock) return ev.expired.inc();
-        const addr = raddr.charCodeAt(0) === 58 && raddr.startsWith("::ffff:") ? raddr.slice(7) : raddr;
+        if (a === undefined || a.exp < clock) return void ev.expired.inc();
         const used = (bytes.get(port) ?? 0) + buf.length;
-        if (opts.maxBytesPerAllocation > 0 && used > opts.maxBytesPerAllocation) return ev.quota.inc();
+        if (opts.maxBytesPerAllocation > 0 && used > opts.maxBytesPerAllocation) return void ev.quota.inc();
         const out = batches.get(port);
         if (out === undefined) return;
         if (addr === a.ca && rport === a.cp) {
@@ -181,33 +179,27 @@ export default definePlugin({
         } else if (addr === a.pa && rport === a.pp) {
           out.queue(buf, a.cp, a.ca);
           ev.toClient.inc();
-        } else return ev.refused.inc();
+        } else return void ev.refused.inc();
         bytes.set(port, used);
         ev.bytes.inc(buf.length);
       };
 
     const open = (port: number) => {
-      if (sockets.has(port) || opening.has(port) || stopped) return;
-      opening.add(port);
-      Bun.udpSocket({
-        hostname: opts.address,
-        port,
-        ...(ctx.worker !== null ? { flags: 4 } : {}), // SO_REUSEPORT: every worker binds each port
-        socket: { data: onDatagram(port), error: () => {} },
-      }).then(
-        (s) => {
-          opening.delete(port);
-          if (stopped || current(port) === undefined) s.close();
-          else {
-            sockets.set(port, s);
-            batches.set(port, new SendBatch(s, tuneUdp(port, ONE_SOCKET, ctx.udp).gso));
-          }
-        },
-        (e: Error) => {
-          opening.delete(port);
-          ctx.log.error("cannot bind relay port", { port, error: e.message });
-        },
-      );
+      if (sockets.has(port) || stopped || current(port) === undefined) return;
+      try {
+        const s = BatchUdp.open({
+          host: opts.address,
+          port,
+          reusePort: ctx.worker !== null, // every worker binds each port
+          tuning: ctx.udp,
+          onDatagram: onDatagram(port),
+          onDrained: () => batches.get(port)?.flush(),
+        });
+        sockets.set(port, s);
+        batches.set(port, new SendBatch(s, s.gso));
+      } catch (e) {
+        ctx.log.error("cannot bind relay port", { port, error: (e as Error).message });
+      }
     };
     const close = (port: number) => {
       batches.get(port)?.close(); // before the socket: no flush may reach a reused fd (gso.ts)

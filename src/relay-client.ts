@@ -7,7 +7,7 @@
 import type { Config } from "./config.ts";
 import { parseHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { parseIp, unmapV4 } from "./net/addr.ts";
+import { parseIp } from "./net/addr.ts";
 import { PT_CONTROL } from "./satp/codec.ts";
 import {
   be16,
@@ -25,7 +25,8 @@ import {
 import { connectionSession, resolveRemote, type Endpoint } from "./client.ts";
 import { receiverFor, SEAL_TOOBIG, type Receiver, type SatpSession } from "./satp/session.ts";
 import { SendBatch } from "./transport/batch.ts";
-import { openTuned, udpTuning } from "./transport/sockopt.ts";
+import { BatchUdp } from "./transport/mmsg.ts";
+import { udpTuning } from "./transport/sockopt.ts";
 
 export interface RelayClient {
   /** Relay port on the server once allocated (0 before). */
@@ -100,42 +101,45 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
   });
   const stats = path.stats;
 
+  // Both sockets hand views into their receive ring (mmsg.ts): what is queued from them is
+  // flushed when their receive call's datagrams are done.
   const tuning = udpTuning(cfg);
-  const { sock: satp, gso: satpGso } = await openTuned(
-    () =>
-      Bun.udpSocket({
-        hostname: cfg.interface ?? (cfg.ipv6Only ? "::" : "0.0.0.0"),
-        port: cfg.port,
-        socket: {
-          data(_s, d, port, raddr) {
-            path.receive(d, port, unmapV4(raddr));
-          },
-          error() {},
-        },
-      }),
-    tuning,
-  );
-  const { sock: appSock, gso: appGso } = await openTuned(
-    () =>
-      Bun.udpSocket({
-        hostname: local.host,
-        port: local.port,
-        socket: {
-          data(_s, d, port, addr) {
-            const app = path.app;
-            if (app === null || app.port !== port || app.address !== addr) path.app = { address: addr, port }; // not per datagram
-            if (path.relayPort === 0) return void path.stats.dropped++;
-            path.stats.toPeer++;
-            toRelay?.queue(d, path.relayPort, server.address);
-          },
-          error() {},
-        },
-      }),
-    tuning,
-  );
+  let satp: BatchUdp;
+  try {
+    satp = BatchUdp.open({
+      host: cfg.interface ?? (cfg.ipv6Only ? "::" : "0.0.0.0"),
+      port: cfg.port,
+      tuning,
+      onDatagram: (d, port, address) => path.receive(d, port, address),
+      onDrained: () => toApp?.flush(),
+    });
+  } catch (e) {
+    counters.release();
+    throw e;
+  }
+  let appSock: BatchUdp;
+  try {
+    appSock = BatchUdp.open({
+      host: local.host,
+      port: local.port,
+      tuning,
+      onDatagram(d, port, addr) {
+        const app = path.app;
+        if (app === null || app.port !== port || app.address !== addr) path.app = { address: addr, port }; // not per datagram
+        if (path.relayPort === 0) return void path.stats.dropped++;
+        path.stats.toPeer++;
+        toRelay?.queue(d, path.relayPort, server.address);
+      },
+      onDrained: () => toRelay?.flush(),
+    });
+  } catch (e) {
+    satp.close();
+    counters.release();
+    throw e;
+  }
 
-  toApp = new SendBatch(appSock, appGso);
-  toRelay = new SendBatch(satp, satpGso);
+  toApp = new SendBatch(appSock, appSock.gso);
+  toRelay = new SendBatch(satp, satp.gso);
 
   /** Sends a control message and waits for its answer, retrying every second (at most `tries`). */
   async function ask(type: number, tlvs: ControlMessage["tlvs"], tries = 5): Promise<ControlMessage> {
@@ -184,7 +188,16 @@ export async function startRelayClient(cfg: Config, log: Logger): Promise<RelayC
     );
   }
 
-  await allocate();
+  try {
+    await allocate();
+  } catch (e) {
+    toApp.close();
+    toRelay.close();
+    satp.close();
+    appSock.close();
+    counters.release();
+    throw e;
+  }
   const timer = setInterval(
     async () => {
       try {
