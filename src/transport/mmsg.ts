@@ -220,7 +220,8 @@ export class BatchUdp {
     return this.last6Text;
   }
 
-  private drain(): void {
+  /** True when it stopped at CALLS_PER_TURN full receive calls (more is likely queued). */
+  private drain(): boolean {
     const c = libc()!;
     const r = theRing();
     const m32 = r.mmsg;
@@ -239,7 +240,7 @@ export class BatchUdp {
         const e = errno();
         if (e === EINTR || e === ECONNREFUSED) continue; // ECONNREFUSED: an earlier ICMP error, reported now
         if (e !== EAGAIN) st.errors++;
-        return;
+        return false;
       }
       try {
         for (let i = 0; i < n; i++) {
@@ -276,13 +277,14 @@ export class BatchUdp {
               st.callbackErrors++;
             }
           }
-          if (this.closed) return;
+          if (this.closed) return false;
         }
       } finally {
         if (!this.closed) this.o.onDrained?.();
       }
-      if (n < RING) return;
+      if (n < RING) return false;
     }
+    return !this.closed;
   }
 
   /** Sends one datagram now (control messages); false when the kernel did not take it. */

@@ -52,9 +52,9 @@ self.onmessage = (e) => {
 };
 `;
 
-export const pollerStats = { wakes: 0, handlerErrors: 0 };
+export const pollerStats = { wakes: 0, busyTurns: 0, handlerErrors: 0 };
 
-const handlers = new Map<number, () => void>();
+const handlers = new Map<number, () => boolean | void>();
 let epfd = -1;
 let wake = -1;
 let worker: Worker | undefined;
@@ -69,19 +69,30 @@ function sys(): NonNullable<ReturnType<typeof libc>> {
   return c;
 }
 
+/**
+ * One turn: the ready fds' handlers. While one says it stopped at its budget with more queued
+ * (returns true), the next turn is a setImmediate of our own, after the loop's other work,
+ * without the worker's wake-up; once all are drained the worker polls again.
+ */
 function turn(): void {
   if (worker === undefined) return;
   pollerStats.wakes++;
   const c = sys();
   const n = c.epoll_wait(epfd, events, EVENTS, 0);
+  let more = false;
   for (let i = 0; i < n; i++) {
     const h = handlers.get(evView.getInt32(i * EV_SIZE + EV_DATA, true));
     if (h === undefined) continue;
     try {
-      h();
+      if (h() === true) more = true;
     } catch {
       pollerStats.handlerErrors++;
     }
+  }
+  if (more && worker !== undefined) {
+    pollerStats.busyTurns++;
+    setImmediate(turn);
+    return;
   }
   Atomics.store(shared, READY, 0);
   Atomics.notify(shared, READY);
@@ -122,8 +133,11 @@ function stopWorker(): void {
   epfd = wake = -1;
 }
 
-/** Calls `onReadable` whenever `fd` has data; returns the unwatch function (idempotent). */
-export function watch(fd: number, onReadable: () => void): () => void {
+/**
+ * Calls `onReadable` whenever `fd` has data (true from it: stopped at its budget, more is
+ * queued); returns the unwatch function (idempotent).
+ */
+export function watch(fd: number, onReadable: () => boolean | void): () => void {
   if (handlers.has(fd)) throw new Error(`fd ${fd} is already watched`);
   if (worker === undefined) startWorker();
   const c = sys();

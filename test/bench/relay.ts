@@ -115,13 +115,17 @@ try {
     const sink = Bun.spawn(["ip", "netns", "exec", p, BUN, "-e", SINK, String(x.sinkPort)], { stdout: "pipe" });
     await Bun.sleep(300);
     const c0 = { s: cpu(server.pid), c: cpu(rc.pid) };
+    const p0 = rcvbufErrors(p);
     const sent = Number(lab.exec(a, [BUN, "-e", FLOOD(x.host, x.port)]).trim());
     const load = `server ${(((cpu(server.pid) - c0.s) / secs) * 100).toFixed(0)}%, relay client ${(((cpu(rc.pid) - c0.c) / secs) * 100).toFixed(0)}%`;
     const got = Number((await new Response(sink.stdout).text()).trim());
+    // what reached P's socket: what the sink read plus what overflowed its buffer meanwhile (the
+    // Bun sink shares the two cores with the sender and, in relay mode, both relays)
+    const atP = got + rcvbufErrors(p) - p0;
     // where datagrams were lost: each namespace's UDP receive-buffer drops (/proc/net/snmp)
     const drops = [a, s, p].map((n) => `${n.split("-").pop()} ${rcvbufErrors(n)}`).join(", ");
     floodRows.push(
-      `| ${x.name} | ${(sent / secs / 1000).toFixed(1)} | ${(got / secs / 1000).toFixed(1)} | ${x.port === 5000 ? load : ""} | ${drops} |`,
+      `| ${x.name} | ${(sent / secs / 1000).toFixed(1)} | ${(got / secs / 1000).toFixed(1)} | ${(atP / secs / 1000).toFixed(1)} | ${x.port === 5000 ? load : ""} | ${drops} |`,
     );
   }
 
@@ -155,23 +159,29 @@ try {
     const cpuS = relayCpu() - c0;
     const sent = Number(/sent (\d+)/.exec(out)?.[1] ?? 0);
     const got = Number(/received (\d+)/.exec(await new Response(sink.stdout).text())?.[1] ?? 0);
-    return { loss: sent > 0 ? 1 - got / sent : 1, got, cpuS };
+    return { loss: sent > 0 ? 1 - got / sent : 1, sent, got, cpuS };
   };
   const RATES = process.env.BENCH_RATE
     ? [Number(process.env.BENCH_RATE)]
-    : [20000, 40000, 60000, 80000, 100000, 140000, 180000, 240000, 320000, 400000];
+    : [20000, 40000, 80000, 140000, 240000, 320000, 400000, 500000, 650000, 800000, 1000000, 1400000, 2000000];
   const capRows: string[] = [];
   const best: number[] = [];
   for (const x of paths) {
     let lo = 0;
     let hi = 0;
     let us = 0;
+    let delivered = 0; // datagrams/s the sink counted at the best passing step (the generator may fall short of its rate)
     const ok = async (rate: number) => {
       const r = await step(x, rate);
       const cpuNote =
         x.port === 5000 ? `, relay CPU ${((r.cpuS * 1e6) / Math.max(1, r.got)).toFixed(1)} µs/datagram` : "";
-      console.log(`  ${x.name}: offered ${rate}/s, loss ${(r.loss * 100).toFixed(2)}%${cpuNote}`);
-      if (r.loss < 0.01 && rate > lo) us = (r.cpuS * 1e6) / Math.max(1, r.got);
+      console.log(
+        `  ${x.name}: offered ${rate}/s (sent ${Math.round(r.sent / STEP)}/s), loss ${(r.loss * 100).toFixed(2)}%${cpuNote}`,
+      );
+      if (r.loss < 0.01 && r.got / STEP > delivered) {
+        us = (r.cpuS * 1e6) / Math.max(1, r.got);
+        delivered = r.got / STEP;
+      }
       return r.loss < 0.01;
     };
     for (const rate of RATES) {
@@ -187,23 +197,29 @@ try {
       if (await ok(mid)) lo = mid;
       else hi = mid;
     }
-    best.push(lo);
+    best.push(delivered);
     capRows.push(
-      `| ${x.name} | ${(lo / 1000).toFixed(0)}${hi === 0 ? "+" : ""} | ${x.port === 5000 ? us.toFixed(1) : ""} |`,
+      `| ${x.name} | ${(lo / 1000).toFixed(0)}${hi === 0 ? "+" : ""} | ${(delivered / 1000).toFixed(0)} | ${x.port === 5000 ? us.toFixed(1) : ""} |`,
     );
   }
   await lab.stop(rc);
 
   console.log(`bun ${Bun.version}; ${size}-byte datagrams from A to P; ${os.cpus().length} cores, nothing pinned`);
   console.log(`\nFlood (a Bun sender flat out for ${secs} s; it takes a core of its own):`);
-  console.log("| path | offered kpps | received at P kpps | relay CPU (of a core) | UDP receive-buffer drops so far |");
-  console.log("|---|---|---|---|---|");
+  console.log(
+    "| path | offered kpps | received at P kpps | reached P's socket kpps | relay CPU (of a core) | UDP receive-buffer drops so far |",
+  );
+  console.log("|---|---|---|---|---|---|");
   for (const r of floodRows) console.log(r);
   console.log(`\nCapacity (C sendmmsg sender paced, C recvmmsg sink, ${STEP} s steps):`);
-  console.log("| path | highest rate with < 1% loss, kpps | relay CPU µs per datagram (client + server) |");
-  console.log("|---|---|---|");
+  console.log(
+    "| path | highest offered rate with < 1% loss, kpps | delivered there, kpps | relay CPU µs per datagram (client + server) |",
+  );
+  console.log("|---|---|---|---|");
   for (const r of capRows) console.log(r);
-  console.log(`relay mode / plain forwarding: ${best[0] ? ((best[1]! / best[0]) * 100).toFixed(0) : "?"}%`);
+  console.log(
+    `relay mode / plain forwarding (delivered): ${best[0] ? ((best[1]! / best[0]) * 100).toFixed(0) : "?"}%${capRows[0]!.includes("+") ? " (plain forwarding passed the highest step: its ceiling is higher)" : ""}`,
+  );
 } finally {
   await lab.cleanup();
 }
