@@ -195,8 +195,7 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
-  // Kernel UDP socket buffers per socket, bytes (0 = the kernel's default, about 208 KiB): large
-  // ones ride out bursts (UdpRcvbufErrors); past net.core.rmem_max with CAP_NET_ADMIN only.
+  // Kernel UDP socket buffers, bytes (0 = the kernel's default, ~208 KiB): big ones ride out bursts.
   udpBuffers: v.optional(
     v.strictObject({
       receive: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
@@ -205,7 +204,7 @@ export const ConfigSchema = v.strictObject({
     {},
   ),
   udpGso: v.optional(v.boolean(), true), // UDP GSO (UDP_SEGMENT) for batched sends: transport/gso.ts
-  udpGro: v.optional(v.boolean(), true), // UDP GRO (UDP_GRO) on relay ports and the relay client: transport/mmsg.ts
+  udpGro: v.optional(v.boolean(), true), // UDP GRO (UDP_GRO) on every UDP socket's receives: transport/mmsg.ts
   // Server: packet work allowed per event-loop turn (ms; 0 = no limit). Packets past it in the
   // same turn are dropped (counted "overload") so timers, sync heartbeats and admin keep running
   // under a flood, at a cost in peak throughput under sustained overload (transport/turn.ts).

@@ -40,6 +40,30 @@ declare function load(): import("bun:ffi").ConvertFns<{
         readonly args: readonly ["i32", "ptr", "u32", "i32"];
         readonly returns: "i32";
     };
+    readonly recvmmsg: {
+        readonly args: readonly ["i32", "ptr", "u32", "i32", "ptr"];
+        readonly returns: "i32";
+    };
+    readonly bind: {
+        readonly args: readonly ["i32", "ptr", "u32"];
+        readonly returns: "i32";
+    };
+    readonly getsockname: {
+        readonly args: readonly ["i32", "ptr", "ptr"];
+        readonly returns: "i32";
+    };
+    readonly epoll_create1: {
+        readonly args: readonly ["i32"];
+        readonly returns: "i32";
+    };
+    readonly epoll_ctl: {
+        readonly args: readonly ["i32", "i32", "i32", "ptr"];
+        readonly returns: "i32";
+    };
+    readonly epoll_wait: {
+        readonly args: readonly ["i32", "ptr", "i32", "i32"];
+        readonly returns: "i32";
+    };
     readonly setsockopt: {
         readonly args: readonly ["i32", "i32", "i32", "ptr", "u32"];
         readonly returns: "i32";

@@ -2,12 +2,24 @@
 // (setImmediate) or every BATCH datagrams, whichever is first; with a GsoSender (gso.ts, config
 // udpGso) one sendmmsg whose runs of like datagrams the kernel carries as one packet each. The caller must not change `buf`
 // until the batch is flushed (`pending` tells how many are waiting; UdpTransport reuses slot i
-// only after a flush). Bun's receive buffers are fresh per datagram, so relaying them as they
-// are is safe. Counts what the kernel took and refused.
+// only after a flush). A received datagram (a view into mmsg.ts's ring) may be queued as it is:
+// every pending batch is flushed before the ring is refilled. Counts what the kernel took and refused.
 
 import type { GsoSender } from "./gso.ts";
 
 export const BATCH = 64;
+
+/** Batches with datagrams queued: flushed by `flushPending` before a receive ring is refilled (mmsg.ts). */
+const pendingBatches = new Set<SendBatch>();
+
+/**
+ * Flushes every batch that has datagrams queued. mmsg.ts calls it before each receive call, so
+ * no queued datagram is a view into ring memory that the call overwrites.
+ */
+export function flushPending(): void {
+  if (pendingBatches.size === 0) return;
+  for (const b of pendingBatches) b.flush();
+}
 
 export class SendBatch {
   private readonly items: (Uint8Array | number | string)[] = [];
@@ -35,11 +47,13 @@ export class SendBatch {
     if (++this.pending >= BATCH) this.flush();
     else if (!this.armed) {
       this.armed = true;
+      pendingBatches.add(this);
       setImmediate(this.flushCb);
     }
   }
 
   flush(): void {
+    pendingBatches.delete(this);
     const n = this.pending;
     if (n === 0 || this.closed) return;
     let sent = this.gso !== null ? this.gso.send(this.items, n) : -1;

@@ -7,7 +7,8 @@
 // Contracts:
 // - `onDatagram(buf, port, address)` gets each datagram as a view into a receive ring shared by
 //   every BatchUdp of the process: valid until `onDrained` returns, which is called after every
-//   receive call. A caller that queues views for sending (batch.ts) must flush them there.
+//   receive call. Views queued in a SendBatch (batch.ts) are safe: every pending batch is flushed
+//   before the ring is refilled; anything else that keeps one must copy it.
 // - `address` is the text form (IPv4 dotted, an IPv4-mapped IPv6 source unmapped), cached per
 //   source, so comparing it with a string kept from before is cheap.
 // - `close` is idempotent; after it no callback runs and the fd is closed.
@@ -18,6 +19,7 @@
 import { ptr, type Pointer } from "bun:ffi";
 import { errno, libc } from "../libc.ts";
 import { formatIp, parseIp } from "../net/addr.ts";
+import { flushPending } from "./batch.ts";
 import { GsoSender, gsoAvailable } from "./gso.ts";
 import { watch } from "./poller.ts";
 import { setSocketBuffers, type UdpTuning } from "./sockopt.ts";
@@ -105,17 +107,22 @@ export interface BatchUdpStats {
   callbackErrors: number;
 }
 
-const bindError = (host: string, port: number, e: number) =>
-  new Error(
-    `cannot bind udp ${host.includes(":") ? `[${host}]` : host}:${port}: ` +
-      (e === 98
-        ? "address in use"
-        : e === 99
-          ? "address not available on this host"
-          : e === 13
-            ? "permission denied"
-            : `errno ${e}`),
+const ERRNO: Record<number, [string, string]> = {
+  98: ["EADDRINUSE", "address in use"],
+  99: ["EADDRNOTAVAIL", "address not available on this host"],
+  13: ["EACCES", "permission denied"],
+  1: ["EPERM", "permission denied"],
+  97: ["EAFNOSUPPORT", "address family not supported"],
+};
+
+/** An Error with the errno's name as `code` (net/bind.ts explains it to the operator). */
+const bindError = (host: string, port: number, e: number) => {
+  const [code, text] = ERRNO[e] ?? [`errno ${e}`, "bind failed"];
+  return Object.assign(
+    new Error(`cannot bind udp ${host.includes(":") ? `[${host}]` : host}:${port}: ${text} (${code})`),
+    ERRNO[e] ? { code } : {},
   );
+};
 
 export class BatchUdp {
   readonly stats: BatchUdpStats = { received: 0, groRuns: 0, truncated: 0, errors: 0, callbackErrors: 0 };
@@ -157,7 +164,7 @@ export class BatchUdp {
     if (ip === null) throw new Error(`cannot bind udp ${o.host}: not an IP address`);
     const family = ip.length === 4 ? AF_INET : AF_INET6;
     const fd = c.socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw new Error(`socket() failed: errno ${errno()}`);
+    if (fd < 0) throw bindError(o.host, o.port, errno());
     const sa = new Uint8Array(NAME);
     sa[0] = family;
     sa[2] = o.port >> 8;
@@ -230,6 +237,7 @@ export class BatchUdp {
     const on = this.o.onDatagram;
     const st = this.stats;
     for (let call = 0; call < CALLS_PER_TURN && !this.closed; call++) {
+      flushPending(); // what is queued may be views into the ring: sent before it is refilled
       for (let i = 0; i < RING; i++) {
         m32[i * 16 + 2] = NAME;
         m32[i * 16 + 10] = CTRL;

@@ -1,14 +1,16 @@
-// UDP transport: one Bun UDP socket, a synchronous receive callback, and batched sends (batch.ts).
-// Sending a sealed packet: take `slot()`, fill it, `queue(len, port, address)`. A slot belongs to
-// the caller between slot() and queue() and to the transport after; at most one slot is
-// outstanding. Receive buffers are Bun's and fresh per datagram (safe to keep).
+// UDP transport: one socket of our own (mmsg.ts: recvmmsg batches, UDP_GRO), a synchronous
+// receive callback, and batched sends (batch.ts). Sending a sealed packet: take `slot()`, fill
+// it, `queue(len, port, address)`. A slot belongs to the caller between slot() and queue() and to
+// the transport after; at most one slot is outstanding. A received datagram is a view into the
+// process's receive ring, valid during the callback only: copy it to keep it (a SendBatch may
+// queue it as it is: mmsg.ts flushes those before the ring is refilled).
 //
 // On a server each listener is an `UdpIngress` (the seam of link.ts): a client heard on it gets
 // an `UdpLink` (listener + address + port) as its endpoint.
-import { unmapV4 } from "../net/addr.ts";
 import { BATCH, SendBatch } from "./batch.ts";
 import type { Ingress, Link } from "./link.ts";
-import { openFds, steerByMux, tuneUdp, type UdpTuning } from "./sockopt.ts";
+import { BatchUdp } from "./mmsg.ts";
+import { steerByMux, type UdpTuning } from "./sockopt.ts";
 
 export const SLOT_BYTES = 2048;
 
@@ -32,9 +34,13 @@ export class UdpTransport {
   readonly out: SendBatch;
   private closed = false;
 
-  private constructor(private readonly sock: Bun.udp.Socket<"buffer">) {
+  private constructor(
+    private readonly sock: BatchUdp,
+    private readonly host: string,
+  ) {
     for (let i = 0; i < BATCH; i++) this.slots.push(new Uint8Array(SLOT_BYTES));
-    this.out = new SendBatch(sock);
+    this.out = new SendBatch(sock, sock.gso);
+    this.buffers = sock.buffers;
   }
 
   /** Kernel socket buffer sizes after open (0 when they could not be read). */
@@ -43,9 +49,10 @@ export class UdpTransport {
   steered = false;
 
   /**
-   * Binds hostname:port (port 0 = any). Addresses handed to onDatagram are unmapped
-   * ("::ffff:a.b.c.d" → "a.b.c.d"). `tuning` asks for SO_RCVBUF/SO_SNDBUF sizes and UDP GSO
-   * (best effort: `buffers` and `gso` tell what was set).
+   * Binds hostname:port (port 0 = any; hostname an IP literal). Addresses handed to onDatagram
+   * are unmapped ("::ffff:a.b.c.d" → "a.b.c.d"). `tuning` asks for SO_RCVBUF/SO_SNDBUF sizes,
+   * UDP GSO and GRO (best effort: `buffers` and `out.gso` tell what was set). Bind errors carry
+   * the errno's name as `code` (net/bind.ts).
    */
   static async open(
     hostname: string,
@@ -53,43 +60,32 @@ export class UdpTransport {
     onDatagram: OnDatagram,
     onError: (e: Error) => void,
     tuning: UdpTuning = { buffers: { receive: 0, send: 0 }, gso: false },
-    /** SO_REUSEPORT (workers share the port; Bun takes it as the undocumented flags 4). */
+    /** SO_REUSEPORT (workers share the port). */
     reusePort = false,
     /** Workers: datagrams go to the group's socket mux % steerMux (sockopt.ts steerByMux); 0 = off. */
     steerMux = 0,
   ): Promise<UdpTransport> {
     let t: UdpTransport | undefined;
-    const b = tuning.buffers;
-    const before = b.receive || b.send || tuning.gso || steerMux > 1 ? openFds() : null;
-    const sock = await Bun.udpSocket({
-      hostname,
+    const sock = BatchUdp.open({
+      host: hostname,
       port,
-      ...(reusePort ? { flags: 4 } : {}),
-      socket: {
-        data(_s, buf, rport, raddr) {
-          const rx = t!.rx;
-          rx.packets++;
-          rx.bytes += buf.length;
-          try {
-            onDatagram(buf, rport, raddr.startsWith("::ffff:") ? unmapV4(raddr) : raddr);
-          } catch (e) {
-            // a bug on the receive path: this datagram is a counted drop; the socket keeps reading
-            if (rx.callbackErrors++ < 10) onError(e instanceof Error ? e : new Error(String(e)));
-          }
-        },
-        error(_s, e) {
-          // Bun may call this without an Error (e.g. after an ICMP port unreachable)
-          onError(e instanceof Error ? e : new Error(String(e ?? "socket error")));
-        },
+      reusePort,
+      tuning,
+      onDatagram(buf, rport, raddr) {
+        const rx = t!.rx;
+        rx.packets++;
+        rx.bytes += buf.length;
+        try {
+          onDatagram(buf, rport, raddr);
+        } catch (e) {
+          // a bug on the receive path: this datagram is a counted drop; the socket keeps reading
+          if (rx.callbackErrors++ < 10) onError(e instanceof Error ? e : new Error(String(e)));
+        }
       },
+      onDrained: () => t?.out.flush(),
     });
-    t = new UdpTransport(sock);
-    if (before !== null) {
-      const { fd, buffers, gso } = tuneUdp(sock.port, before, tuning);
-      t.buffers = buffers;
-      t.out.gso = gso;
-      if (steerMux > 1) t.steered = fd >= 0 && steerByMux(fd, steerMux);
-    }
+    t = new UdpTransport(sock, hostname);
+    if (steerMux > 1) t.steered = steerByMux(sock.fd, steerMux);
     return t;
   }
 
@@ -106,7 +102,7 @@ export class UdpTransport {
   }
 
   get address(): string {
-    return this.sock.hostname;
+    return this.host;
   }
   get port(): number {
     return this.sock.port;

@@ -6,6 +6,7 @@ export declare const MAX_RUN_BYTES = 65000;
 export declare function gsoAvailable(fd: number): boolean;
 export declare class GsoSender {
     private readonly fd;
+    private readonly runsOn;
     /** Runs of more than one datagram the kernel took as one message. */
     runs: number;
     /** Why GSO was turned off (null while on). */
@@ -29,7 +30,8 @@ export declare class GsoSender {
     private readonly count;
     /** Most datagrams one `send` takes (batch.ts BATCH). */
     readonly capacity = 64;
-    constructor(fd: number);
+    /** `runs` false: one message per datagram, no UDP_SEGMENT (a plain sendmmsg: mmsg.ts). */
+    constructor(fd: number, runsOn?: boolean);
     /** The destination's sockaddr bytes (without the port) and whether runs go to it, cached. */
     private dest;
     /**

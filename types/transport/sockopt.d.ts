@@ -11,18 +11,21 @@ export declare function setSocketBuffers(fd: number, sizes: {
     receive: number;
     send: number;
 };
-/** How the relay sets up its UDP sockets (config udpBuffers and udpGso). */
+/** How the relay sets up its UDP sockets (config udpBuffers, udpGso, udpGro). */
 export interface UdpTuning {
     readonly buffers: {
         readonly receive: number;
         readonly send: number;
     };
     readonly gso: boolean;
+    /** UDP_GRO on the sockets of our own (mmsg.ts); Bun's sockets cannot take it. */
+    readonly gro?: boolean;
 }
 /** The relay's UdpTuning from its config. */
 export declare const udpTuning: (cfg: {
     readonly udpBuffers: UdpTuning["buffers"];
     readonly udpGso: boolean;
+    readonly udpGro?: boolean;
 }) => UdpTuning;
 /**
  * Finds the fd of this process's Bun UDP socket on `port` opened since `before` (openFds()) and
