@@ -81,6 +81,13 @@ export function renderMetrics(s: Server): string {
     o.sample("relay_transport_gso_runs_total", { transport: "udp", listener: l.name, result: "refused" }, g.fallbacks);
   }
   o.family(
+    "relay_transport_gro_runs_total",
+    "counter",
+    "Messages received as one UDP GRO run of several datagrams (udpGro; the kernel coalesced a sender's GSO run).",
+  );
+  for (const l of udpListeners(s))
+    o.sample("relay_transport_gro_runs_total", { transport: "udp", listener: l.name }, l.udp.stats.rxGroRuns);
+  o.family(
     "relay_transport_callback_errors_total",
     "counter",
     "Datagrams whose receive path threw (a bug): dropped, the socket kept reading.",

@@ -86,8 +86,9 @@ export interface PluginContext {
      */
     keep<T>(key: string, make: () => T): T;
     /**
-     * How this server sets up UDP sockets (config udpBuffers, udpGso): a plugin that opens its own
-     * applies it with transport/sockopt.ts tuneUdp and hands the GSO sender to its SendBatch.
+     * How this server sets up UDP sockets (config udpBuffers, udpGso, udpGro): a plugin that opens
+     * its own passes it to transport/mmsg.ts BatchUdp.open (plugins/relay.ts does), or applies it
+     * to a Bun socket with transport/sockopt.ts tuneUdp, and hands the GSO sender to its SendBatch.
      */
     readonly udp: UdpTuning;
     /** Directory of the config file (or the working directory), for relative paths in options. */

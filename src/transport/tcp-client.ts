@@ -25,7 +25,15 @@ import { dialFramed, type FramedConn } from "./tcp.ts";
 import type { OnDatagram, UdpStats } from "./udp.ts";
 
 export class TcpClientTransport {
-  readonly stats: UdpStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txErrors: 0, rxCallbackErrors: 0 };
+  readonly stats: UdpStats = {
+    rxPackets: 0,
+    rxBytes: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txErrors: 0,
+    rxCallbackErrors: 0,
+    rxGroRuns: 0,
+  };
   private readonly slotBuf = new Uint8Array(2048);
   private conn: FramedConn | null = null;
   private up = false;

@@ -22,6 +22,8 @@ export interface UdpStats {
   txErrors: number;
   /** Datagrams whose receive callback threw (a bug): each one dropped, the socket kept reading. */
   rxCallbackErrors: number;
+  /** Messages that came as one UDP GRO run of several datagrams (each datagram counts in rxPackets). */
+  rxGroRuns: number;
 }
 
 /** One datagram (or framed packet); may return false when it did not authenticate (TCP readers resync). */
@@ -98,6 +100,7 @@ export class UdpTransport {
       txBytes: o.bytes,
       txErrors: o.failed,
       rxCallbackErrors: this.rx.callbackErrors,
+      rxGroRuns: this.sock.stats.groRuns,
     };
   }
 
