@@ -3,8 +3,9 @@
 // Contracts:
 // - Packets are delivered to `start`'s callback one at a time, in the order the kernel queued them,
 //   as a view into ONE read buffer owned by the device. The view is valid only during the call;
-//   copy it (`slice`) to keep it. If the callback throws, the exception reaches the event loop as
-//   uncaught and reading resumes with the next packet on the next turn.
+//   copy it (`slice`) to keep it. If the callback throws, that packet is a drop counted in
+//   `stats.callbackErrors` and reading goes on. Readiness comes from the process's one poller
+//   (transport/poller.ts), shared with the UDP sockets.
 // - `write` never blocks; it returns false when the kernel refused the packet (queue full, device
 //   down, bad packet) and counts it in `stats.txErrors`. The caller keeps ownership of `pkt`.
 // - `close` is idempotent and synchronous: when it returns, no callback runs any more, the fd is
@@ -20,6 +21,7 @@ import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
 import { VNET_HDR } from "./net/uso.ts";
 import { BatchWriter } from "./tun-batch.ts";
+import { watch } from "./transport/poller.ts";
 
 export interface TunOptions {
   name: string;
@@ -77,8 +79,6 @@ const IFF_VNET_HDR = 0x4000;
 const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
-const EFD_CLOEXEC = 0o2000000;
 const EPERM = 1;
 const ENOENT = 2;
 const EINTR = 4;
@@ -91,44 +91,8 @@ const EINVAL = 22;
 const EBADFD = 77; // read: the interface was deleted under us
 
 const READ_BUF = 65536; // largest TUN packet is 65535 bytes
-const READS_PER_TURN = 256; // then yield to the event loop with setImmediate
+const READS_PER_TURN = 256; // then the poller's next turn (transport/poller.ts)
 const ERROR_BACKOFF_MS = 10; // after a read error other than EAGAIN, so a broken device cannot spin
-
-// Shared Int32Array slots between the main thread and the poller worker.
-const READY = 0; // worker sets 1 when the fd is readable and waits until main sets 0 (re-arm)
-const STOP = 1; // main sets 1 in close()
-const RUNNING = 2; // 1 while the worker may be inside poll(); 0 once it can never poll again
-
-// The poller: blocks in poll(tun fd, wake eventfd) and hands readiness to the main thread, which
-// does all reads. Inline source so it also works inside a `bun build --compile` binary.
-const WORKER_SRC = `
-import { dlopen } from "bun:ffi";
-const LIBC = ${JSON.stringify(LIBC_NAMES)};
-let poll;
-for (const n of LIBC) { try { poll = dlopen(n, { poll: { args: ["ptr", "u64", "i32"], returns: "i32" } }).symbols.poll; break; } catch {} }
-self.onmessage = (e) => {
-  const { fd, wake, shared } = e.data;
-  const sh = new Int32Array(shared);
-  const pfd = new Int32Array([fd, 1, wake, 1]); // struct pollfd[2], events = POLLIN
-  Atomics.store(sh, ${RUNNING}, 1);
-  while (Atomics.load(sh, ${STOP}) === 0) {
-    pfd[1] = 1; pfd[3] = 1;
-    const n = poll(pfd, 2, 1000);
-    if (Atomics.load(sh, ${STOP}) !== 0) break;
-    if (n < 0) { Atomics.wait(sh, 3, 0, 10); continue; } // EINTR and friends: retry shortly
-    if (n === 0) continue;
-    if (pfd[1] >>> 16 & 0x20) break; // POLLNVAL: fd is gone
-    if (pfd[1] >>> 16 === 0) continue; // only the wake eventfd fired (close in progress)
-    Atomics.store(sh, ${READY}, 1);
-    postMessage(0);
-    Atomics.wait(sh, ${READY}, 1);
-  }
-  Atomics.store(sh, ${RUNNING}, 0);
-  Atomics.notify(sh, ${RUNNING});
-};
-`;
-
-let workerUrl: string | undefined;
 
 function sys(): NonNullable<ReturnType<typeof libc>> {
   const c = libc();
@@ -205,12 +169,11 @@ class Device implements TunDevice {
   /** A batch device's writes (tun-batch.ts), null for plain ones. */
   private readonly batch: BatchWriter | null;
   private readonly bufPtr = ptr(this.buf);
-  private readonly shared = new Int32Array(new SharedArrayBuffer(16));
   private onPacket: ((pkt: Uint8Array) => void) | undefined;
-  private worker: Worker | undefined;
-  private wake = -1;
+  /** Stops the poller's calls (transport/poller.ts); null while not watched. */
+  private unwatch: (() => void) | null = null;
   private closed = false;
-  private readonly drain = (): void => this.drainTurn();
+  private readonly drain = (): boolean => this.drainTurn();
 
   constructor(
     readonly fd: number,
@@ -229,66 +192,53 @@ class Device implements TunDevice {
   start(onPacket: (pkt: Uint8Array) => void): void {
     if (this.closed) throw new TunError(`device ${this.name} is closed`);
     if (this.onPacket) throw new TunError(`device ${this.name} is already started`);
-    const c = sys();
-    this.wake = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (this.wake < 0) throw new TunError(`eventfd failed: errno ${errno()}`);
     this.onPacket = onPacket;
-    workerUrl ??= URL.createObjectURL(new Blob([WORKER_SRC], { type: "application/javascript" }));
-    const w = new Worker(workerUrl);
-    w.onmessage = this.drain;
-    w.onerror = (e) => {
-      throw new TunError(`TUN poller for ${this.name} failed: ${e.message}`);
-    };
-    w.postMessage({ fd: this.fd, wake: this.wake, shared: this.shared.buffer });
-    this.worker = w;
+    this.arm();
   }
 
-  private drainTurn(): void {
-    if (this.closed) return;
+  private arm(): void {
+    if (this.closed || this.unwatch !== null) return;
+    try {
+      this.unwatch = watch(this.fd, this.drain);
+    } catch (e) {
+      throw new TunError(`TUN poller for ${this.name} failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Reads up to READS_PER_TURN packets; true when it stopped at that budget (more may wait). */
+  private drainTurn(): boolean {
+    if (this.closed) return false;
     const c = sys();
     const cb = this.onPacket!;
     const buf = this.buf;
     const st = this.stats;
-    let again = true; // schedule another turn if the callback throws mid-batch
-    try {
-      for (let i = 0; i < READS_PER_TURN; i++) {
-        const n = c.read(this.fd, this.bufPtr, READ_BUF + this.skip);
-        if (n < 0) {
-          const e = errno();
-          if (e === EINTR) continue;
-          again = false;
-          if (e === EAGAIN) this.rearm();
-          else {
-            st.rxErrors++;
-            if (e !== EBADFD) setTimeout(() => this.rearm(), ERROR_BACKOFF_MS);
-          }
-          return;
-        }
-        if (n <= this.skip) {
-          st.rxErrors++;
-          continue;
-        }
-        st.rxPackets++;
-        st.rxBytes += n - this.skip;
-        try {
-          cb(buf.subarray(this.skip, n));
-        } catch {
-          st.callbackErrors++; // one bad packet is a counted drop
-        }
-        if (this.closed) {
-          again = false;
-          return;
-        }
+    for (let i = 0; i < READS_PER_TURN; i++) {
+      const n = c.read(this.fd, this.bufPtr, READ_BUF + this.skip);
+      if (n < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        if (e === EAGAIN) return false;
+        // a broken device: no more reads for a while (level-triggered readiness would spin)
+        st.rxErrors++;
+        this.unwatch?.();
+        this.unwatch = null;
+        if (e !== EBADFD) setTimeout(() => this.arm(), ERROR_BACKOFF_MS);
+        return false;
       }
-    } finally {
-      if (again) setImmediate(this.drain);
+      if (n <= this.skip) {
+        st.rxErrors++;
+        continue;
+      }
+      st.rxPackets++;
+      st.rxBytes += n - this.skip;
+      try {
+        cb(buf.subarray(this.skip, n));
+      } catch {
+        st.callbackErrors++; // one bad packet is a counted drop
+      }
+      if (this.closed) return false;
     }
-  }
-
-  private rearm(): void {
-    if (this.closed) return;
-    Atomics.store(this.shared, READY, 0);
-    Atomics.notify(this.shared, READY);
+    return true;
   }
 
   write(pkt: Uint8Array): boolean {
@@ -316,21 +266,11 @@ class Device implements TunDevice {
     if (this.closed) return;
     this.batch?.close(); // what is queued is written first
     this.closed = true;
-    const c = sys();
-    if (this.worker) {
-      const sh = this.shared;
-      Atomics.store(sh, STOP, 1);
-      Atomics.store(sh, READY, 0);
-      Atomics.notify(sh, READY);
-      c.write(this.wake, new BigUint64Array([1n]), 8);
-      // The worker holds a reference to the fd while in poll(); wait for it to leave so the
-      // device is really gone when close() returns.
-      Atomics.wait(sh, RUNNING, 1, 1000);
-      this.worker.terminate();
-      this.worker = undefined;
-      c.close(this.wake);
-    }
-    c.close(this.fd);
+    // out of the epoll set first (it would keep the open file), so the device is really gone
+    // when close() returns
+    this.unwatch?.();
+    this.unwatch = null;
+    sys().close(this.fd);
   }
 }
 
