@@ -36,6 +36,17 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
+/** A process's start time (field 22 of /proc/PID/stat), or null when it is gone (or a zombie). */
+export function startTime(pid: number): string | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    return f[0] === "Z" ? null : f[19]!;
+  } catch {
+    return null;
+  }
+}
+
 /** argv of a relay server on a config file (with the workers of this run). */
 export function relayServer(configFile: string): string[] {
   return [...RELAY, "--config", configFile, ...(WORKERS > 1 ? ["--workers", String(WORKERS)] : [])];
@@ -130,12 +141,29 @@ export class Lab {
     return spawnSync(["ip", "-n", ns, "link", "show", dev], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
   }
 
+  /**
+   * SIGTERM (SIGKILL after 3 s) to `p`, then the same to what it had started and left behind
+   * (`npm start` and `npx` exit and leave their bun child running), each by PID as it was when
+   * the stop began (its start time checked, so a reused PID is not signalled).
+   */
   async stop(p: Subprocess): Promise<void> {
     if (p.exitCode !== null || p.signalCode !== null) return;
+    const kids = descendants(p.pid).map((pid) => ({ pid, start: startTime(pid) }));
     p.kill("SIGTERM");
     const t = setTimeout(() => p.kill("SIGKILL"), 3000);
     await p.exited;
     clearTimeout(t);
+    const alive = () => kids.filter((k) => k.start !== null && startTime(k.pid) === k.start);
+    const signal = (sig: NodeJS.Signals) => {
+      for (const k of alive())
+        try {
+          process.kill(k.pid, sig);
+        } catch {}
+    };
+    signal("SIGTERM");
+    const end = Date.now() + 3000;
+    while (alive().length > 0 && Date.now() < end) await Bun.sleep(50);
+    signal("SIGKILL");
   }
 
   /** Stops every process spawned so far (the namespaces stay). */
