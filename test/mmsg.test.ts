@@ -4,7 +4,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { SendBatch } from "../src/transport/batch.ts";
 import { BatchUdp } from "../src/transport/mmsg.ts";
-import { watched } from "../src/transport/poller.ts";
+import { pollerStats, watched } from "../src/transport/poller.ts";
 
 const open: BatchUdp[] = [];
 afterEach(() => {
@@ -126,3 +126,24 @@ test("reusePort: two sockets share a port", () => {
   open.push(b);
   expect(b.port).toBe(a.port);
 });
+
+test("a burst of 4,000 datagrams: all delivered, in turns of at most 256, the loop running between them", async () => {
+  const r = receiver("127.0.0.1");
+  const tx = await Bun.udpSocket({ hostname: "127.0.0.1" });
+  const d = new Uint8Array(100);
+  let sent = 0;
+  for (let i = 0; i < 4000; i += 50) {
+    const items: (Uint8Array | number | string)[] = [];
+    for (let j = 0; j < 50; j++) items.push(d, r.s.port, "127.0.0.1");
+    sent += tx.sendMany(items);
+  }
+  expect(sent).toBe(4000);
+  const w0 = { ...pollerStats };
+  expect(await until(() => r.got.length === 4000, 5000)).toBe(true);
+  // at most 4 receive calls of 64 per turn: 16 turns or more, most of them the busy path's
+  // setImmediate (the event loop's other work runs between them)
+  expect(pollerStats.wakes - w0.wakes).toBeGreaterThanOrEqual(4000 / 256);
+  expect(pollerStats.busyTurns - w0.busyTurns).toBeGreaterThanOrEqual(4000 / 256 - 1);
+  expect(r.drained()).toBeGreaterThanOrEqual(4000 / 64);
+  tx.close();
+}, 10000);
