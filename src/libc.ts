@@ -52,3 +52,10 @@ export function libc(): NonNullable<ReturnType<typeof load>> | null {
 export function errno(): number {
   return errnoPtr ? peek.i32(errnoPtr, 0) : 0;
 }
+
+const HALF = 2 ** 32;
+/** Writes pointer `p` as a little-endian u64 at u32 index `at` (struct fields of iovec, msghdr). */
+export function putPtr(u32: Uint32Array, at: number, p: number): void {
+  u32[at] = p % HALF;
+  u32[at + 1] = Math.floor(p / HALF);
+}

@@ -222,7 +222,14 @@ class Device implements TunDevice {
         st.rxErrors++;
         this.unwatch?.();
         this.unwatch = null;
-        if (e !== EBADFD) setTimeout(() => this.arm(), ERROR_BACKOFF_MS);
+        if (e !== EBADFD)
+          setTimeout(() => {
+            try {
+              this.arm();
+            } catch {
+              st.rxErrors++; // the poller refused the fd: the device stays unread, counted
+            }
+          }, ERROR_BACKOFF_MS);
         return false;
       }
       if (n <= this.skip) {

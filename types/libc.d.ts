@@ -81,4 +81,6 @@ declare function load(): import("bun:ffi").ConvertFns<{
 export declare function libc(): NonNullable<ReturnType<typeof load>> | null;
 /** errno of the calling thread after a failed call. */
 export declare function errno(): number;
+/** Writes pointer `p` as a little-endian u64 at u32 index `at` (struct fields of iovec, msghdr). */
+export declare function putPtr(u32: Uint32Array, at: number, p: number): void;
 export {};

@@ -23,7 +23,7 @@
 //   cmsghdr  16 B: len u64 @0 | level i32 @8 | type i32 @12, then data; CMSG_SPACE(2) = 24
 //   sockaddr_in 16 B: family u16 @0 | port be16 @2 | addr @4; sockaddr_in6 28 B: addr @8
 import { ptr, type Pointer } from "bun:ffi";
-import { errno, libc } from "../libc.ts";
+import { errno, libc, putPtr } from "../libc.ts";
 import { parseIp } from "../net/addr.ts";
 
 const SOL_SOCKET = 1;
@@ -54,12 +54,6 @@ interface Dest {
 }
 const NAME = 28;
 const CMSG = 24;
-
-const half = 2 ** 32;
-function putPtr(u32: Uint32Array, at: number, p: number): void {
-  u32[at] = p % half;
-  u32[at + 1] = Math.floor(p / half);
-}
 
 /** True when the C library has sendmmsg and the socket takes UDP_SEGMENT (a kernel with UDP GSO). */
 export function gsoAvailable(fd: number): boolean {

@@ -17,7 +17,7 @@
 // | namelen u32 @8 | iov ptr @16 | iovlen u64 @24 | control ptr @32 | controllen u64 @40 | flags
 // i32 @48; cmsghdr 16 B: len u64 | level i32 | type i32, then data (UDP_GRO: int gso_size).
 import { ptr, type Pointer } from "bun:ffi";
-import { errno, libc } from "../libc.ts";
+import { errno, libc, putPtr } from "../libc.ts";
 import { formatIp, parseIp } from "../net/addr.ts";
 import { flushPending } from "./batch.ts";
 import { GsoSender, gsoAvailable } from "./gso.ts";
@@ -57,12 +57,6 @@ let ring: {
   ctrl: DataView;
   mmsgPtr: Pointer;
 } | null = null;
-
-const half = 2 ** 32;
-function putPtr(u32: Uint32Array, at: number, p: number): void {
-  u32[at] = p % half;
-  u32[at + 1] = Math.floor(p / half);
-}
 
 function theRing(): NonNullable<typeof ring> {
   if (ring !== null) return ring;
@@ -126,7 +120,8 @@ const bindError = (host: string, port: number, e: number) => {
 
 export class BatchUdp {
   readonly stats: BatchUdpStats = { received: 0, groRuns: 0, truncated: 0, errors: 0, callbackErrors: 0 };
-  /** The bound port (the kernel's pick when asked for 0). */
+  /** The bound address as given, and port (the kernel's pick when asked for 0). */
+  readonly host: string;
   readonly port: number;
   /** GSO sends (null when off or unavailable); `sendMany` goes one message per datagram. */
   readonly gso: GsoSender | null;
@@ -147,6 +142,7 @@ export class BatchUdp {
     const sa = new Uint8Array(NAME);
     const len = new Uint32Array([NAME]);
     c.getsockname(fd, sa, len);
+    this.host = o.host;
     this.port = (sa[2]! << 8) | sa[3]!;
     const t = o.tuning;
     this.buffers =

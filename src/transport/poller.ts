@@ -1,4 +1,5 @@
-// Readiness of fds Bun's event loop does not know (sockets opened through bun:ffi, mmsg.ts): one
+// Readiness of fds Bun's event loop does not know (sockets opened through bun:ffi, mmsg.ts; TUN
+// devices, tun.ts): one
 // epoll set per process, watched by one small Worker that only blocks in poll(epoll fd, wake
 // eventfd) and posts to the main thread, which asks epoll_wait (timeout 0) which fds are ready
 // and calls their handlers. Level-triggered: a handler reads what it likes (its own budget), and
@@ -65,7 +66,7 @@ let workerUrl: string | undefined;
 
 function sys(): NonNullable<ReturnType<typeof libc>> {
   const c = libc();
-  if (c === null) throw new Error("cannot load the C library: batched UDP sockets need Linux with glibc or musl");
+  if (c === null) throw new Error("cannot load the C library: the fd poller needs Linux with glibc or musl");
   return c;
 }
 
@@ -112,7 +113,7 @@ function startWorker(): void {
   const w = new Worker(workerUrl);
   w.onmessage = turn;
   w.onerror = (e) => {
-    throw new Error(`UDP poller failed: ${e.message}`);
+    throw new Error(`fd poller failed: ${e.message}`);
   };
   w.postMessage({ fd: epfd, wake, shared: shared.buffer });
   worker = w;

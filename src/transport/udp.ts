@@ -36,17 +36,15 @@ export class UdpTransport {
   readonly out: SendBatch;
   private closed = false;
 
-  private constructor(
-    private readonly sock: BatchUdp,
-    private readonly host: string,
-  ) {
+  private constructor(private readonly sock: BatchUdp) {
     for (let i = 0; i < BATCH; i++) this.slots.push(new Uint8Array(SLOT_BYTES));
     this.out = new SendBatch(sock, sock.gso);
-    this.buffers = sock.buffers;
   }
 
   /** Kernel socket buffer sizes after open (0 when they could not be read). */
-  buffers = { receive: 0, send: 0 };
+  get buffers(): { receive: number; send: number } {
+    return this.sock.buffers;
+  }
   /** Workers: the kernel steers datagrams to workers by mux (steerByMux); false = by its hash. */
   steered = false;
 
@@ -86,7 +84,7 @@ export class UdpTransport {
       },
       onDrained: () => t?.out.flush(),
     });
-    t = new UdpTransport(sock, hostname);
+    t = new UdpTransport(sock);
     if (steerMux > 1) t.steered = steerByMux(sock.fd, steerMux);
     return t;
   }
@@ -105,7 +103,7 @@ export class UdpTransport {
   }
 
   get address(): string {
-    return this.host;
+    return this.sock.host;
   }
   get port(): number {
     return this.sock.port;
