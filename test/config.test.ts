@@ -4,6 +4,7 @@ import { readdirSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ConfigError, validateConfig } from "../src/config.ts";
 import { FLAGS, parseArgs } from "../src/flags.ts";
+import { udpTuning } from "../src/transport/sockopt.ts";
 
 function load(argv: string[]) {
   const cli = parseArgs(argv);
@@ -219,6 +220,20 @@ describe("config file", () => {
       expect(
         problems(["--config", file("g2.json", JSON.stringify({ passphrase: "x", udpGso: bad }))]).some((p) =>
           p.startsWith("udpGso:"),
+        ),
+      ).toBe(true);
+  });
+
+  test("udpGro: on by default, reaches the sockets' tuning; anything but a boolean is refused by name", () => {
+    const on = load(["--config", file("r0.json", JSON.stringify({ passphrase: "x" }))]);
+    expect(on.udpGro).toBe(true);
+    expect(udpTuning(on).gro).toBe(true);
+    const off = load(["--config", file("r1.json", JSON.stringify({ passphrase: "x", udpGro: false }))]);
+    expect(udpTuning(off).gro).toBe(false);
+    for (const bad of ["yes", 1, null, {}])
+      expect(
+        problems(["--config", file("r2.json", JSON.stringify({ passphrase: "x", udpGro: bad }))]).some((p) =>
+          p.startsWith("udpGro:"),
         ),
       ).toBe(true);
   });

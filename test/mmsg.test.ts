@@ -69,6 +69,19 @@ test("with UDP_GRO a GSO run arrives as one message, handed on as the sender's d
   expect(r.s.stats.groRuns).toBe(1); // one message of 20 datagrams
 });
 
+test("without UDP_GRO (udpGro: false) the same run arrives datagram by datagram", async () => {
+  const r = receiver("127.0.0.1", false);
+  const tx = BatchUdp.open({ host: "127.0.0.1", port: 0, tuning: tuning(false, true), onDatagram: () => {} });
+  open.push(tx);
+  const out = new SendBatch(tx, tx.gso);
+  for (let i = 0; i < 20; i++) out.queue(new Uint8Array(1000).fill(i), r.s.port, "127.0.0.1");
+  out.flush();
+  expect(tx.gso!.runs).toBe(1);
+  expect(await until(() => r.got.length === 20)).toBe(true);
+  r.got.forEach((g, i) => expect(g.data.every((b) => b === i) && g.data.length === 1000).toBe(true));
+  expect(r.s.stats.groRuns).toBe(0);
+});
+
 test("an IPv6 socket: ::1 sources as text, IPv4 sources unmapped; a 65507-byte datagram whole", async () => {
   const r = receiver("::");
   const tx6 = await Bun.udpSocket({ hostname: "::1" });
