@@ -75,10 +75,16 @@ try {
   const clientArgv = relayClient(ANY, 4444, 1, "bench", "10.99.0.1/24", ["--mtu", "1400"]);
   clientArgv.splice(1, 0, ...prof("client"));
   const client = lab.spawn(a, clientArgv, `${dir}/a.log`);
-  // CPU seconds of a process (utime + stime; `ip netns exec` execs, so the pid is the relay's)
+  // CPU seconds of a process, user and system (`ip netns exec` execs, so the pid is the relay's).
+  // System time includes the softirq work that runs in its context (veth forwarding, the
+  // receiver's socket), so it is not all the relay's own.
   const cpu = (pid: number) => {
     const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+  };
+  const share = (a: { user: number; sys: number }, b: { user: number; sys: number }) => {
+    const pct = (x: number) => ((x / secs) * 100).toFixed(0);
+    return `${pct(b.user + b.sys - a.user - a.sys)}% (user ${pct(b.user - a.user)}%)`;
   };
   await lab.until("client", () => lab.hasDevice(a, "sat0"));
   await Bun.sleep(500);
@@ -90,6 +96,15 @@ try {
       return false;
     }
   });
+  // UDP datagrams the kernel dropped at a full socket receive buffer in namespace `n` (/proc/net/snmp is per namespace)
+  const rcvbufErrors = (n: string) => {
+    const lines = lab
+      .exec(n, ["cat", "/proc/net/snmp"])
+      .split("\n")
+      .filter((l) => l.startsWith("Udp: "));
+    const [names, values] = [lines[0]!.split(/\s+/), lines[1]!.split(/\s+/)];
+    return Number(values[names.indexOf("RcvbufErrors")]);
+  };
   const run = (to: string, port: number, args: string[]) =>
     lab.exec(a, ["iperf3", "-c", to, "-p", String(port), "-t", String(secs), "-J", ...args], { ok: true });
   const udpPps = (json: string) => {
@@ -106,10 +121,12 @@ try {
       else lab.exec(a, ["ip", ipf, "route", "del", net], { ok: true });
       const tcp = iperfMbps(run(to, port, []));
       const c0 = { s: cpu(server.pid), c: cpu(client.pid) };
+      const rcvbuf0 = rcvbufErrors(s);
       const udp = udpPps(run(to, port, ["-u", "-b", process.env.BENCH_UDP_RATE ?? "0", "-l", "1300"]));
       // Where packets are lost: the client's TUN drops what it does not read in time (TX dropped).
       const dropped = lab.exec(a, ["sh", "-c", "cat /sys/class/net/sat0/statistics/tx_dropped"], { ok: true }).trim();
-      const load = `server ${(((cpu(server.pid) - c0.s) / secs) * 100).toFixed(0)}%, client ${(((cpu(client.pid) - c0.c) / secs) * 100).toFixed(0)}% of a core; sat0 dropped ${dropped} packets so far`;
+      const serverDropped = rcvbufErrors(s) - rcvbuf0;
+      const load = `server ${share(c0.s, cpu(server.pid))}, client ${share(c0.c, cpu(client.pid))} of a core; sat0 dropped ${dropped} packets so far; the server's socket overflowed ${serverDropped} times in this run`;
       const name =
         path === "plain forwarding"
           ? `plain forwarding, IPv${family}`
