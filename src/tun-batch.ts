@@ -1,11 +1,13 @@
 // Batched writes to a TUN opened with IFF_VNET_HDR (tun.ts `batch`): every write carries a
 // virtio_net_hdr; `queue` copies the packet into an arena written once per event-loop turn (or
-// when full), a run of one UDP flow as ONE packet the kernel cuts back (net/uso.ts), the rest one
-// by one. The caller's buffer is free when `queue` returns. A kernel that refuses runs (before
-// 6.2) gets packets one by one from the first refusal on. Counts go to the device's TunStats.
+// when full), a run of one UDP flow (net/uso.ts) or of one TCP connection's segments (net/tso.ts)
+// as ONE packet the kernel cuts back, the rest one by one. The caller's buffer is free when
+// `queue` returns. A kernel that refuses UDP runs (before 6.2) gets UDP packets one by one from
+// the first refusal on; TCP runs likewise. Counts go to the device's TunStats.
 import { ptr, type Pointer } from "bun:ffi";
 import { libc } from "./libc.ts";
 import { MAX_RUN, runLength, runPrefix, VNET_HDR } from "./net/uso.ts";
+import { tcpRunLength, tcpRunPrefix } from "./net/tso.ts";
 
 /** The device's write counters (tun.ts TunStats), updated in place. */
 interface TxStats {
@@ -19,15 +21,16 @@ const QUEUED = 256;
 
 /** Writes to a TUN opened with IFF_VNET_HDR: each carries the header; `queue` batches runs. */
 export class BatchWriter {
-  /** Runs written as one packet; runs refused (then written one by one, and no more runs). */
+  /** Runs (UDP or TCP) written as one packet; runs refused (then written one by one, and no more runs of that protocol). */
   readonly runs = { written: 0, refused: 0 };
   private runsOff = false;
+  private tcpRunsOff = false;
   private readonly arena = new Uint8Array(ARENA);
   private used = 0;
   private readonly pending: Uint8Array[] = [];
   private armed = false;
   private readonly zero = new Uint8Array(VNET_HDR);
-  private readonly prefix = new Uint8Array(VNET_HDR + 48);
+  private readonly prefix = new Uint8Array(VNET_HDR + 40 + 60); // IPv6 + the longest TCP header
   private readonly iov = new Uint32Array((MAX_RUN + 1) * 4);
   private readonly iovPtr = ptr(this.iov);
   private readonly flushCb = (): void => {
@@ -90,8 +93,10 @@ export class BatchWriter {
     const q = this.pending;
     const n = q.length;
     for (let i = 0; i < n;) {
-      const k = this.runsOff ? 1 : runLength(q, i, n);
-      if (k > 1 && this.writeRun(q, i, k)) {
+      const udp = this.runsOff ? 1 : runLength(q, i, n);
+      const tcp = udp === 1 && !this.tcpRunsOff;
+      const k = tcp ? tcpRunLength(q, i, n) : udp;
+      if (k > 1 && this.writeRun(q, i, k, tcp)) {
         this.runs.written++;
         i += k;
         continue;
@@ -103,8 +108,8 @@ export class BatchWriter {
     this.used = 0;
   }
 
-  private writeRun(q: readonly Uint8Array[], i: number, k: number): boolean {
-    const head = runPrefix(this.prefix, q, i, k);
+  private writeRun(q: readonly Uint8Array[], i: number, k: number, tcp: boolean): boolean {
+    const head = tcp ? tcpRunPrefix(this.prefix, q, i, k) : runPrefix(this.prefix, q, i, k);
     const h = head - VNET_HDR;
     BatchWriter.put(this.iov, 0, ptr(this.prefix), head);
     let total = 0; // the packets' own bytes
@@ -116,7 +121,8 @@ export class BatchWriter {
     if (!this.writev(k + 1, head + total - k * h)) {
       // a kernel without UDP_L4 in virtio_net_hdr (before 6.2) refuses it: one by one from now on
       this.runs.refused++;
-      this.runsOff = true;
+      if (tcp) this.tcpRunsOff = true;
+      else this.runsOff = true;
       return false;
     }
     this.stats.txPackets += k;

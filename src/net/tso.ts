@@ -1,0 +1,171 @@
+// TCP segmentation offload for TUN writes (a device opened with IFF_VNET_HDR), the TCP twin of
+// uso.ts: consecutive segments of one TCP connection, in sequence and of one size (the last may
+// be shorter), are written as ONE packet whose virtio_net_hdr asks the kernel to cut it back
+// into those segments (gso_type TCPV4 / TCPV6). The kernel carries it through routing, netfilter
+// and forwarding once and cuts it at the device or hands it whole to a local TCP socket. Cutting
+// gives each piece its sequence number, IPv4 id (first + i), lengths and checksums; PSH (of the
+// last segment) only on the last piece. Pure functions over the packets as they would be written
+// one by one; what the kernel cuts out is those packets again.
+//
+//   virtio_net_hdr (10 bytes, little-endian)
+//     0  flags        u8   1 = NEEDS_CSUM
+//     1  gso_type     u8   1 = TCPV4, 4 = TCPV6
+//     2  hdr_len      u16  IP + TCP header bytes
+//     4  gso_size     u16  TCP payload bytes per piece (the first segment's)
+//     6  csum_start   u16  offset of the TCP header
+//     8  csum_offset  u16  16 (the TCP checksum field)
+//
+// A run, as Linux's own GRO would merge it:
+// - IPv4 without options and not a fragment, or IPv6 with TCP as the first next header; the IP
+//   length matches the packet;
+// - TCP with ACK set and none of SYN, FIN, RST, URG, CWR; PSH ends the run (it may be on the last);
+//   a payload (pure ACKs are written one by one);
+// - every segment has the first's IPv4 TOS/flags/TTL or IPv6 class/flow label/hop limit,
+//   addresses, ports, acknowledgment number, header length, window, ECE and option bytes;
+// - its sequence number follows the previous segment's payload, its IPv4 id the previous id + 1;
+// - its payload is no larger than the first's (a smaller one ends the run);
+// - its TCP checksum verifies: the kernel computes the pieces' checksums from their bytes, so a
+//   segment that arrived damaged would leave here repaired; it is written alone instead, as it
+//   came, for its receiver to drop.
+// At most MAX_RUN segments and 65535 bytes of IP.
+import { sum16 } from "./checksum.ts";
+import { MAX_RUN, VNET_HDR } from "./uso.ts";
+
+const TCP = 6;
+const NEEDS_CSUM = 1;
+const GSO_TCPV4 = 1;
+const GSO_TCPV6 = 4;
+const FIN = 0x01;
+const SYN = 0x02;
+const RST = 0x04;
+const PSH = 0x08;
+const ACK = 0x10;
+const URG = 0x20;
+const CWR = 0x80;
+
+/** IP header bytes (20 or 40) when `p` can be in a TCP run, else 0. */
+function ipHeader(p: Uint8Array): number {
+  const n = p.length;
+  if (n < 40) return 0;
+  const v = p[0]! >> 4;
+  if (v === 4) {
+    if (p[0] !== 0x45 || p[9] !== TCP || ((p[6]! & 0x3f) | p[7]!) !== 0) return 0; // options, fragment
+    return ((p[2]! << 8) | p[3]!) === n ? 20 : 0;
+  }
+  if (v === 6 && n >= 60 && p[6] === TCP) return ((p[4]! << 8) | p[5]!) === n - 40 ? 40 : 0;
+  return 0;
+}
+
+/** IP + TCP header bytes when `p` is a TCP segment that can be in a run, else 0. */
+export function tcpRunHeader(p: Uint8Array): number {
+  const ip = ipHeader(p);
+  if (ip === 0) return 0;
+  const h = ip + (p[ip + 12]! >> 4) * 4;
+  if (h < ip + 20 || h >= p.length) return 0; // a header shorter than 20 bytes, past the end, or no payload
+  const f = p[ip + 13]!;
+  if ((f & ACK) === 0 || (f & (SYN | FIN | RST | URG | CWR)) !== 0) return 0;
+  return h;
+}
+
+const u32 = (p: Uint8Array, o: number) => ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
+
+/** Sum of the pseudo-header of `p` (IP header bytes `ip`) for a TCP length of `len`. */
+function pseudo(p: Uint8Array, ip: number, len: number): number {
+  return ip === 20 ? sum16(p, 12, 20, TCP + len) : sum16(p, 8, 40, TCP + len);
+}
+
+/** True when the TCP checksum of `p` (IP header bytes `ip`) verifies. */
+export function tcpChecksumValid(p: Uint8Array, ip: number): boolean {
+  return sum16(p, ip, p.length, pseudo(p, ip, p.length - ip)) === 0xffff;
+}
+
+/** True when `q` may follow `prev` in the run that `first` (headers `h`, IP header `ip`) starts. */
+function follows(first: Uint8Array, prev: Uint8Array, q: Uint8Array, h: number, ip: number): boolean {
+  if (q.length > first.length || tcpRunHeader(q) !== h || ipHeader(q) !== ip) return false;
+  if (ip === 20) {
+    // TOS, flags, TTL/protocol, addresses (not the length, id or checksum); the id follows
+    if (q[1] !== first[1] || q[6] !== first[6] || q[8] !== first[8]) return false;
+    for (let i = 12; i < 20; i++) if (q[i] !== first[i]) return false;
+    if (((q[4]! << 8) | q[5]!) !== ((((prev[4]! << 8) | prev[5]!) + 1) & 0xffff)) return false;
+  } else {
+    for (let i = 0; i < 4; i++) if (q[i] !== first[i]) return false; // version, class, flow label
+    for (let i = 7; i < 40; i++) if (q[i] !== first[i]) return false; // hop limit, addresses
+  }
+  // ports, acknowledgment number, header length, flags but PSH, window; then the options
+  for (let i = ip; i < ip + 4; i++) if (q[i] !== first[i]) return false;
+  for (let i = ip + 8; i < ip + 13; i++) if (q[i] !== first[i]) return false;
+  if (
+    (q[ip + 13]! & ~PSH) !== (first[ip + 13]! & ~PSH) ||
+    q[ip + 14] !== first[ip + 14] ||
+    q[ip + 15] !== first[ip + 15]
+  )
+    return false;
+  for (let i = ip + 20; i < h; i++) if (q[i] !== first[i]) return false;
+  return u32(q, ip + 4) === (u32(prev, ip + 4) + prev.length - h) >>> 0;
+}
+
+/** How many of pkts[i..n) form one TCP run starting at pkts[i] (1 when it cannot be in one). */
+export function tcpRunLength(pkts: readonly Uint8Array[], i: number, n: number): number {
+  const first = pkts[i]!;
+  const h = tcpRunHeader(first);
+  if (h === 0) return 1;
+  const ip = ipHeader(first);
+  if ((first[ip + 13]! & PSH) !== 0) return 1;
+  let k = 1;
+  let bytes = first.length;
+  while (i + k < n && k < MAX_RUN) {
+    const q = pkts[i + k]!;
+    if (bytes + q.length - h > 65535 || !follows(first, pkts[i + k - 1]!, q, h, ip)) break;
+    bytes += q.length - h;
+    k++;
+    if (q.length < first.length || (q[ip + 13]! & PSH) !== 0) break;
+  }
+  if (k === 1) return 1;
+  // only segments that verify are merged: the run ends before the first that does not
+  for (let j = 0; j < k; j++) if (!tcpChecksumValid(pkts[i + j]!, ip)) return j < 2 ? 1 : j;
+  return k;
+}
+
+/**
+ * Writes into `out` the virtio_net_hdr and the IP + TCP header of the run of `k` segments
+ * pkts[i..i+k) (k ≥ 2, as tcpRunLength found it); returns the bytes written (VNET_HDR + header).
+ * The run's payloads follow it on the wire: pkts[j].subarray(header) for each j, in order.
+ */
+export function tcpRunPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: number, k: number): number {
+  const first = pkts[i]!;
+  const last = pkts[i + k - 1]!;
+  const h = tcpRunHeader(first);
+  const ip = ipHeader(first);
+  let payload = 0;
+  for (let j = i; j < i + k; j++) payload += pkts[j]!.length - h;
+  out.fill(0, 0, VNET_HDR);
+  out[0] = NEEDS_CSUM;
+  out[1] = ip === 20 ? GSO_TCPV4 : GSO_TCPV6;
+  out[2] = h;
+  out[4] = (first.length - h) & 255;
+  out[5] = (first.length - h) >> 8;
+  out[6] = ip;
+  out[8] = 16;
+  const p = out.subarray(VNET_HDR, VNET_HDR + h);
+  p.set(first.subarray(0, h));
+  p[ip + 13] = first[ip + 13]! | (last[ip + 13]! & PSH);
+  const tcpLen = h - ip + payload;
+  if (ip === 20) {
+    const total = h + payload;
+    p[2] = total >> 8;
+    p[3] = total & 255;
+    p[10] = 0;
+    p[11] = 0;
+    const c = ~sum16(p, 0, 20) & 0xffff;
+    p[10] = c >> 8;
+    p[11] = c & 255;
+  } else {
+    p[4] = tcpLen >> 8;
+    p[5] = tcpLen & 255;
+  }
+  // NEEDS_CSUM: the field holds the pseudo-header sum (over the whole run's TCP length), not complemented
+  const s = pseudo(p, ip, tcpLen);
+  p[ip + 16] = s >> 8;
+  p[ip + 17] = s & 255;
+  return VNET_HDR + h;
+}

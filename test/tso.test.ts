@@ -1,0 +1,258 @@
+// net/tso.ts: which queued TCP segments make one run, and the header a run is written with. The
+// run is checked by cutting it as Linux's TCP segmentation does (sequence numbers, IPv4 id + i,
+// lengths, checksums from the bytes, PSH only on the last piece): the pieces must be the queued
+// segments again, byte for byte. The namespace test (e2e/tun-batch) has the kernel do the cutting.
+import { expect, test } from "bun:test";
+import { checksum, sum16 } from "../src/net/checksum.ts";
+import { VNET_HDR } from "../src/net/uso.ts";
+import { tcpChecksumValid, tcpRunHeader, tcpRunLength, tcpRunPrefix } from "../src/net/tso.ts";
+
+interface Seg {
+  seq?: number;
+  id?: number;
+  flags?: number;
+  sport?: number;
+  ack?: number;
+  win?: number;
+  ttl?: number;
+  tos?: number;
+  options?: number[];
+  fill?: number;
+}
+
+function finish4(p: Uint8Array): Uint8Array {
+  const c = checksum(p, 0, 20);
+  p[10] = c >> 8;
+  p[11] = c & 255;
+  const t = checksum(p, 20, p.length, sum16(p, 12, 20, 6 + p.length - 20));
+  p[36] = t >> 8;
+  p[37] = t & 255;
+  return p;
+}
+
+function tcpHeader(p: Uint8Array, at: number, payload: number, o: Seg): number {
+  const opt = o.options ?? [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]; // NOP NOP timestamps
+  const th = 20 + opt.length;
+  const sp = o.sport ?? 40000;
+  const seq = o.seq ?? 1000;
+  const ack = o.ack ?? 7777;
+  const win = o.win ?? 502;
+  p.set([sp >> 8, sp & 255, 0x14, 0x51], at);
+  p.set([seq >>> 24, (seq >>> 16) & 255, (seq >>> 8) & 255, seq & 255], at + 4);
+  p.set([ack >>> 24, (ack >>> 16) & 255, (ack >>> 8) & 255, ack & 255], at + 8);
+  p.set([(th / 4) << 4, o.flags ?? 0x10, win >> 8, win & 255, 0, 0, 0, 0], at + 12);
+  p.set(opt, at + 20);
+  for (let i = at + th; i < at + th + payload; i++) p[i] = ((o.fill ?? 1) * 31 + i) & 255;
+  return th;
+}
+
+/** An IPv4/TCP segment with `payload` bytes, valid checksums. */
+function tcp4(payload: number, o: Seg = {}): Uint8Array {
+  const th = 20 + (o.options ?? [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]).length;
+  const n = 20 + th + payload;
+  const p = new Uint8Array(n);
+  const id = o.id ?? 7;
+  p.set([0x45, o.tos ?? 0, n >> 8, n & 255, id >> 8, id & 255, 0x40, 0, o.ttl ?? 64, 6, 0, 0]);
+  p.set([10, 98, 0, 1, 203, 0, 113, 10], 12);
+  tcpHeader(p, 20, payload, o);
+  return finish4(p);
+}
+
+/** An IPv6/TCP segment. */
+function tcp6(payload: number, o: Seg = {}): Uint8Array {
+  const th = 20 + (o.options ?? [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]).length;
+  const n = 40 + th + payload;
+  const p = new Uint8Array(n);
+  p.set([0x60, 0, 0, 5, (n - 40) >> 8, (n - 40) & 255, 6, o.ttl ?? 64]);
+  p.set([0x20, 0x01, 0x0d, 0xb8], 8);
+  p[23] = 1;
+  p.set([0x20, 0x01, 0x0d, 0xb8], 24);
+  p[39] = 2;
+  tcpHeader(p, 40, payload, o);
+  const t = checksum(p, 40, n, sum16(p, 8, 40, 6 + n - 40));
+  p[56] = t >> 8;
+  p[57] = t & 255;
+  return p;
+}
+
+/** A flow of `k` segments of `size` bytes (the last `last` bytes), in sequence, ids + 1. */
+function flow(make: typeof tcp4, k: number, size: number, last = size, o: Seg = {}): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let seq = o.seq ?? 1000;
+  for (let j = 0; j < k; j++) {
+    const len = j === k - 1 ? last : size;
+    out.push(make(len, { ...o, seq, id: (o.id ?? 7) + j, fill: j + 1 }));
+    seq += len;
+  }
+  return out;
+}
+
+/** Cuts a written run (virtio_net_hdr + packet) as Linux's TCP GSO does. */
+function cut(wire: Uint8Array): Uint8Array[] {
+  const hdrLen = wire[2]! | (wire[3]! << 8);
+  const size = wire[4]! | (wire[5]! << 8);
+  const ip = wire[6]! | (wire[7]! << 8);
+  expect(wire[0]).toBe(1); // NEEDS_CSUM
+  expect(wire[8]! | (wire[9]! << 8)).toBe(16);
+  const p = wire.subarray(VNET_HDR);
+  expect(wire[1]).toBe(ip === 20 ? 1 : 4);
+  const total = p.length - hdrLen;
+  // the field carries the pseudo-header sum over the whole run's TCP length
+  const v4 = ip === 20;
+  const tcpLen = p.length - ip;
+  expect((p[ip + 16]! << 8) | p[ip + 17]!).toBe(v4 ? sum16(p, 12, 20, 6 + tcpLen) : sum16(p, 8, 40, 6 + tcpLen));
+  if (v4) expect(sum16(p, 0, 20)).toBe(0xffff);
+  const out: Uint8Array[] = [];
+  const seq0 = ((p[ip + 4]! << 24) | (p[ip + 5]! << 16) | (p[ip + 6]! << 8) | p[ip + 7]!) >>> 0;
+  const id0 = (p[4]! << 8) | p[5]!;
+  for (let off = 0, j = 0; off < total; off += size, j++) {
+    const len = Math.min(size, total - off);
+    const s = new Uint8Array(hdrLen + len);
+    s.set(p.subarray(0, hdrLen));
+    s.set(p.subarray(hdrLen + off, hdrLen + off + len), hdrLen);
+    const seq = (seq0 + off) >>> 0;
+    s.set([seq >>> 24, (seq >>> 16) & 255, (seq >>> 8) & 255, seq & 255], ip + 4);
+    if (off + len < total) s[ip + 13]! &= ~0x09; // PSH, FIN only on the last
+    s[ip + 16] = 0;
+    s[ip + 17] = 0;
+    if (v4) {
+      const n = s.length;
+      const id = (id0 + j) & 0xffff;
+      s.set([n >> 8, n & 255, id >> 8, id & 255], 2);
+      s[10] = 0;
+      s[11] = 0;
+      finish4(s);
+    } else {
+      s[4] = (s.length - 40) >> 8;
+      s[5] = (s.length - 40) & 255;
+      const t = checksum(s, 40, s.length, sum16(s, 8, 40, 6 + s.length - 40));
+      s[56] = t >> 8;
+      s[57] = t & 255;
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+/** The run pkts[i..i+k) as written: prefix, then every payload. */
+function written(pkts: Uint8Array[], i: number, k: number): Uint8Array {
+  const pre = new Uint8Array(VNET_HDR + 100);
+  const head = tcpRunPrefix(pre, pkts, i, k);
+  const h = head - VNET_HDR;
+  const parts = [pre.subarray(0, head), ...pkts.slice(i, i + k).map((p) => p.subarray(h))];
+  const wire = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
+  let o = 0;
+  for (const x of parts) {
+    wire.set(x, o);
+    o += x.length;
+  }
+  return wire;
+}
+
+test("which segments can be in a run at all", () => {
+  expect(tcpRunHeader(tcp4(100))).toBe(52);
+  expect(tcpRunHeader(tcp6(100))).toBe(72);
+  expect(tcpRunHeader(tcp4(100, { options: [] }))).toBe(40);
+  expect(tcpRunHeader(tcp4(0))).toBe(0); // a pure ACK
+  for (const f of [0x02, 0x12, 0x11, 0x14, 0x04, 0x30, 0x90, 0x00])
+    expect(tcpRunHeader(tcp4(100, { flags: f }))).toBe(0);
+  const frag = tcp4(100);
+  frag[6] = 0x20;
+  expect(tcpRunHeader(frag)).toBe(0);
+  const opts = tcp4(100);
+  opts[0] = 0x46;
+  expect(tcpRunHeader(opts)).toBe(0);
+  const lying = tcp4(100);
+  lying[3]! -= 1; // IP length that does not match
+  expect(tcpRunHeader(lying)).toBe(0);
+  const doff = tcp4(100);
+  doff[32] = 0x40; // a 16-byte TCP header
+  expect(tcpRunHeader(doff)).toBe(0);
+  const long = tcp4(4, { options: [] });
+  long[32] = 0xf0; // 60-byte header past the end
+  expect(tcpRunHeader(long)).toBe(0);
+  const ext = tcp6(100);
+  ext[6] = 0; // hop-by-hop first
+  expect(tcpRunHeader(ext)).toBe(0);
+  expect(tcpRunHeader(tcp4(100).subarray(0, 39))).toBe(0);
+  expect(tcpRunHeader(new Uint8Array(0))).toBe(0);
+});
+
+test("a run cut back as Linux cuts it gives the queued segments, IPv4 and IPv6", () => {
+  for (const make of [tcp4, tcp6]) {
+    const q = flow(make, 10, 1348, 700, { flags: 0x10 });
+    q[9] = make(700, { seq: 1000 + 9 * 1348, id: 16, fill: 10, flags: 0x18 }); // PSH on the last
+    expect(q.every((p) => tcpChecksumValid(p, p[0]! >> 4 === 4 ? 20 : 40))).toBe(true);
+    expect(tcpRunLength(q, 0, q.length)).toBe(10);
+    const back = cut(written(q, 0, 10));
+    expect(back.length).toBe(10);
+    for (let j = 0; j < 10; j++) expect([...back[j]!]).toEqual([...q[j]!]);
+  }
+});
+
+test("anything that is not the next segment of the same connection ends the run", () => {
+  const base = () => flow(tcp4, 4, 1000);
+  const cases: [string, (q: Uint8Array[]) => void, number][] = [
+    ["another port", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, sport: 1 })), 2],
+    ["a gap in sequence", (q) => (q[2] = tcp4(1000, { seq: 3001, id: 9 })), 2],
+    ["a retransmission", (q) => (q[2] = tcp4(1000, { seq: 2000, id: 9 })), 2],
+    ["an id that does not follow", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 99 })), 2],
+    ["another ack", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, ack: 1 })), 2],
+    ["another window", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, win: 1 })), 2],
+    ["another TTL", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, ttl: 3 })), 2],
+    ["another TOS (an ECN mark)", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, tos: 3 })), 2],
+    [
+      "other options",
+      (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, options: [1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 2] })),
+      2,
+    ],
+    ["ECE on one", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, flags: 0x50 })), 2],
+    ["FIN", (q) => (q[2] = tcp4(1000, { seq: 3000, id: 9, flags: 0x11 })), 2],
+    ["a larger one", (q) => (q[2] = tcp4(1001, { seq: 3000, id: 9 })), 2],
+    ["a pure ACK", (q) => (q[2] = tcp4(0, { seq: 3000, id: 9 })), 2],
+  ];
+  expect(tcpRunLength(base(), 0, 4)).toBe(4);
+  for (const [what, edit, k] of cases) {
+    const q = base();
+    edit(q);
+    expect([what, tcpRunLength(q, 0, 4)]).toEqual([what, k]);
+  }
+  // a shorter one, or PSH, is the last of its run
+  const short = base();
+  short[1] = tcp4(500, { seq: 2000, id: 8 });
+  expect(tcpRunLength(short, 0, 4)).toBe(2);
+  const psh = base();
+  psh[1] = tcp4(1000, { seq: 2000, id: 8, flags: 0x18 });
+  expect(tcpRunLength(psh, 0, 4)).toBe(2);
+  const pshFirst = base();
+  pshFirst[0] = tcp4(1000, { seq: 1000, id: 7, flags: 0x18 });
+  expect(tcpRunLength(pshFirst, 0, 4)).toBe(1);
+  // the sequence space wraps
+  const wrap = flow(tcp4, 3, 1000, 1000, { seq: 0xffffffff - 1500 });
+  expect(tcpRunLength(wrap, 0, 3)).toBe(3);
+  expect(cut(written(wrap, 0, 3)).map((p) => [...p])).toEqual(wrap.map((p) => [...p]));
+});
+
+test("a damaged segment is never merged (the kernel would write it with a fresh checksum)", () => {
+  const q = flow(tcp4, 6, 1000);
+  q[3]![100]! ^= 0x40; // payload bit flip after the checksum was made
+  expect(tcpChecksumValid(q[3]!, 20)).toBe(false);
+  expect(tcpRunLength(q, 0, 6)).toBe(3); // the run ends before it
+  expect(tcpRunLength(q, 3, 6)).toBe(1); // it is written alone, as it came
+  const bad0 = flow(tcp6, 3, 1000);
+  bad0[0]![80]! ^= 1;
+  expect(tcpRunLength(bad0, 0, 3)).toBe(1);
+  const bad1 = flow(tcp4, 3, 1000);
+  bad1[1]![80]! ^= 1;
+  expect(tcpRunLength(bad1, 0, 3)).toBe(1); // a run of one is no run
+});
+
+test("at most 64 segments and 65535 bytes of IP in a run", () => {
+  const many = flow(tcp4, 70, 100);
+  expect(tcpRunLength(many, 0, 70)).toBe(64);
+  const big = flow(tcp4, 60, 1400);
+  const k = tcpRunLength(big, 0, 60);
+  expect(52 + k * 1400).toBeLessThanOrEqual(65535);
+  expect(52 + (k + 1) * 1400).toBeGreaterThan(65535);
+  expect(cut(written(big, 0, k)).map((p) => [...p])).toEqual(big.slice(0, k).map((p) => [...p]));
+});
