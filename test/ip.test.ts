@@ -40,6 +40,20 @@ describe("checksum and the IP view", () => {
     expect(sum16(bytes(0xff), 0, 1)).toBe(0xff00); // odd byte padded
   });
 
+  test("sum16 equals a word-by-word sum for every length and start, and up to 64 KiB of 0xff", () => {
+    const ref = (p: Uint8Array, from: number, to: number, init: number) => {
+      let s = init;
+      for (let i = from; i < to; i += 2) s += (p[i]! << 8) | (i + 1 < to ? p[i + 1]! : 0);
+      while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+      return s;
+    };
+    const p = Uint8Array.from({ length: 300 }, (_, i) => (i * 151 + 7) & 255);
+    for (let from = 0; from < 9; from++)
+      for (let to = from; to <= 300; to++) expect(sum16(p, from, to, from * 1000)).toBe(ref(p, from, to, from * 1000));
+    const ones = new Uint8Array(65535).fill(0xff);
+    expect(sum16(ones, 0, ones.length, 0x1234)).toBe(ref(ones, 0, ones.length, 0x1234));
+  });
+
   test("buildUdp: IPv4 and IPv6 packets whose checksums verify (and by the independent oracle)", () => {
     const payload = bytes("hello dns");
     const p4 = buildUdp(parseIp("10.99.0.1")!, parseIp("10.99.0.53")!, 40000, 53, payload);

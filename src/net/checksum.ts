@@ -14,6 +14,13 @@
 export function sum16(p: Uint8Array, from: number, to: number, initial = 0): number {
   let s = initial;
   let i = from;
+  // four words per step: half the loop overhead (this runs over every TCP segment merged, net/tso.ts)
+  for (; i + 7 < to; i += 8)
+    s +=
+      ((p[i]! << 8) | p[i + 1]!) +
+      ((p[i + 2]! << 8) | p[i + 3]!) +
+      ((p[i + 4]! << 8) | p[i + 5]!) +
+      ((p[i + 6]! << 8) | p[i + 7]!);
   for (; i + 1 < to; i += 2) s += (p[i]! << 8) | p[i + 1]!;
   if (i < to) s += p[i]! << 8;
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
