@@ -95,7 +95,7 @@ export class PeerPath {
     private readonly senderId: number,
     private readonly tap: boolean,
     private readonly routes: PrefixTable<true>,
-    private readonly device: { write(pkt: Uint8Array): boolean },
+    private readonly device: Pick<TunDevice, "write" | "queue">,
     private readonly log: Logger,
     public endpoint: Endpoint | null,
     /** The device's MTU rule (net/pmtu.ts): a larger packet that may not be fragmented gets a too-big error back. */
@@ -141,7 +141,9 @@ export class PeerPath {
       this.drops.type++;
       return true;
     }
-    if (!this.device.write(s.inner())) this.drops.tunwrite++;
+    // queued: a TUN is written once per turn, runs of one flow as one packet (tun-batch.ts);
+    // a write the kernel refuses later counts in the device's txErrors (stats() reports it as tunwrite)
+    this.device.queue(s.inner());
     return true;
   }
 
@@ -157,7 +159,7 @@ export class PeerPath {
       // the device's MTU was raised past the tunnel's (`mtu`): answer as a router would
       const big = this.pmtu.tooBig(pkt, this.mtu, performance.now());
       if (big !== null) {
-        if (big !== "drop" && !this.device.write(big)) drops.tunwrite++;
+        if (big !== "drop") this.device.write(big); // a refusal counts in the device's txErrors
         return;
       }
     }
@@ -230,7 +232,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
   let endpoint: Endpoint | null;
   try {
     endpoint = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
-    tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap });
+    tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap, batch: !tap });
   } catch (e) {
     counters.release();
     throw e;
@@ -317,7 +319,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
         seq: session.seq,
         keepalivesIn: path.keepalivesIn,
         endpointChanges: path.endpointChanges,
-        drops: { ...path.drops },
+        drops: { ...path.drops, tunwrite: tun.stats.txErrors }, // every refused device write, queued or not
         udp: { ...u.stats },
         tun: { ...tun.stats },
       }),

@@ -14,7 +14,7 @@
 // - All devices are IFF_NO_PI: a TUN packet is a bare IPv4/IPv6 packet, a TAP packet an Ethernet frame.
 // - `batch` (a TUN with IFF_VNET_HDR, no offloads asked for: reads carry a zero header, stripped
 //   here): `queue` copies the packet and returns at once; the queue is written once per event-loop
-//   turn, runs of one UDP flow as one packet each (net/uso.ts). Failed writes then show in
+//   turn, runs of one UDP flow or TCP connection as one packet each (net/uso.ts, net/tso.ts). Failed writes then show in
 //   `stats.txErrors` only; a device that refuses runs gets its packets one by one from then on.
 import { ptr } from "bun:ffi";
 import { spawnSync } from "bun";
@@ -27,7 +27,7 @@ export interface TunOptions {
   name: string;
   tap?: boolean;
   multiQueue?: boolean;
-  /** TUN only: IFF_VNET_HDR, and `queue` writes runs of one UDP flow as one packet (see above). */
+  /** TUN only: IFF_VNET_HDR, and `queue` writes runs of one UDP flow or TCP connection as one packet (see above). */
   batch?: boolean;
 }
 

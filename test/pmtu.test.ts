@@ -195,7 +195,7 @@ describe("the client roles (PeerPath)", () => {
       1,
       false,
       new PrefixTable<true>(),
-      { write: (p) => (written.push(p.slice()), true) },
+      { write: (p) => (written.push(p.slice()), true), queue: (p) => (written.push(p.slice()), true) },
       new Logger([], "text"),
       { address: "127.0.0.1", port: 4444 },
       cfg,

@@ -100,7 +100,7 @@ export function rolePaths(v: Vector, role: "left" | "right", windowSize: number)
   const serverCount = () => sum(dp.drops) + sum(Object.fromEntries(dp.pluginDrops)) + dp.keepalivesIn + ingress.sent;
 
   // Peer: the same keys as one connection, a device that takes every packet.
-  const device = { writes: 0, write: () => (device.writes++, true) };
+  const device = { writes: 0, write: () => (device.writes++, true), queue: () => (device.writes++, true) };
   const peer = new PeerPath(
     new SatpSession(cryptoFor(v, role), v.mux, windowSize),
     1,
