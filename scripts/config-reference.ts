@@ -186,6 +186,8 @@ export const MEANING: Record<string, string> = {
     "UDP GSO (`UDP_SEGMENT`): a batch's runs of like datagrams to one address go to the kernel as one packet each; off by itself where a route cannot",
   udpGro:
     "UDP GRO (`UDP_GRO`) on every UDP socket: a run another host sent with GSO is received as one message and handed on as its datagrams",
+  tunOffload:
+    "peer: the TUN takes TCP super-packets (TSO) and partial checksums from the kernel; they are cut into segments and completed when read",
   drainSeconds: "seconds between SIGTERM (not ready at once) and exit",
   log: "log targets `stdout|stderr|file|syslog:LEVEL[,param]` (file: the path; syslog: `IDENT[,FACILITY]`), levels 0..5",
   "log[]": "one target",

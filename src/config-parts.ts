@@ -307,3 +307,9 @@ export function noiseProblems(
     out.push("serverPublicKey/privateKeyFile: only with protocol noise (--protocol noise)");
   return out;
 }
+
+// Kernel UDP socket buffers, bytes (0 = the kernel's default, ~208 KiB): big ones ride out bursts.
+export const UdpBuffersSchema = v.strictObject({
+  receive: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
+  send: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
+});

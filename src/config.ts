@@ -35,6 +35,7 @@ import {
   isLoopback,
   issueTexts,
   SyncSchema,
+  UdpBuffersSchema,
 } from "./config-parts.ts";
 
 export { isLoopback, issueTexts, parseHostPort, SERVER_WINDOW };
@@ -195,16 +196,11 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
-  // Kernel UDP socket buffers, bytes (0 = the kernel's default, ~208 KiB): big ones ride out bursts.
-  udpBuffers: v.optional(
-    v.strictObject({
-      receive: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
-      send: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1 << 30)), 4 << 20),
-    }),
-    {},
-  ),
+  udpBuffers: v.optional(UdpBuffersSchema, {}), // kernel socket buffers (config-parts.ts)
   udpGso: v.optional(v.boolean(), true), // UDP GSO (UDP_SEGMENT) for batched sends: transport/gso.ts
   udpGro: v.optional(v.boolean(), true), // UDP GRO (UDP_GRO) on every UDP socket's receives: transport/mmsg.ts
+  // Client: the TUN takes TCP super-packets and partial checksums from the kernel, cut and completed here (tun.ts offload)
+  tunOffload: v.optional(v.boolean(), true),
   // Server: packet work allowed per event-loop turn (ms; 0 = no limit). Packets past it in the
   // same turn are dropped (counted "overload") so timers, sync heartbeats and admin keep running
   // under a flood, at a cost in peak throughput under sustained overload (transport/turn.ts).

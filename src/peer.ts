@@ -232,7 +232,7 @@ export async function startPeer(cfg: Config, log: Logger): Promise<Peer> {
   let endpoint: Endpoint | null;
   try {
     endpoint = cfg.remoteHost === undefined ? null : await resolveRemote(cfg);
-    tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap, batch: !tap });
+    tun = openTun({ name: cfg.dev ?? (tap ? "tap%d" : "tun%d"), tap, batch: !tap, offload: !tap && cfg.tunOffload });
   } catch (e) {
     counters.release();
     throw e;

@@ -16,10 +16,16 @@
 //   here): `queue` copies the packet and returns at once; the queue is written once per event-loop
 //   turn, runs of one UDP flow or TCP connection as one packet each (net/uso.ts, net/tso.ts). Failed writes then show in
 //   `stats.txErrors` only; a device that refuses runs gets its packets one by one from then on.
-import { ptr } from "bun:ffi";
+// - `offload` (a batch TUN that also asks for TUN_F_CSUM | TSO4 | TSO6): the kernel may hand over a
+//   TCP connection's segments as one super-packet, and any packet with its checksum left partial;
+//   reads cut the super-packets back into segments and complete the checksums (net/tso.ts), so
+//   the callback still sees whole, checksummed packets one at a time (`rxOffloaded` counts the
+//   super-packets). A kernel that refuses the ioctl leaves the device without offloads (`offloaded` false).
+import { ptr, type Pointer } from "bun:ffi";
 import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
 import { VNET_HDR } from "./net/uso.ts";
+import { completeChecksum, tsoHeader, tsoPiece, tsoPieces } from "./net/tso.ts";
 import { BatchWriter } from "./tun-batch.ts";
 import { watch } from "./transport/poller.ts";
 
@@ -29,6 +35,8 @@ export interface TunOptions {
   multiQueue?: boolean;
   /** TUN only: IFF_VNET_HDR, and `queue` writes runs of one UDP flow or TCP connection as one packet (see above). */
   batch?: boolean;
+  /** A batch TUN only: reads take TCP super-packets and partial checksums (see above). */
+  offload?: boolean;
 }
 
 export class TunError extends Error {
@@ -44,6 +52,8 @@ export interface TunStats {
   rxErrors: number;
   /** Packets whose callback threw (a bug): dropped, the device keeps reading. */
   callbackErrors: number;
+  /** TCP super-packets read and cut into segments (an `offload` device). */
+  rxOffloaded: number;
 }
 
 export interface TunDevice {
@@ -53,6 +63,8 @@ export interface TunDevice {
   readonly fd: number;
   /** Live counters, updated in place. */
   readonly stats: TunStats;
+  /** True when the kernel took the `offload` request (reads may be super-packets). */
+  readonly offloaded: boolean;
   /** A batch device's runs written as one packet and refused (tun-batch.ts); null otherwise. */
   readonly runs: { readonly written: number; readonly refused: number } | null;
   /** Starts reading. onPacket is called synchronously once per packet, in order, with a view into a
@@ -76,6 +88,8 @@ const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
 const IFF_MULTI_QUEUE = 0x0100;
 const IFF_VNET_HDR = 0x4000;
+const TUNSETOFFLOAD = 0x400454d0;
+const TUN_F_CSUM_TSO = 0x01 | 0x02 | 0x04; // TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6
 const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -149,7 +163,9 @@ export function openTun(opts: TunOptions): TunDevice {
   }
   const end = ifr.indexOf(0);
   const name = ifr.toString("utf8", 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
-  return new Device(fd, name, !!opts.tap, batch);
+  // the ioctl's argument is the flags themselves, passed where a pointer would be
+  const offloaded = batch && !!opts.offload && c.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM_TSO as unknown as Pointer) === 0;
+  return new Device(fd, name, !!opts.tap, batch, offloaded);
 }
 
 class Device implements TunDevice {
@@ -161,8 +177,11 @@ class Device implements TunDevice {
     txErrors: 0,
     rxErrors: 0,
     callbackErrors: 0,
+    rxOffloaded: 0,
   };
   private readonly buf = new Uint8Array(READ_BUF + VNET_HDR);
+  /** One segment cut from a super-packet, handed to the callback (an `offload` device). */
+  private piece: Uint8Array | null = null;
   private readonly c = sys(); // loaded by openTun before any device exists
   /** Bytes before each packet a read returns (the virtio_net_hdr of a batch device). */
   private readonly skip: number;
@@ -180,6 +199,7 @@ class Device implements TunDevice {
     readonly name: string,
     readonly tap: boolean,
     batch = false,
+    readonly offloaded = false,
   ) {
     this.batch = batch ? new BatchWriter(fd, this.stats) : null;
     this.skip = batch ? VNET_HDR : 0;
@@ -236,16 +256,60 @@ class Device implements TunDevice {
         st.rxErrors++;
         continue;
       }
-      st.rxPackets++;
-      st.rxBytes += n - this.skip;
-      try {
-        cb(buf.subarray(this.skip, n));
-      } catch {
-        st.callbackErrors++; // one bad packet is a counted drop
+      if (this.offloaded && (buf[0] !== 0 || buf[1] !== 0)) this.offloadedRead(n, cb);
+      else {
+        st.rxPackets++;
+        st.rxBytes += n - this.skip;
+        try {
+          cb(buf.subarray(this.skip, n));
+        } catch {
+          st.callbackErrors++; // one bad packet is a counted drop
+        }
       }
       if (this.closed) return false;
     }
     return true;
+  }
+
+  /** A read whose virtio_net_hdr is not zero: a partial checksum to complete, or a super-packet to cut. */
+  private offloadedRead(n: number, cb: (pkt: Uint8Array) => void): void {
+    const b = this.buf;
+    const st = this.stats;
+    const p = b.subarray(VNET_HDR, n);
+    const gso = b[1]!;
+    if (gso === 0) {
+      if ((b[0]! & 1) !== 0 && !completeChecksum(p, b[6]! | (b[7]! << 8), b[8]! | (b[9]! << 8))) {
+        st.rxErrors++;
+        return;
+      }
+      st.rxPackets++;
+      st.rxBytes += p.length;
+      try {
+        cb(p);
+      } catch {
+        st.callbackErrors++;
+      }
+      return;
+    }
+    const h = tsoHeader(p, gso);
+    const size = b[4]! | (b[5]! << 8);
+    if (h === 0 || size === 0) {
+      st.rxErrors++; // a kind of super-packet we did not ask for, or one we cannot cut
+      return;
+    }
+    st.rxOffloaded++;
+    const out = (this.piece ??= new Uint8Array(READ_BUF));
+    const k = tsoPieces(p, h, size);
+    for (let j = 0; j < k && !this.closed; j++) {
+      const len = tsoPiece(p, h, size, j, out);
+      st.rxPackets++;
+      st.rxBytes += len;
+      try {
+        cb(out.subarray(0, len));
+      } catch {
+        st.callbackErrors++;
+      }
+    }
   }
 
   write(pkt: Uint8Array): boolean {

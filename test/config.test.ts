@@ -238,6 +238,19 @@ describe("config file", () => {
       ).toBe(true);
   });
 
+  test("tunOffload: on by default, false taken; anything but a boolean is refused by name", () => {
+    expect(load(["--config", file("o0.json", JSON.stringify({ passphrase: "x" }))]).tunOffload).toBe(true);
+    expect(load(["--config", file("o1.json", JSON.stringify({ passphrase: "x", tunOffload: false }))]).tunOffload).toBe(
+      false,
+    );
+    for (const bad of ["no", 0, null, []])
+      expect(
+        problems(["--config", file("o2.json", JSON.stringify({ passphrase: "x", tunOffload: bad }))]).some((p) =>
+          p.startsWith("tunOffload:"),
+        ),
+      ).toBe(true);
+  });
+
   test("unknown keys, bad JSON, missing file, non-object", () => {
     expect(problems(["--config", file("b.json", JSON.stringify({ passphrase: "x", prot: 1 }))])).toEqual([
       "prot: unknown key (not a config field; see --help)",

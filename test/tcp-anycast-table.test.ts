@@ -26,6 +26,7 @@ class FakeDevice implements PacketDevice {
     txErrors: 0,
     rxErrors: 0,
     callbackErrors: 0,
+    rxOffloaded: 0,
   };
   readonly written: Uint8Array[] = [];
   opened: CaptureOptions | null = null;

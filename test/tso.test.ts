@@ -5,7 +5,16 @@
 import { expect, test } from "bun:test";
 import { checksum, sum16 } from "../src/net/checksum.ts";
 import { VNET_HDR } from "../src/net/uso.ts";
-import { tcpChecksumValid, tcpRunHeader, tcpRunLength, tcpRunPrefix } from "../src/net/tso.ts";
+import {
+  completeChecksum,
+  tcpChecksumValid,
+  tcpRunHeader,
+  tcpRunLength,
+  tcpRunPrefix,
+  tsoHeader,
+  tsoPiece,
+  tsoPieces,
+} from "../src/net/tso.ts";
 
 interface Seg {
   seq?: number;
@@ -255,4 +264,75 @@ test("at most 64 segments and 65535 bytes of IP in a run", () => {
   expect(52 + k * 1400).toBeLessThanOrEqual(65535);
   expect(52 + (k + 1) * 1400).toBeGreaterThan(65535);
   expect(cut(written(big, 0, k)).map((p) => [...p])).toEqual(big.slice(0, k).map((p) => [...p]));
+});
+
+/** What a TSO read gives: the super-packet of segments q (their payloads joined), `flags` on it. */
+function superPacket(q: Uint8Array[], flags: number): Uint8Array {
+  const wire = written(q, 0, q.length);
+  const p = wire.slice(VNET_HDR);
+  const ip = p[0]! >> 4 === 4 ? 20 : 40;
+  p[ip + 13] = flags;
+  return p;
+}
+
+/** Cuts with tsoPiece, as a device read does. */
+function pieces(p: Uint8Array, gso: number, size: number): Uint8Array[] {
+  const h = tsoHeader(p, gso);
+  expect(h).toBeGreaterThan(0);
+  const out = new Uint8Array(65536);
+  return Array.from({ length: tsoPieces(p, h, size) }, (_, j) => out.slice(0, tsoPiece(p, h, size, j, out)));
+}
+
+test("reads: a super-packet is cut into the segments it was made of (IPv4, IPv6, sequence wrap)", () => {
+  for (const [make, gso] of [
+    [tcp4, 1],
+    [tcp6, 4],
+  ] as const) {
+    const q = flow(make, 7, 1348, 111, { seq: 0xffffffff - 3000 });
+    const got = pieces(superPacket(q, 0x10), gso, 1348);
+    expect(got.map((p) => [...p])).toEqual(q.map((p) => [...p]));
+  }
+});
+
+test("reads: FIN and PSH only on the last piece, CWR only on the first", () => {
+  const q = flow(tcp4, 3, 1000, 500);
+  const got = pieces(superPacket(q, 0x10 | 0x08 | 0x01 | 0x80), 1, 1000);
+  expect(got.map((p) => p[33])).toEqual([0x90, 0x10, 0x19]);
+  expect(got.every((p) => tcpChecksumValid(p, 20) && sum16(p, 0, 20) === 0xffff)).toBe(true);
+});
+
+test("reads: what is not a super-packet we asked for is refused (counted by the device)", () => {
+  const p = superPacket(flow(tcp4, 2, 1000), 0x10);
+  expect(tsoHeader(p, 4)).toBe(0); // IPv4 under gso_type TCPV6
+  expect(tsoHeader(superPacket(flow(tcp6, 2, 1000), 0x10), 1)).toBe(0);
+  expect(tsoHeader(p, 5)).toBe(0); // UDP_L4: not asked for
+  for (const f of [0x12, 0x14, 0x30]) expect(tsoHeader(superPacket(flow(tcp4, 2, 1000), f), 1)).toBe(0);
+  expect(tsoHeader(p.subarray(0, 52), 1)).toBe(0); // headers only
+  const lying = p.slice();
+  lying[2]! ^= 1; // IP length that does not match
+  expect(tsoHeader(lying, 1)).toBe(0);
+});
+
+test("reads: a partial checksum (NEEDS_CSUM) is completed, UDP's zero as 0xffff; out of bounds refused", () => {
+  const t = tcp4(300);
+  const want = [t[36]!, t[37]!];
+  const s = sum16(t, 12, 20, 6 + t.length - 20); // what the kernel leaves in the field
+  t[36] = s >> 8;
+  t[37] = s & 255;
+  expect(completeChecksum(t, 20, 16)).toBe(true);
+  expect([t[36], t[37]]).toEqual(want);
+  // a UDP datagram whose checksum computes to zero
+  const u = new Uint8Array(28 + 2);
+  u.set([0x45, 0, 0, 30, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 1, 0, 2, 0, 10]);
+  const ps = sum16(u, 12, 20, 17 + 10);
+  const rest = 0xffff - sum16(u, 20, 30, ps); // payload bytes that make the total all ones
+  u[28] = rest >> 8;
+  u[29] = rest & 255;
+  u[26] = ps >> 8;
+  u[27] = ps & 255;
+  expect(completeChecksum(u, 20, 6)).toBe(true);
+  expect([u[26], u[27]]).toEqual([0xff, 0xff]);
+  expect(sum16(u, 20, 30, sum16(u, 12, 20, 17 + 10))).toBe(0xffff);
+  expect(completeChecksum(t, t.length, 16)).toBe(false);
+  expect(completeChecksum(t, 20, t.length - 21)).toBe(false);
 });

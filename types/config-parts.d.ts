@@ -166,3 +166,7 @@ export declare function noiseProblems(c: {
         key?: string;
     }[];
 }, mode: string): string[];
+export declare const UdpBuffersSchema: v.StrictObjectSchema<{
+    readonly receive: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, number, undefined>]>, number>;
+    readonly send: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, number, undefined>]>, number>;
+}, undefined>;

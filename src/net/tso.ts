@@ -169,3 +169,76 @@ export function tcpRunPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: nu
   p[ip + 17] = s & 255;
   return VNET_HDR + h;
 }
+
+// Reading (a device opened with TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6): the kernel
+// hands over a TCP connection's segments as one super-packet (gso_type TCPV4 / TCPV6, gso_size the
+// MSS) with its checksum left partial, and other packets with NEEDS_CSUM and their checksum partial
+// too. tsoPiece cuts as Linux's TCP segmentation does (tcp_gso_segment): sequence numbers step by
+// the MSS, the IPv4 id by one, FIN and PSH only on the last piece, CWR only on the first, lengths
+// and both checksums computed per piece. The virtio hdr_len is only a hint; the header length
+// comes from the packet itself.
+
+/** Completes the checksum a NEEDS_CSUM packet left partial (its field holds the pseudo-header sum); false when out of bounds. */
+export function completeChecksum(p: Uint8Array, start: number, offset: number): boolean {
+  const at = start + offset;
+  if (start >= p.length || at + 2 > p.length) return false;
+  const c = ~sum16(p, start, p.length) & 0xffff;
+  // one that computes to 0 is stored as 0xffff: UDP needs it (RFC 768), and for TCP both verify
+  const v = c === 0 ? 0xffff : c;
+  p[at] = v >> 8;
+  p[at + 1] = v & 255;
+  return true;
+}
+
+/** IP + TCP header bytes of a super-packet of gso_type `gso` (1 TCPV4, 4 TCPV6) that can be cut, else 0. */
+export function tsoHeader(p: Uint8Array, gso: number): number {
+  const ip = ipHeader(p);
+  if (ip === 0 || (ip === 20) !== (gso === GSO_TCPV4) || (ip === 40) !== (gso === GSO_TCPV6)) return 0;
+  const h = ip + (p[ip + 12]! >> 4) * 4;
+  if (h < ip + 20 || h >= p.length) return 0;
+  if ((p[ip + 13]! & (SYN | RST | URG)) !== 0) return 0;
+  return h;
+}
+
+/** How many pieces of `size` payload bytes the super-packet `p` (headers `h`) is cut into. */
+export const tsoPieces = (p: Uint8Array, h: number, size: number): number => Math.ceil((p.length - h) / size);
+
+/** Writes piece `j` of the super-packet `p` (headers `h`, MSS `size`) into `out`; returns its length. */
+export function tsoPiece(p: Uint8Array, h: number, size: number, j: number, out: Uint8Array): number {
+  const ip = p[0]! >> 4 === 4 ? 20 : 40;
+  const off = j * size;
+  const len = Math.min(size, p.length - h - off);
+  const n = h + len;
+  out.set(p.subarray(0, h));
+  out.set(p.subarray(h + off, h + off + len), h);
+  const seq = (u32(p, ip + 4) + off) >>> 0;
+  out[ip + 4] = seq >>> 24;
+  out[ip + 5] = (seq >>> 16) & 255;
+  out[ip + 6] = (seq >>> 8) & 255;
+  out[ip + 7] = seq & 255;
+  let f = p[ip + 13]!;
+  if (h + off + len < p.length) f &= ~(FIN | PSH);
+  if (j > 0) f &= ~CWR;
+  out[ip + 13] = f;
+  out[ip + 16] = 0;
+  out[ip + 17] = 0;
+  if (ip === 20) {
+    const id = (((p[4]! << 8) | p[5]!) + j) & 0xffff;
+    out[2] = n >> 8;
+    out[3] = n & 255;
+    out[4] = id >> 8;
+    out[5] = id & 255;
+    out[10] = 0;
+    out[11] = 0;
+    const c = ~sum16(out, 0, 20) & 0xffff;
+    out[10] = c >> 8;
+    out[11] = c & 255;
+  } else {
+    out[4] = (n - 40) >> 8;
+    out[5] = (n - 40) & 255;
+  }
+  const c = ~sum16(out, ip, n, pseudo(out, ip, n - ip)) & 0xffff;
+  out[ip + 16] = c >> 8;
+  out[ip + 17] = c & 255;
+  return n;
+}
