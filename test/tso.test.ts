@@ -336,3 +336,34 @@ test("reads: a partial checksum (NEEDS_CSUM) is completed, UDP's zero as 0xffff;
   expect(completeChecksum(t, t.length, 16)).toBe(false);
   expect(completeChecksum(t, 20, t.length - 21)).toBe(false);
 });
+
+test("reads: IPv4 options are copied into every piece; IPv6 extension headers are refused", () => {
+  // segments with a 4-byte IPv4 option (three NOPs and EOL)
+  const withOpt = (p: Uint8Array) => {
+    const o = new Uint8Array(p.length + 4);
+    o.set(p.subarray(0, 20));
+    o.set([1, 1, 1, 0], 20);
+    o.set(p.subarray(20), 24);
+    o[0] = 0x46;
+    o[2] = o.length >> 8;
+    o[3] = o.length & 255;
+    o[10] = o[11] = 0;
+    const c = checksum(o, 0, 24);
+    o[10] = c >> 8;
+    o[11] = c & 255;
+    return o; // the TCP checksum does not cover the IP header: unchanged
+  };
+  const q = flow(tcp4, 4, 1000, 300).map(withOpt);
+  expect(q.every((p) => tcpChecksumValid(p, 24))).toBe(true);
+  const h = 24 + 32;
+  const sp = new Uint8Array(h + 3300);
+  sp.set(q[0]!.subarray(0, h));
+  q.forEach((p, j) => sp.set(p.subarray(h), h + j * 1000));
+  sp[2] = sp.length >> 8;
+  sp[3] = sp.length & 255;
+  expect(tsoHeader(sp, 1)).toBe(h);
+  expect(pieces(sp, 1, 1000).map((p) => [...p])).toEqual(q.map((p) => [...p]));
+  const ext = superPacket(flow(tcp6, 2, 1000), 0x10);
+  ext[6] = 0; // a hop-by-hop header first
+  expect(tsoHeader(ext, 4)).toBe(0);
+});

@@ -69,14 +69,14 @@ export function tcpRunHeader(p: Uint8Array): number {
 
 const u32 = (p: Uint8Array, o: number) => ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
 
-/** Sum of the pseudo-header of `p` (IP header bytes `ip`) for a TCP length of `len`. */
-function pseudo(p: Uint8Array, ip: number, len: number): number {
-  return ip === 20 ? sum16(p, 12, 20, TCP + len) : sum16(p, 8, 40, TCP + len);
+/** Sum of the pseudo-header of `p` (IPv4 or IPv6 by its version) for a TCP length of `len`. */
+function pseudo(p: Uint8Array, len: number): number {
+  return p[0]! >> 4 === 4 ? sum16(p, 12, 20, TCP + len) : sum16(p, 8, 40, TCP + len);
 }
 
 /** True when the TCP checksum of `p` (IP header bytes `ip`) verifies. */
 export function tcpChecksumValid(p: Uint8Array, ip: number): boolean {
-  return sum16(p, ip, p.length, pseudo(p, ip, p.length - ip)) === 0xffff;
+  return sum16(p, ip, p.length, pseudo(p, p.length - ip)) === 0xffff;
 }
 
 /** True when `q` may follow `prev` in the run that `first` (headers `h`, IP header `ip`) starts. */
@@ -164,7 +164,7 @@ export function tcpRunPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: nu
     p[5] = tcpLen & 255;
   }
   // NEEDS_CSUM: the field holds the pseudo-header sum (over the whole run's TCP length), not complemented
-  const s = pseudo(p, ip, tcpLen);
+  const s = pseudo(p, tcpLen);
   p[ip + 16] = s >> 8;
   p[ip + 17] = s & 255;
   return VNET_HDR + h;
@@ -190,10 +190,25 @@ export function completeChecksum(p: Uint8Array, start: number, offset: number): 
   return true;
 }
 
+/** IP header bytes of a super-packet (IPv4 options allowed: they are copied into every piece), else 0. */
+function readIpHeader(p: Uint8Array): number {
+  const n = p.length;
+  if (n < 40) return 0;
+  const v = p[0]! >> 4;
+  if (v === 4) {
+    const ihl = (p[0]! & 15) * 4;
+    if (ihl < 20 || p[9] !== TCP || ((p[6]! & 0x3f) | p[7]!) !== 0) return 0;
+    return ((p[2]! << 8) | p[3]!) === n ? ihl : 0;
+  }
+  if (v === 6 && n >= 60 && p[6] === TCP) return ((p[4]! << 8) | p[5]!) === n - 40 ? 40 : 0;
+  return 0; // IPv6 extension headers before TCP are not cut here (the read counts an error)
+}
+
 /** IP + TCP header bytes of a super-packet of gso_type `gso` (1 TCPV4, 4 TCPV6) that can be cut, else 0. */
 export function tsoHeader(p: Uint8Array, gso: number): number {
-  const ip = ipHeader(p);
-  if (ip === 0 || (ip === 20) !== (gso === GSO_TCPV4) || (ip === 40) !== (gso === GSO_TCPV6)) return 0;
+  const ip = readIpHeader(p);
+  const v4 = p[0]! >> 4 === 4;
+  if (ip === 0 || v4 !== (gso === GSO_TCPV4) || !v4 !== (gso === GSO_TCPV6)) return 0;
   const h = ip + (p[ip + 12]! >> 4) * 4;
   if (h < ip + 20 || h >= p.length) return 0;
   if ((p[ip + 13]! & (SYN | RST | URG)) !== 0) return 0;
@@ -205,7 +220,8 @@ export const tsoPieces = (p: Uint8Array, h: number, size: number): number => Mat
 
 /** Writes piece `j` of the super-packet `p` (headers `h`, MSS `size`) into `out`; returns its length. */
 export function tsoPiece(p: Uint8Array, h: number, size: number, j: number, out: Uint8Array): number {
-  const ip = p[0]! >> 4 === 4 ? 20 : 40;
+  const v4 = p[0]! >> 4 === 4;
+  const ip = v4 ? (p[0]! & 15) * 4 : 40;
   const off = j * size;
   const len = Math.min(size, p.length - h - off);
   const n = h + len;
@@ -222,7 +238,7 @@ export function tsoPiece(p: Uint8Array, h: number, size: number, j: number, out:
   out[ip + 13] = f;
   out[ip + 16] = 0;
   out[ip + 17] = 0;
-  if (ip === 20) {
+  if (v4) {
     const id = (((p[4]! << 8) | p[5]!) + j) & 0xffff;
     out[2] = n >> 8;
     out[3] = n & 255;
@@ -230,14 +246,14 @@ export function tsoPiece(p: Uint8Array, h: number, size: number, j: number, out:
     out[5] = id & 255;
     out[10] = 0;
     out[11] = 0;
-    const c = ~sum16(out, 0, 20) & 0xffff;
+    const c = ~sum16(out, 0, ip) & 0xffff;
     out[10] = c >> 8;
     out[11] = c & 255;
   } else {
     out[4] = (n - 40) >> 8;
     out[5] = (n - 40) & 255;
   }
-  const c = ~sum16(out, ip, n, pseudo(out, ip, n - ip)) & 0xffff;
+  const c = ~sum16(out, ip, n, pseudo(out, n - ip)) & 0xffff;
   out[ip + 16] = c >> 8;
   out[ip + 17] = c & 255;
   return n;
