@@ -175,8 +175,10 @@ export function tcpRunPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: nu
 // MSS) with its checksum left partial, and other packets with NEEDS_CSUM and their checksum partial
 // too. tsoPiece cuts as Linux's TCP segmentation does (tcp_gso_segment): sequence numbers step by
 // the MSS, the IPv4 id by one, FIN and PSH only on the last piece, CWR only on the first, lengths
-// and both checksums computed per piece. The virtio hdr_len is only a hint; the header length
-// comes from the packet itself.
+// and both checksums computed per piece. IPv4 options are copied into every piece; a
+// super-packet with IPv6 extension headers before TCP, or flags TSO never carries (SYN, RST,
+// URG), is refused (the device counts rxErrors). The virtio hdr_len is only a hint; the header
+// length comes from the packet itself.
 
 /** Completes the checksum a NEEDS_CSUM packet left partial (its field holds the pseudo-header sum); false when out of bounds. */
 export function completeChecksum(p: Uint8Array, start: number, offset: number): boolean {
