@@ -29,10 +29,9 @@
 //   came, for its receiver to drop.
 // At most MAX_RUN segments and 65535 bytes of IP.
 import { sum16 } from "./checksum.ts";
-import { MAX_RUN, VNET_HDR } from "./uso.ts";
+import { MAX_RUN, runHead, setIpLength, VNET_HDR } from "./uso.ts";
 
 const TCP = 6;
-const NEEDS_CSUM = 1;
 const GSO_TCPV4 = 1;
 const GSO_TCPV6 = 4;
 const FIN = 0x01;
@@ -138,31 +137,10 @@ export function tcpRunPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: nu
   const ip = ipHeader(first);
   let payload = 0;
   for (let j = i; j < i + k; j++) payload += pkts[j]!.length - h;
-  out.fill(0, 0, VNET_HDR);
-  out[0] = NEEDS_CSUM;
-  out[1] = ip === 20 ? GSO_TCPV4 : GSO_TCPV6;
-  out[2] = h;
-  out[4] = (first.length - h) & 255;
-  out[5] = (first.length - h) >> 8;
-  out[6] = ip;
-  out[8] = 16;
-  const p = out.subarray(VNET_HDR, VNET_HDR + h);
-  p.set(first.subarray(0, h));
+  const p = runHead(out, first, h, ip === 20 ? GSO_TCPV4 : GSO_TCPV6, ip, 16);
   p[ip + 13] = first[ip + 13]! | (last[ip + 13]! & PSH);
   const tcpLen = h - ip + payload;
-  if (ip === 20) {
-    const total = h + payload;
-    p[2] = total >> 8;
-    p[3] = total & 255;
-    p[10] = 0;
-    p[11] = 0;
-    const c = ~sum16(p, 0, 20) & 0xffff;
-    p[10] = c >> 8;
-    p[11] = c & 255;
-  } else {
-    p[4] = tcpLen >> 8;
-    p[5] = tcpLen & 255;
-  }
+  setIpLength(p, ip, tcpLen);
   // NEEDS_CSUM: the field holds the pseudo-header sum (over the whole run's TCP length), not complemented
   const s = pseudo(p, tcpLen);
   p[ip + 16] = s >> 8;
@@ -242,19 +220,10 @@ export function tsoPiece(p: Uint8Array, h: number, size: number, j: number, out:
   out[ip + 17] = 0;
   if (v4) {
     const id = (((p[4]! << 8) | p[5]!) + j) & 0xffff;
-    out[2] = n >> 8;
-    out[3] = n & 255;
     out[4] = id >> 8;
     out[5] = id & 255;
-    out[10] = 0;
-    out[11] = 0;
-    const c = ~sum16(out, 0, ip) & 0xffff;
-    out[10] = c >> 8;
-    out[11] = c & 255;
-  } else {
-    out[4] = (n - 40) >> 8;
-    out[5] = (n - 40) & 255;
   }
+  setIpLength(out, ip, n - ip);
   const c = ~sum16(out, ip, n, pseudo(out, n - ip)) & 0xffff;
   out[ip + 16] = c >> 8;
   out[ip + 17] = c & 255;

@@ -86,37 +86,57 @@ export function runPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: numbe
   let payload = 0;
   for (let j = i; j < i + k; j++) payload += pkts[j]!.length - h;
   const ip = h - 8;
-  out.fill(0, 0, VNET_HDR);
-  out[0] = NEEDS_CSUM;
-  out[1] = GSO_UDP_L4;
-  out[2] = h;
-  out[4] = (first.length - h) & 255;
-  out[5] = (first.length - h) >> 8;
-  out[6] = ip;
-  out[8] = 6;
-  const p = out.subarray(VNET_HDR, VNET_HDR + h);
-  p.set(first.subarray(0, h));
+  const p = runHead(out, first, h, GSO_UDP_L4, ip, 6);
   const udpLen = payload + 8;
   p[ip + 4] = udpLen >> 8;
   p[ip + 5] = udpLen & 255;
-  let pseudo: number;
-  if (ip === 20) {
-    const total = udpLen + 20;
-    p[2] = total >> 8;
-    p[3] = total & 255;
-    p[10] = 0;
-    p[11] = 0;
-    const c = ~sum16(p, 0, 20) & 0xffff;
-    p[10] = c >> 8;
-    p[11] = c & 255;
-    pseudo = sum16(p, 12, 20, UDP + udpLen);
-  } else {
-    p[4] = udpLen >> 8;
-    p[5] = udpLen & 255;
-    pseudo = sum16(p, 8, 40, UDP + udpLen);
-  }
+  setIpLength(p, ip, udpLen);
+  const pseudo = ip === 20 ? sum16(p, 12, 20, UDP + udpLen) : sum16(p, 8, 40, UDP + udpLen);
   // NEEDS_CSUM: the field holds the pseudo-header sum, not complemented
   p[ip + 6] = pseudo >> 8;
   p[ip + 7] = pseudo & 255;
   return VNET_HDR + h;
+}
+
+/**
+ * The start of a run as written (uso.ts, tso.ts): a NEEDS_CSUM virtio_net_hdr of `gsoType` into
+ * out[0, VNET_HDR) (the piece size is the first packet's payload), then the first packet's `h`
+ * header bytes; returns the view of that header copy, for the caller to fix up.
+ */
+export function runHead(
+  out: Uint8Array,
+  first: Uint8Array,
+  h: number,
+  gsoType: number,
+  ip: number,
+  csumOffset: number,
+) {
+  out.fill(0, 0, VNET_HDR);
+  out[0] = NEEDS_CSUM;
+  out[1] = gsoType;
+  out[2] = h;
+  out[4] = (first.length - h) & 255;
+  out[5] = (first.length - h) >> 8;
+  out[6] = ip;
+  out[8] = csumOffset;
+  const p = out.subarray(VNET_HDR, VNET_HDR + h);
+  p.set(first.subarray(0, h));
+  return p;
+}
+
+/** Sets the IP length in header `p` for `l4` bytes after its `ip` header bytes: IPv4's total length (and a fresh header checksum) or IPv6's payload length. */
+export function setIpLength(p: Uint8Array, ip: number, l4: number): void {
+  if (p[0]! >> 4 === 6) {
+    p[4] = l4 >> 8;
+    p[5] = l4 & 255;
+    return;
+  }
+  const total = ip + l4;
+  p[2] = total >> 8;
+  p[3] = total & 255;
+  p[10] = 0;
+  p[11] = 0;
+  const c = ~sum16(p, 0, ip) & 0xffff;
+  p[10] = c >> 8;
+  p[11] = c & 255;
 }
