@@ -21,6 +21,9 @@
 //   reads cut the super-packets back into segments and complete the checksums (net/tso.ts), so
 //   the callback still sees whole, checksummed packets one at a time (`rxOffloaded` counts the
 //   super-packets). A kernel that refuses the ioctl leaves the device without offloads (`offloaded` false).
+//   The offloads pay off for TCP and cost UDP a checksum pass here, so each second the device
+//   weighs the bytes it read (`offloadWanted`) and turns them off while UDP carries most of the
+//   traffic, on again when TCP does (`offloadSwitches` counts the changes).
 import { ptr, type Pointer } from "bun:ffi";
 import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
@@ -54,6 +57,19 @@ export interface TunStats {
   callbackErrors: number;
   /** TCP super-packets read and cut into segments (an `offload` device). */
   rxOffloaded: number;
+  /** Times an `offload` device turned its offloads off or on again (offloadWanted). */
+  offloadSwitches: number;
+}
+
+/**
+ * Whether an `offload` device keeps (or turns on) its offloads for the next second, given the TCP
+ * and UDP bytes it read in the last one: TSO saves TCP reads, while the partial checksums cost
+ * UDP a pass over each datagram. Off while UDP is over 3/4 of the bytes, on again once TCP is
+ * over half; a second with under 1 MiB changes nothing.
+ */
+export function offloadWanted(on: boolean, tcpBytes: number, udpBytes: number): boolean {
+  if (tcpBytes + udpBytes < 1 << 20) return on;
+  return on ? udpBytes <= 3 * tcpBytes : tcpBytes > udpBytes;
 }
 
 export interface TunDevice {
@@ -63,7 +79,7 @@ export interface TunDevice {
   readonly fd: number;
   /** Live counters, updated in place. */
   readonly stats: TunStats;
-  /** True when the kernel took the `offload` request (reads may be super-packets). */
+  /** True while the device's offloads are on (reads may be super-packets); see offloadWanted. */
   readonly offloaded: boolean;
   /** A batch device's runs written as one packet and refused (tun-batch.ts); null otherwise. */
   readonly runs: { readonly written: number; readonly refused: number } | null;
@@ -178,7 +194,13 @@ class Device implements TunDevice {
     rxErrors: 0,
     callbackErrors: 0,
     rxOffloaded: 0,
+    offloadSwitches: 0,
   };
+  /** An offload device's TCP and UDP bytes read since the last offloadWanted decision. */
+  private tcpBytes = 0;
+  private udpBytes = 0;
+  private readonly adaptive: boolean;
+  private adaptTimer: ReturnType<typeof setInterval> | null = null;
   private readonly buf = new Uint8Array(READ_BUF + VNET_HDR);
   /** One segment cut from a super-packet, handed to the callback (an `offload` device). */
   private piece: Uint8Array | null = null;
@@ -199,8 +221,9 @@ class Device implements TunDevice {
     readonly name: string,
     readonly tap: boolean,
     batch = false,
-    readonly offloaded = false,
+    public offloaded = false,
   ) {
+    this.adaptive = offloaded;
     this.batch = batch ? new BatchWriter(fd, this.stats) : null;
     this.skip = batch ? VNET_HDR : 0;
   }
@@ -214,6 +237,10 @@ class Device implements TunDevice {
     if (this.onPacket) throw new TunError(`device ${this.name} is already started`);
     this.onPacket = onPacket;
     this.arm();
+    if (this.adaptive) {
+      this.adaptTimer = setInterval(() => this.adapt(), 1000);
+      (this.adaptTimer as unknown as { unref?: () => void }).unref?.();
+    }
   }
 
   private arm(): void {
@@ -256,7 +283,9 @@ class Device implements TunDevice {
         st.rxErrors++;
         continue;
       }
-      if (this.offloaded && (buf[0] !== 0 || buf[1] !== 0)) this.offloadedRead(n, cb);
+      if (this.adaptive) this.account(n);
+      // a header may come after offloads went off (packets queued before): any non-zero one is read as such
+      if (this.adaptive && (buf[0] !== 0 || buf[1] !== 0)) this.offloadedRead(n, cb);
       else {
         st.rxPackets++;
         st.rxBytes += n - this.skip;
@@ -269,6 +298,24 @@ class Device implements TunDevice {
       if (this.closed) return false;
     }
     return true;
+  }
+
+  /** Counts a read's bytes as TCP or UDP for offloadWanted. */
+  private account(n: number): void {
+    const b = this.buf;
+    const proto = b[VNET_HDR]! >> 4 === 4 ? b[VNET_HDR + 9] : b[VNET_HDR + 6];
+    if (proto === 6) this.tcpBytes += n;
+    else if (proto === 17) this.udpBytes += n;
+  }
+
+  private adapt(): void {
+    const want = offloadWanted(this.offloaded, this.tcpBytes, this.udpBytes);
+    this.tcpBytes = this.udpBytes = 0;
+    if (want === this.offloaded || this.closed) return;
+    const flags = want ? TUN_F_CSUM_TSO : 0;
+    if (this.c.ioctl(this.fd, TUNSETOFFLOAD, flags as unknown as Pointer) !== 0) return; // stays as it was
+    this.offloaded = want;
+    this.stats.offloadSwitches++;
   }
 
   /** A read whose virtio_net_hdr is not zero: a partial checksum to complete, or a super-packet to cut. */
@@ -335,6 +382,7 @@ class Device implements TunDevice {
 
   close(): void {
     if (this.closed) return;
+    if (this.adaptTimer !== null) clearInterval(this.adaptTimer);
     this.batch?.close(); // what is queued is written first
     this.closed = true;
     // out of the epoll set first (it would keep the open file), so the device is really gone

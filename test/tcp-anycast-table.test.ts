@@ -27,6 +27,7 @@ class FakeDevice implements PacketDevice {
     rxErrors: 0,
     callbackErrors: 0,
     rxOffloaded: 0,
+    offloadSwitches: 0,
   };
   readonly written: Uint8Array[] = [];
   opened: CaptureOptions | null = null;

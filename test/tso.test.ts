@@ -15,6 +15,7 @@ import {
   tsoPiece,
   tsoPieces,
 } from "../src/net/tso.ts";
+import { offloadWanted } from "../src/tun.ts";
 
 interface Seg {
   seq?: number;
@@ -366,4 +367,16 @@ test("reads: IPv4 options are copied into every piece; IPv6 extension headers ar
   const ext = superPacket(flow(tcp6, 2, 1000), 0x10);
   ext[6] = 0; // a hop-by-hop header first
   expect(tsoHeader(ext, 4)).toBe(0);
+});
+
+test("the offload policy: off while UDP carries over 3/4 of a second's bytes, on again once TCP carries over half", () => {
+  const M = 1 << 20;
+  expect(offloadWanted(true, 10 * M, 10 * M)).toBe(true);
+  expect(offloadWanted(true, 3 * M, 9 * M)).toBe(true); // exactly 3/4 UDP: stays on
+  expect(offloadWanted(true, 3 * M, 9 * M + 1)).toBe(false);
+  expect(offloadWanted(false, 5 * M, 5 * M)).toBe(false); // half: stays off
+  expect(offloadWanted(false, 5 * M + 1, 5 * M)).toBe(true);
+  expect(offloadWanted(true, 0, M - 1)).toBe(true); // too little to judge: no change
+  expect(offloadWanted(false, M - 1, 0)).toBe(false);
+  expect(offloadWanted(false, 2 * M, 0)).toBe(true);
 });

@@ -4,7 +4,8 @@
 // packet read there is written to the plain device `ofb`, which was moved into namespace Y, and
 // back. iperf3 TCP (X → Y and Y → X) and UDP (X → Y) must pass with Y's and X's stacks checking
 // every checksum; the device must have cut super-packets (rxOffloaded > 0), delivered many more
-// packets than it read super-packets, and dropped nothing as unreadable.
+// packets than it read super-packets, and dropped nothing as unreadable. While the UDP run
+// carries all the bytes the device turns its offloads off, and TCP turns them on again.
 //
 //   X: ofa 10.214.0.1/24 (offload)  ══ this script ══  Y: ofb 10.214.0.2/24 (plain)
 import { afterAll, describe, expect, test } from "bun:test";
@@ -28,7 +29,7 @@ process.on("SIGTERM", () => {
   a.close(); b.close();
   process.exit(0);
 });
-setInterval(() => {}, 1000);
+setInterval(() => console.log("STATE " + JSON.stringify({ offloaded: a.offloaded, switches: a.stats.offloadSwitches, cut: a.stats.rxOffloaded })), 250);
 `;
 
 describe.skipIf(!ready)("TUN read offloads (namespaces)", () => {
@@ -38,8 +39,8 @@ describe.skipIf(!ready)("TUN read offloads (namespaces)", () => {
   });
 
   test(
-    "TCP super-packets are cut into segments both stacks accept; UDP checksums completed",
-    { timeout: 30000 },
+    "TCP super-packets are cut into segments both stacks accept; UDP checksums completed; UDP turns the offloads off, TCP on",
+    { timeout: 40000 },
     async () => {
       const x = lab.ns("x");
       const y = lab.ns("y");
@@ -55,9 +56,17 @@ describe.skipIf(!ready)("TUN read offloads (namespaces)", () => {
       await Bun.sleep(300);
       const up = await iperf3(lab, x, "10.214.0.2", 5201, ["-t", "2"]);
       const down = await iperf3(lab, x, "10.214.0.2", 5201, ["-t", "2", "-R"]);
+      const state = () => {
+        const l = text()
+          .split("\n")
+          .filter((x) => x.startsWith("STATE "))
+          .pop();
+        return JSON.parse(l!.slice(6)) as { offloaded: boolean; switches: number; cut: number };
+      };
+      expect(state().offloaded).toBe(true);
       // iperf3's server may still be closing the last test: one retry after 500 ms
       const udpRun = () =>
-        lab.exec(x, ["iperf3", "-c", "10.214.0.2", "-p", "5201", "-u", "-b", "200M", "-l", "1300", "-t", "1", "-J"], {
+        lab.exec(x, ["iperf3", "-c", "10.214.0.2", "-p", "5201", "-u", "-b", "200M", "-l", "1300", "-t", "3", "-J"], {
           ok: true,
         });
       let out = udpRun();
@@ -66,6 +75,20 @@ describe.skipIf(!ready)("TUN read offloads (namespaces)", () => {
         out = udpRun();
       }
       const udp = JSON.parse(out) as { end?: { sum?: { packets?: number; lost_packets?: number } } };
+      await Bun.sleep(300);
+      const afterUdp = state();
+      const again = await iperf3(lab, x, "10.214.0.2", 5201, ["-t", "3"]);
+      await Bun.sleep(300);
+      const afterTcp = state();
+      console.log(
+        `  offloads: on → after UDP ${afterUdp.offloaded ? "on" : "off"} → after TCP ${afterTcp.offloaded ? "on" : "off"} (${afterTcp.switches} switches); TCP again ${again.toFixed(0)} Mbit/s`,
+      );
+      expect(afterUdp.offloaded).toBe(false);
+      expect(afterUdp.switches).toBe(1);
+      expect(afterTcp.offloaded).toBe(true);
+      expect(afterTcp.switches).toBe(2);
+      expect(afterTcp.cut).toBeGreaterThan(afterUdp.cut); // cutting again once back on
+      expect(again).toBeGreaterThan(50);
       console.log(`  through the offload wire: TCP X → Y ${up.toFixed(0)} Mbit/s, Y → X ${down.toFixed(0)} Mbit/s`);
       wire.kill("SIGTERM");
       await wire.exited;
