@@ -16,20 +16,16 @@
 //   here): `queue` copies the packet and returns at once; the queue is written once per event-loop
 //   turn, runs of one UDP flow or TCP connection as one packet each (net/uso.ts, net/tso.ts). Failed writes then show in
 //   `stats.txErrors` only; a device that refuses runs gets its packets one by one from then on.
-// - `offload` (a batch TUN that also asks for TUN_F_CSUM | TSO4 | TSO6): the kernel may hand over a
-//   TCP connection's segments as one super-packet, and any packet with its checksum left partial;
-//   reads cut the super-packets back into segments and complete the checksums (net/tso.ts), so
-//   the callback still sees whole, checksummed packets one at a time (`rxOffloaded` counts the
-//   super-packets). A kernel that refuses the ioctl leaves the device without offloads (`offloaded` false).
-//   The offloads pay off for TCP and cost UDP a checksum pass here, so each second the device
-//   weighs the bytes it read (`offloadWanted`) and turns them off while UDP carries most of the
-//   traffic, on again when TCP does (`offloadSwitches` counts the changes).
-import { ptr, type Pointer } from "bun:ffi";
+// - `offload` (a batch TUN that also asks for TUN_F_CSUM | TSO4 | TSO6): reads cut TCP
+//   super-packets into segments and complete partial checksums (tun-offload.ts), so the callback
+//   still sees whole packets one at a time; the offloads are turned off while UDP carries most of
+//   the traffic. A kernel that refuses the ioctl leaves the device without them (`offloaded` false).
+import { ptr } from "bun:ffi";
 import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
 import { VNET_HDR } from "./net/uso.ts";
-import { completeChecksum, tsoHeader, tsoPiece, tsoPieces } from "./net/tso.ts";
 import { BatchWriter } from "./tun-batch.ts";
+import { OffloadReader, setOffload } from "./tun-offload.ts";
 import { watch } from "./transport/poller.ts";
 
 export interface TunOptions {
@@ -59,17 +55,6 @@ export interface TunStats {
   rxOffloaded: number;
   /** Times an `offload` device turned its offloads off or on again (offloadWanted). */
   offloadSwitches: number;
-}
-
-/**
- * Whether an `offload` device keeps (or turns on) its offloads for the next second, given the TCP
- * and UDP bytes it read in the last one: TSO saves TCP reads, while the partial checksums cost
- * UDP a pass over each datagram. Off while UDP is over 3/4 of the bytes, on again once TCP is
- * over half; a second with under 1 MiB changes nothing.
- */
-export function offloadWanted(on: boolean, tcpBytes: number, udpBytes: number): boolean {
-  if (tcpBytes + udpBytes < 1 << 20) return on;
-  return on ? udpBytes <= 3 * tcpBytes : tcpBytes > udpBytes;
 }
 
 export interface TunDevice {
@@ -104,8 +89,6 @@ const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
 const IFF_MULTI_QUEUE = 0x0100;
 const IFF_VNET_HDR = 0x4000;
-const TUNSETOFFLOAD = 0x400454d0;
-const TUN_F_CSUM_TSO = 0x01 | 0x02 | 0x04; // TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6
 const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -179,8 +162,7 @@ export function openTun(opts: TunOptions): TunDevice {
   }
   const end = ifr.indexOf(0);
   const name = ifr.toString("utf8", 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
-  // the ioctl's argument is the flags themselves, passed where a pointer would be
-  const offloaded = batch && !!opts.offload && c.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM_TSO as unknown as Pointer) === 0;
+  const offloaded = batch && !!opts.offload && setOffload(fd, true);
   return new Device(fd, name, !!opts.tap, batch, offloaded);
 }
 
@@ -196,14 +178,9 @@ class Device implements TunDevice {
     rxOffloaded: 0,
     offloadSwitches: 0,
   };
-  /** An offload device's TCP and UDP bytes read since the last offloadWanted decision. */
-  private tcpBytes = 0;
-  private udpBytes = 0;
-  private readonly adaptive: boolean;
-  private adaptTimer: ReturnType<typeof setInterval> | null = null;
+  /** An offload device's reads (tun-offload.ts), null for others. */
+  private readonly offload: OffloadReader | null;
   private readonly buf = new Uint8Array(READ_BUF + VNET_HDR);
-  /** One segment cut from a super-packet, handed to the callback (an `offload` device). */
-  private piece: Uint8Array | null = null;
   private readonly c = sys(); // loaded by openTun before any device exists
   /** Bytes before each packet a read returns (the virtio_net_hdr of a batch device). */
   private readonly skip: number;
@@ -215,17 +192,22 @@ class Device implements TunDevice {
   private unwatch: (() => void) | null = null;
   private closed = false;
   private readonly drain = (): boolean => this.drainTurn();
+  private readonly isClosed = (): boolean => this.closed;
 
   constructor(
     readonly fd: number,
     readonly name: string,
     readonly tap: boolean,
     batch = false,
-    public offloaded = false,
+    offloaded = false,
   ) {
-    this.adaptive = offloaded;
+    this.offload = offloaded ? new OffloadReader(fd, this.stats) : null;
     this.batch = batch ? new BatchWriter(fd, this.stats) : null;
     this.skip = batch ? VNET_HDR : 0;
+  }
+
+  get offloaded(): boolean {
+    return this.offload?.on ?? false;
   }
 
   get runs(): { readonly written: number; readonly refused: number } | null {
@@ -237,10 +219,7 @@ class Device implements TunDevice {
     if (this.onPacket) throw new TunError(`device ${this.name} is already started`);
     this.onPacket = onPacket;
     this.arm();
-    if (this.adaptive) {
-      this.adaptTimer = setInterval(() => this.adapt(), 1000);
-      (this.adaptTimer as unknown as { unref?: () => void }).unref?.();
-    }
+    this.offload?.start();
   }
 
   private arm(): void {
@@ -283,10 +262,7 @@ class Device implements TunDevice {
         st.rxErrors++;
         continue;
       }
-      if (this.adaptive) this.account(n);
-      // a header may come after offloads went off (packets queued before): any non-zero one is read as such
-      if (this.adaptive && (buf[0] !== 0 || buf[1] !== 0)) this.offloadedRead(n, cb);
-      else {
+      if (this.offload === null || !this.offload.read(buf, n, cb, this.isClosed)) {
         st.rxPackets++;
         st.rxBytes += n - this.skip;
         try {
@@ -298,65 +274,6 @@ class Device implements TunDevice {
       if (this.closed) return false;
     }
     return true;
-  }
-
-  /** Counts a read's bytes as TCP or UDP for offloadWanted. */
-  private account(n: number): void {
-    const b = this.buf;
-    const proto = b[VNET_HDR]! >> 4 === 4 ? b[VNET_HDR + 9] : b[VNET_HDR + 6];
-    if (proto === 6) this.tcpBytes += n;
-    else if (proto === 17) this.udpBytes += n;
-  }
-
-  private adapt(): void {
-    const want = offloadWanted(this.offloaded, this.tcpBytes, this.udpBytes);
-    this.tcpBytes = this.udpBytes = 0;
-    if (want === this.offloaded || this.closed) return;
-    const flags = want ? TUN_F_CSUM_TSO : 0;
-    if (this.c.ioctl(this.fd, TUNSETOFFLOAD, flags as unknown as Pointer) !== 0) return; // stays as it was
-    this.offloaded = want;
-    this.stats.offloadSwitches++;
-  }
-
-  /** A read whose virtio_net_hdr is not zero: a partial checksum to complete, or a super-packet to cut. */
-  private offloadedRead(n: number, cb: (pkt: Uint8Array) => void): void {
-    const b = this.buf;
-    const st = this.stats;
-    const p = b.subarray(VNET_HDR, n);
-    const gso = b[1]!;
-    if (gso === 0) {
-      if ((b[0]! & 1) !== 0 && !completeChecksum(p, b[6]! | (b[7]! << 8), b[8]! | (b[9]! << 8))) {
-        st.rxErrors++;
-        return;
-      }
-      st.rxPackets++;
-      st.rxBytes += p.length;
-      try {
-        cb(p);
-      } catch {
-        st.callbackErrors++;
-      }
-      return;
-    }
-    const h = tsoHeader(p, gso);
-    const size = b[4]! | (b[5]! << 8);
-    if (h === 0 || size === 0) {
-      st.rxErrors++; // a kind of super-packet we did not ask for, or one we cannot cut
-      return;
-    }
-    st.rxOffloaded++;
-    const out = (this.piece ??= new Uint8Array(READ_BUF));
-    const k = tsoPieces(p, h, size);
-    for (let j = 0; j < k && !this.closed; j++) {
-      const len = tsoPiece(p, h, size, j, out);
-      st.rxPackets++;
-      st.rxBytes += len;
-      try {
-        cb(out.subarray(0, len));
-      } catch {
-        st.callbackErrors++;
-      }
-    }
   }
 
   write(pkt: Uint8Array): boolean {
@@ -382,7 +299,7 @@ class Device implements TunDevice {
 
   close(): void {
     if (this.closed) return;
-    if (this.adaptTimer !== null) clearInterval(this.adaptTimer);
+    this.offload?.stop();
     this.batch?.close(); // what is queued is written first
     this.closed = true;
     // out of the epoll set first (it would keep the open file), so the device is really gone

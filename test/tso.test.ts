@@ -15,7 +15,7 @@ import {
   tsoPiece,
   tsoPieces,
 } from "../src/net/tso.ts";
-import { offloadWanted } from "../src/tun.ts";
+import { offloadWanted } from "../src/tun-offload.ts";
 
 interface Seg {
   seq?: number;
