@@ -5,7 +5,7 @@
 // `queue` returns. A kernel that refuses UDP runs (before 6.2) gets UDP packets one by one from
 // the first refusal on; TCP runs likewise. Counts go to the device's TunStats.
 import { ptr, type Pointer } from "bun:ffi";
-import { libc } from "./libc.ts";
+import { libc, putPtr } from "./libc.ts";
 import { MAX_RUN, runLength, runPrefix, VNET_HDR } from "./net/uso.ts";
 import { tcpRunLength, tcpRunPrefix } from "./net/tso.ts";
 
@@ -23,7 +23,7 @@ const QUEUED = 256;
 export class BatchWriter {
   /** Runs (UDP or TCP) written as one packet; runs refused (then written one by one, and no more runs of that protocol). */
   readonly runs = { written: 0, refused: 0 };
-  private runsOff = false;
+  private udpRunsOff = false;
   private tcpRunsOff = false;
   private readonly arena = new Uint8Array(ARENA);
   private used = 0;
@@ -46,9 +46,9 @@ export class BatchWriter {
     private readonly stats: TxStats,
   ) {}
 
+  /** iovec `at` (16 bytes: base pointer, length) in `iov`. */
   private static put(iov: Uint32Array, at: number, p: number, len: number): void {
-    iov[at * 4] = p % 2 ** 32;
-    iov[at * 4 + 1] = Math.floor(p / 2 ** 32);
+    putPtr(iov, at * 4, p);
     iov[at * 4 + 2] = len;
     iov[at * 4 + 3] = 0;
   }
@@ -93,7 +93,7 @@ export class BatchWriter {
     const q = this.pending;
     const n = q.length;
     for (let i = 0; i < n;) {
-      const udp = this.runsOff ? 1 : runLength(q, i, n);
+      const udp = this.udpRunsOff ? 1 : runLength(q, i, n);
       const tcp = udp === 1 && !this.tcpRunsOff;
       const k = tcp ? tcpRunLength(q, i, n) : udp;
       if (k > 1 && this.writeRun(q, i, k, tcp)) {
@@ -119,10 +119,10 @@ export class BatchWriter {
       total += p.length;
     }
     if (!this.writev(k + 1, head + total - k * h)) {
-      // a kernel without UDP_L4 in virtio_net_hdr (before 6.2) refuses it: one by one from now on
+      // a kernel that refuses this gso_type (UDP_L4 before 6.2): that protocol one by one from now on
       this.runs.refused++;
       if (tcp) this.tcpRunsOff = true;
-      else this.runsOff = true;
+      else this.udpRunsOff = true;
       return false;
     }
     this.stats.txPackets += k;

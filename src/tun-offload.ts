@@ -24,6 +24,17 @@ interface RxStats {
   offloadSwitches: number;
 }
 
+/** Hands one packet to the device's callback, counted; a throw is a counted drop and reading goes on. */
+export function deliver(st: RxStats, p: Uint8Array, cb: (pkt: Uint8Array) => void): void {
+  st.rxPackets++;
+  st.rxBytes += p.length;
+  try {
+    cb(p);
+  } catch {
+    st.callbackErrors++;
+  }
+}
+
 /** Asks the kernel for (or off) the offloads on TUN `fd`; true when it took the request. */
 export function setOffload(fd: number, on: boolean): boolean {
   // the ioctl's argument is the flags themselves, passed where a pointer would be
@@ -83,7 +94,7 @@ export class OffloadReader {
         st.rxErrors++;
         return true;
       }
-      this.deliver(p, cb);
+      deliver(st, p, cb);
       return true;
     }
     const h = tsoHeader(p, gso);
@@ -95,18 +106,8 @@ export class OffloadReader {
     st.rxOffloaded++;
     const out = (this.piece ??= new Uint8Array(PIECE));
     const k = tsoPieces(p, h, size);
-    for (let j = 0; j < k && !closed(); j++) this.deliver(out.subarray(0, tsoPiece(p, h, size, j, out)), cb);
+    for (let j = 0; j < k && !closed(); j++) deliver(st, out.subarray(0, tsoPiece(p, h, size, j, out)), cb);
     return true;
-  }
-
-  private deliver(p: Uint8Array, cb: (pkt: Uint8Array) => void): void {
-    this.stats.rxPackets++;
-    this.stats.rxBytes += p.length;
-    try {
-      cb(p);
-    } catch {
-      this.stats.callbackErrors++; // one bad packet is a counted drop
-    }
   }
 
   private adapt(): void {

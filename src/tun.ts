@@ -25,7 +25,7 @@ import { spawnSync } from "bun";
 import { errno, libc, LIBC_NAMES } from "./libc.ts";
 import { VNET_HDR } from "./net/uso.ts";
 import { BatchWriter } from "./tun-batch.ts";
-import { OffloadReader, setOffload } from "./tun-offload.ts";
+import { deliver, OffloadReader, setOffload } from "./tun-offload.ts";
 import { watch } from "./transport/poller.ts";
 
 export interface TunOptions {
@@ -262,15 +262,8 @@ class Device implements TunDevice {
         st.rxErrors++;
         continue;
       }
-      if (this.offload === null || !this.offload.read(buf, n, cb, this.isClosed)) {
-        st.rxPackets++;
-        st.rxBytes += n - this.skip;
-        try {
-          cb(buf.subarray(this.skip, n));
-        } catch {
-          st.callbackErrors++; // one bad packet is a counted drop
-        }
-      }
+      if (this.offload === null || !this.offload.read(buf, n, cb, this.isClosed))
+        deliver(st, buf.subarray(this.skip, n), cb); // a throw is one counted drop
       if (this.closed) return false;
     }
     return true;

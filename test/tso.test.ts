@@ -2,7 +2,7 @@
 // run is checked by cutting it as Linux's TCP segmentation does (sequence numbers, IPv4 id + i,
 // lengths, checksums from the bytes, PSH only on the last piece): the pieces must be the queued
 // segments again, byte for byte. The namespace test (e2e/tun-batch) has the kernel do the cutting.
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { checksum, sum16 } from "../src/net/checksum.ts";
 import { VNET_HDR } from "../src/net/uso.ts";
 import {
@@ -15,7 +15,7 @@ import {
   tsoPiece,
   tsoPieces,
 } from "../src/net/tso.ts";
-import { offloadWanted } from "../src/tun-offload.ts";
+import { OffloadReader, offloadWanted } from "../src/tun-offload.ts";
 
 interface Seg {
   seq?: number;
@@ -379,4 +379,96 @@ test("the offload policy: off while UDP carries over 3/4 of a second's bytes, on
   expect(offloadWanted(true, 0, M - 1)).toBe(true); // too little to judge: no change
   expect(offloadWanted(false, M - 1, 0)).toBe(false);
   expect(offloadWanted(false, 2 * M, 0)).toBe(true);
+});
+
+describe("OffloadReader.read: what an offload device does with each read", () => {
+  const stats = () => ({
+    rxPackets: 0,
+    rxBytes: 0,
+    rxErrors: 0,
+    callbackErrors: 0,
+    rxOffloaded: 0,
+    offloadSwitches: 0,
+  });
+  const open = () => false;
+
+  test("a super-packet is delivered as its segments; a throwing callback loses only its own; close stops it", () => {
+    const q = flow(tcp4, 5, 1000, 400);
+    const wire = written(q, 0, 5);
+    const st = stats();
+    const got: number[][] = [];
+    const r = new OffloadReader(-1, st);
+    expect(r.read(wire, wire.length, (p) => void got.push([...p]), open)).toBe(true);
+    expect(got).toEqual(q.map((p) => [...p]));
+    expect([st.rxOffloaded, st.rxPackets, st.rxErrors]).toEqual([1, 5, 0]);
+    let calls = 0;
+    r.read(
+      wire,
+      wire.length,
+      () => {
+        if (++calls === 2) throw new Error("bug");
+      },
+      open,
+    );
+    expect([calls, st.callbackErrors, st.rxPackets]).toEqual([5, 1, 10]);
+    let n = 0;
+    r.read(
+      wire,
+      wire.length,
+      () => void n++,
+      () => n >= 2,
+    );
+    expect(n).toBe(2);
+  });
+
+  test("a zero header is the caller's; a partial checksum is completed; what cannot be read is counted, not delivered", () => {
+    const st = stats();
+    const r = new OffloadReader(-1, st);
+    const plain = new Uint8Array(VNET_HDR + 100);
+    plain[VNET_HDR] = 0x45;
+    expect(r.read(plain, plain.length, () => {}, open)).toBe(false);
+    // NEEDS_CSUM over a TCP segment: the field holds the pseudo-header sum
+    const seg = tcp4(300);
+    const want = [seg[36]!, seg[37]!];
+    const s = sum16(seg, 12, 20, 6 + seg.length - 20);
+    seg[36] = s >> 8;
+    seg[37] = s & 255;
+    const csum = new Uint8Array(VNET_HDR + seg.length);
+    csum.set([1, 0, 0, 0, 0, 0, 20, 0, 16, 0]);
+    csum.set(seg, VNET_HDR);
+    const got: Uint8Array[] = [];
+    expect(r.read(csum, csum.length, (p) => void got.push(p.slice()), open)).toBe(true);
+    expect([got[0]![36], got[0]![37]]).toEqual(want);
+    const bad = csum.slice();
+    bad[8] = (seg.length - 20) & 255; // checksum field past the end
+    bad[9] = (seg.length - 20) >> 8;
+    const badSize = written(flow(tcp4, 2, 1000), 0, 2);
+    badSize[4] = badSize[5] = 0; // gso_size 0
+    const udpL4 = written(flow(tcp4, 2, 1000), 0, 2);
+    udpL4[1] = 5; // a gso type not asked for
+    const ecn = written(flow(tcp4, 2, 1000), 0, 2);
+    ecn[1] = 0x81; // TCPV4 | ECN: not asked for
+    for (const b of [bad, badSize, udpL4, ecn]) expect(r.read(b, b.length, () => got.push(b), open)).toBe(true);
+    expect(got.length).toBe(1);
+    expect(st.rxErrors).toBe(4);
+  });
+
+  test("random headers over random packets never throw: each read is delivered or counted", () => {
+    const st = stats();
+    const r = new OffloadReader(-1, st);
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+    let delivered = 0;
+    for (let t = 0; t < 3000; t++) {
+      const base = t % 2 === 0 ? written(flow(t % 4 === 0 ? tcp4 : tcp6, 3, 500, 200), 0, 3) : null;
+      const n = base ? base.length : VNET_HDR + 20 + (rnd() % 200);
+      const b = base ?? Uint8Array.from({ length: n }, rnd);
+      for (let i = 0; i < 1 + (rnd() % 4); i++) b[rnd() % (base ? 80 : n)] = rnd(); // damage the headers
+      const before = st.rxPackets + st.rxErrors;
+      const handled = r.read(b, n, () => void delivered++, open);
+      if (handled) expect(st.rxPackets + st.rxErrors).toBeGreaterThan(before);
+    }
+    expect(delivered).toBeGreaterThan(0);
+    expect(st.rxErrors).toBeGreaterThan(0);
+  });
 });

@@ -35,7 +35,8 @@ export function sum16(p: Uint8Array, from: number, to: number, initial = 0): num
   return fold(s);
 }
 
-function fold(s: number): number {
+/** A sum of 16-bit words folded to 0..0xffff (one's-complement carries added back). */
+export function fold(s: number): number {
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
   return s;
 }

@@ -28,7 +28,8 @@
 //   segment that arrived damaged would leave here repaired; it is written alone instead, as it
 //   came, for its receiver to drop.
 // At most MAX_RUN segments and 65535 bytes of IP.
-import { sum16 } from "./checksum.ts";
+import { fold, sum16 } from "./checksum.ts";
+import { pseudoSum } from "./ip.ts";
 import { MAX_RUN, runHead, setIpLength, VNET_HDR } from "./uso.ts";
 
 const TCP = 6;
@@ -42,17 +43,21 @@ const ACK = 0x10;
 const URG = 0x20;
 const CWR = 0x80;
 
-/** IP header bytes (20 or 40) when `p` can be in a TCP run, else 0. */
-function ipHeader(p: Uint8Array): number {
+/**
+ * IP header bytes when `p` is TCP over IPv4 (not a fragment; with `options`, any header length,
+ * else 20) or over IPv6 with TCP as the first next header, its IP length matching; else 0.
+ */
+function ipHeader(p: Uint8Array, options = false): number {
   const n = p.length;
   if (n < 40) return 0;
   const v = p[0]! >> 4;
   if (v === 4) {
-    if (p[0] !== 0x45 || p[9] !== TCP || ((p[6]! & 0x3f) | p[7]!) !== 0) return 0; // options, fragment
-    return ((p[2]! << 8) | p[3]!) === n ? 20 : 0;
+    const ihl = (p[0]! & 15) * 4;
+    if (ihl < 20 || (ihl !== 20 && !options) || p[9] !== TCP || ((p[6]! & 0x3f) | p[7]!) !== 0) return 0;
+    return ((p[2]! << 8) | p[3]!) === n ? ihl : 0;
   }
   if (v === 6 && n >= 60 && p[6] === TCP) return ((p[4]! << 8) | p[5]!) === n - 40 ? 40 : 0;
-  return 0;
+  return 0; // IPv6 extension headers before TCP: neither merged nor cut here
 }
 
 /** IP + TCP header bytes when `p` is a TCP segment that can be in a run, else 0. */
@@ -68,9 +73,9 @@ export function tcpRunHeader(p: Uint8Array): number {
 
 const u32 = (p: Uint8Array, o: number) => ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
 
-/** Sum of the pseudo-header of `p` (IPv4 or IPv6 by its version) for a TCP length of `len`. */
+/** The pseudo-header sum of `p` (IPv4 or IPv6 by its version) for a TCP length of `len`, folded. */
 function pseudo(p: Uint8Array, len: number): number {
-  return p[0]! >> 4 === 4 ? sum16(p, 12, 20, TCP + len) : sum16(p, 8, 40, TCP + len);
+  return fold(p[0]! >> 4 === 4 ? pseudoSum(p, 4, 12, TCP, len) : pseudoSum(p, 6, 8, TCP, len));
 }
 
 /** True when the TCP checksum of `p` (IP header bytes `ip`) verifies. */
@@ -80,7 +85,8 @@ export function tcpChecksumValid(p: Uint8Array, ip: number): boolean {
 
 /** True when `q` may follow `prev` in the run that `first` (headers `h`, IP header `ip`) starts. */
 function follows(first: Uint8Array, prev: Uint8Array, q: Uint8Array, h: number, ip: number): boolean {
-  if (q.length > first.length || tcpRunHeader(q) !== h || ipHeader(q) !== ip) return false;
+  // the same first byte: the same IP version (and IPv4 header length) as the run's first
+  if (q.length > first.length || q[0] !== first[0] || tcpRunHeader(q) !== h) return false;
   if (ip === 20) {
     // TOS, flags, TTL/protocol, addresses (not the length, id or checksum); the id follows
     if (q[1] !== first[1] || q[6] !== first[6] || q[8] !== first[8]) return false;
@@ -170,23 +176,9 @@ export function completeChecksum(p: Uint8Array, start: number, offset: number): 
   return true;
 }
 
-/** IP header bytes of a super-packet (IPv4 options allowed: they are copied into every piece), else 0. */
-function readIpHeader(p: Uint8Array): number {
-  const n = p.length;
-  if (n < 40) return 0;
-  const v = p[0]! >> 4;
-  if (v === 4) {
-    const ihl = (p[0]! & 15) * 4;
-    if (ihl < 20 || p[9] !== TCP || ((p[6]! & 0x3f) | p[7]!) !== 0) return 0;
-    return ((p[2]! << 8) | p[3]!) === n ? ihl : 0;
-  }
-  if (v === 6 && n >= 60 && p[6] === TCP) return ((p[4]! << 8) | p[5]!) === n - 40 ? 40 : 0;
-  return 0; // IPv6 extension headers before TCP are not cut here (the read counts an error)
-}
-
 /** IP + TCP header bytes of a super-packet of gso_type `gso` (1 TCPV4, 4 TCPV6) that can be cut, else 0. */
 export function tsoHeader(p: Uint8Array, gso: number): number {
-  const ip = readIpHeader(p);
+  const ip = ipHeader(p, true); // IPv4 options are copied into every piece
   const v4 = p[0]! >> 4 === 4;
   if (ip === 0 || v4 !== (gso === GSO_TCPV4) || !v4 !== (gso === GSO_TCPV6)) return 0;
   const h = ip + (p[ip + 12]! >> 4) * 4;

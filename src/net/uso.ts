@@ -18,7 +18,8 @@
 // every packet has the first one's version, addresses, ports, IPv4 TOS/flags/TTL or IPv6 traffic
 // class/flow label/hop limit, a UDP length that matches its IP length, and a payload no larger
 // than the first's (a smaller one ends the run). At most MAX_RUN packets and 65535 bytes of IP.
-import { sum16 } from "./checksum.ts";
+import { fold, sum16 } from "./checksum.ts";
+import { pseudoSum } from "./ip.ts";
 
 export const VNET_HDR = 10;
 export const MAX_RUN = 64;
@@ -91,7 +92,7 @@ export function runPrefix(out: Uint8Array, pkts: readonly Uint8Array[], i: numbe
   p[ip + 4] = udpLen >> 8;
   p[ip + 5] = udpLen & 255;
   setIpLength(p, ip, udpLen);
-  const pseudo = ip === 20 ? sum16(p, 12, 20, UDP + udpLen) : sum16(p, 8, 40, UDP + udpLen);
+  const pseudo = fold(ip === 20 ? pseudoSum(p, 4, 12, UDP, udpLen) : pseudoSum(p, 6, 8, UDP, udpLen));
   // NEEDS_CSUM: the field holds the pseudo-header sum, not complemented
   p[ip + 6] = pseudo >> 8;
   p[ip + 7] = pseudo & 255;

@@ -1,8 +1,7 @@
 // Readiness of fds Bun's event loop does not know (sockets opened through bun:ffi, mmsg.ts; TUN
-// devices, tun.ts): one
-// epoll set per process, watched by one small Worker that only blocks in poll(epoll fd, wake
-// eventfd) and posts to the main thread, which asks epoll_wait (timeout 0) which fds are ready
-// and calls their handlers. Level-triggered: a handler reads what it likes (its own budget), and
+// devices, tun.ts): one epoll set per process, watched by one small Worker that only blocks in
+// poll(epoll fd, wake eventfd) and posts to the main thread, which asks epoll_wait (timeout 0)
+// which fds are ready and calls their handlers. Level-triggered: a handler reads what it likes (its own budget), and
 // what it leaves makes the next poll return at once, after the event loop ran its other tasks.
 //
 // Contracts:

@@ -1,5 +1,7 @@
 /** Folded one's-complement sum of p[from, to) added to `initial`; 0..0xffff. */
 export declare function sum16(p: Uint8Array, from: number, to: number, initial?: number): number;
+/** A sum of 16-bit words folded to 0..0xffff (one's-complement carries added back). */
+export declare function fold(s: number): number;
 /** The checksum field value for p[from, to) (field zeroed) plus `initial`. */
 export declare function checksum(p: Uint8Array, from: number, to: number, initial?: number): number;
 /**
