@@ -17,6 +17,8 @@ import { keyCommand } from "./src/noise/commands.ts";
 import { resolveHostNames } from "./src/config-file.ts";
 import { Notifier } from "./src/systemd.ts";
 import { leaveSetupOnClose } from "./src/capture.ts";
+import { setCryptoLibrary } from "./src/satp/crypto.ts";
+import { libcryptoVersion } from "./src/satp/libcrypto.ts";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { BUILTIN } from "./plugins/index.ts";
 import { planFromEnv, workerConfig, workerCount, type TreePlan } from "./src/workers/plan.ts";
@@ -43,12 +45,19 @@ async function load(
 /** --check: everything a start would validate (plugins loaded, their options, port claims), nothing opened. */
 async function check(cfg: Config, configDir: string): Promise<string> {
   const what = [`${cfg.mode} mode`];
+  let crypto: string;
+  try {
+    crypto = setCryptoLibrary(cfg.cryptoLibrary) === "openssl" ? libcryptoVersion() : "node:crypto";
+  } catch (e) {
+    throw new ConfigError([(e as Error).message]);
+  }
   if (cfg.mode === "server") {
     const prepared = await prepareChain(cfg.plugins, BUILTIN, configDir);
     checkPorts(cfg, prepared);
     what.push(`${cfg.clients.length} client${cfg.clients.length === 1 ? "" : "s"}`);
     what.push(`plugins ${prepared.map((p) => p.def.name).join(", ") || "(none)"}`);
   }
+  what.push(`SATP crypto ${crypto}`);
   return `config OK: ${what.join(", ")}`;
 }
 
@@ -108,6 +117,12 @@ async function main(argv: string[]): Promise<number> {
     if (!log.enabled(1)) console.error(`cannot start: ${msg}`);
     return e instanceof ConfigError ? 2 : 1;
   };
+  try {
+    const library = setCryptoLibrary(cfg.cryptoLibrary) === "openssl" ? libcryptoVersion() : "node:crypto";
+    log.info("SATP crypto", { library, cryptoLibrary: cfg.cryptoLibrary });
+  } catch (e) {
+    return fail(e);
+  }
 
   // The client roles: start, tell systemd, stop on SIGTERM/SIGINT with a summary line.
   const role = async <T>(start: () => Promise<T>, up: string, stop: (r: T, signal: string) => Promise<void> | void) => {

@@ -11,6 +11,8 @@ import pkg from "../package.json";
 import { declaredDrops } from "./pipeline.ts";
 import { DROP_REASONS } from "./drops.ts";
 import { dhOps } from "./noise/keys.ts";
+import { cryptoLibrary } from "./satp/crypto.ts";
+import { libcryptoVersion } from "./satp/libcrypto.ts";
 import type { Server } from "./server.ts";
 import { udpListeners } from "./server-parts.ts";
 
@@ -287,7 +289,8 @@ export function renderMetrics(s: Server): string {
 /** process_* (the Prometheus client libraries' names) and relay_build_info. */
 function processMetrics(o: Out, startedAt: number): void {
   o.family("relay_build_info", "gauge", "Always 1; the labels say what runs.");
-  o.sample("relay_build_info", { version: pkg.version, bun: Bun.version, protocol: "satp-anytun-0.3.8" }, 1);
+  const crypto = cryptoLibrary() === "openssl" ? libcryptoVersion() : "node:crypto"; // config cryptoLibrary
+  o.sample("relay_build_info", { version: pkg.version, bun: Bun.version, protocol: "satp-anytun-0.3.8", crypto }, 1);
   const cpu = process.cpuUsage();
   o.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.");
   o.sample("process_cpu_seconds_total", {}, (cpu.user + cpu.system) / 1e6);

@@ -118,7 +118,9 @@ export class PluginCounters {
 export function restartOnly(cur: Config, next: Config): string[] {
   const differ = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
   return [
-    ...(["listen", "interface", "port", "admin", "senderId", "noise"] as const).filter((k) => differ(next[k], cur[k])),
+    ...(["listen", "interface", "port", "admin", "senderId", "noise", "cryptoLibrary"] as const).filter((k) =>
+      differ(next[k], cur[k]),
+    ),
     ...(["capture", "listen", "advertise"] as const)
       .filter((k) => differ(next.tcp[k], cur.tcp[k]))
       .map((k) => `tcp.${k}`),

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ConfigError, validateConfig } from "../src/config.ts";
 import { jsonErrorAt, readConfigFile } from "../src/config-file.ts";
+import { libcryptoVersion, loadLibcrypto } from "../src/satp/libcrypto.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const dir = mkdtempSync(`${tmpdir()}/relay-config-`);
@@ -145,14 +146,19 @@ describe("--check (real processes)", () => {
   };
 
   test("a good config in each format: exit 0 and a summary; nothing opened (a peer config needs no TUN)", async () => {
+    const crypto = `SATP crypto ${loadLibcrypto() === null ? "node:crypto" : libcryptoVersion()}`;
     for (const ext of ["json", "jsonc", "yaml", "toml"]) {
       const r = await check(`${dir}/same.${ext}`);
-      expect([ext, r.code, r.out.trim()]).toEqual([ext, 0, "config OK: server mode, 1 client, plugins routes"]);
+      expect([ext, r.code, r.out.trim()]).toEqual([
+        ext,
+        0,
+        `config OK: server mode, 1 client, plugins routes, ${crypto}`,
+      ]);
     }
     const peer = await check(
       file("peer.yaml", "remoteHost: 192.0.2.1\nremotePort: 4444\ndev: tun-check0\npassphrase: a secret\nrole: left\n"),
     );
-    expect([peer.code, peer.out.trim(), peer.err]).toEqual([0, "config OK: peer mode", ""]);
+    expect([peer.code, peer.out.trim(), peer.err]).toEqual([0, `config OK: peer mode, ${crypto}`, ""]);
   });
 
   test("bad configs: exit 2; missing and unknown keys, core and plugin, in one format", async () => {

@@ -251,6 +251,20 @@ describe("config file", () => {
       ).toBe(true);
   });
 
+  test("cryptoLibrary: auto by default, openssl and node taken; anything else is refused by name", () => {
+    expect(load(["--config", file("c0.json", JSON.stringify({ passphrase: "x" }))]).cryptoLibrary).toBe("auto");
+    for (const ok of ["openssl", "node"] as const)
+      expect(
+        load(["--config", file("c1.json", JSON.stringify({ passphrase: "x", cryptoLibrary: ok }))]).cryptoLibrary,
+      ).toBe(ok);
+    for (const bad of ["OpenSSL", "boringssl", "", 1, null, true])
+      expect(
+        problems(["--config", file("c2.json", JSON.stringify({ passphrase: "x", cryptoLibrary: bad }))]).some((p) =>
+          p.startsWith("cryptoLibrary:"),
+        ),
+      ).toBe(true);
+  });
+
   test("unknown keys, bad JSON, missing file, non-object", () => {
     expect(problems(["--config", file("b.json", JSON.stringify({ passphrase: "x", prot: 1 }))])).toEqual([
       "prot: unknown key (not a config field; see --help)",

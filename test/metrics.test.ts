@@ -94,7 +94,7 @@ describe("one client", () => {
     expect(v("process_start_time_seconds")).toBeGreaterThan(Date.now() / 1000 - 600);
     expect(v("process_cpu_seconds_total")).toBeGreaterThan(0);
     expect(text).toMatch(
-      /^relay_build_info\{version="\d+\.\d+\.\d+",bun="[\d.]+",protocol="satp-anytun-0\.3\.8"\} 1$/m,
+      /^relay_build_info\{version="\d+\.\d+\.\d+",bun="[\d.]+",protocol="satp-anytun-0\.3\.8",crypto="(OpenSSL 3\.[^"]+|node:crypto)"\} 1$/m,
     );
     // a link that is down has no lag sample (it was -1)
     expect(text).not.toMatch(/^relay_sync_lag_seconds\S* -1$/m);

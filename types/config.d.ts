@@ -150,6 +150,7 @@ export declare const ConfigSchema: v.StrictObjectSchema<{
     readonly udpGso: v.OptionalSchema<v.BooleanSchema<undefined>, true>;
     readonly udpGro: v.OptionalSchema<v.BooleanSchema<undefined>, true>;
     readonly tunOffload: v.OptionalSchema<v.BooleanSchema<undefined>, true>;
+    readonly cryptoLibrary: v.OptionalSchema<v.PicklistSchema<["auto", "openssl", "node"], undefined>, "auto">;
     readonly loopBudgetMs: v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 0, undefined>, v.MaxValueAction<number, 10000, undefined>]>, 0>;
     readonly sourceCheck: v.OptionalSchema<v.BooleanSchema<undefined>, true>;
     readonly mssClamp: v.OptionalSchema<v.UnionSchema<[v.BooleanSchema<undefined>, v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.IntegerAction<number, undefined>, v.MinValueAction<number, 536, undefined>, v.MaxValueAction<number, 65495, undefined>]>], "true, false or an MSS">, true>;

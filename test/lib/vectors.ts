@@ -1,7 +1,7 @@
 // The 55 anytun 0.3.8 vectors (test/fixtures/satp-vectors.json) typed, and the SatpCrypto a
 // vector's settings give for one role.
 import vectors from "../fixtures/satp-vectors.json";
-import { SatpCrypto } from "../../src/satp/crypto.ts";
+import { SatpCrypto, setCryptoLibrary } from "../../src/satp/crypto.ts";
 import { deriveMaster, normalizeSuite, type AuthAlgo, type Cipher, type Role } from "../../src/satp/suite.ts";
 
 export interface Vector {
@@ -27,7 +27,9 @@ export interface Vector {
 
 export const VECTORS = vectors as Vector[];
 
-export function cryptoFor(v: Vector, role: Role): SatpCrypto {
+/** `lib`: the library the SatpCrypto uses (the process's choice stays at it afterwards). */
+export function cryptoFor(v: Vector, role: Role, lib?: "openssl" | "node"): SatpCrypto {
+  if (lib !== undefined && setCryptoLibrary(lib) !== lib) throw new Error(`${lib} did not load`);
   const { suite } = normalizeSuite({
     cipher: v.cipher,
     auth: v.auth_algo,
@@ -39,5 +41,7 @@ export function cryptoFor(v: Vector, role: Role): SatpCrypto {
     keyHex: v.master_key_hex ?? undefined,
     saltHex: v.master_salt_hex ?? undefined,
   });
-  return new SatpCrypto(suite, master, role);
+  const c = new SatpCrypto(suite, master, role);
+  if (lib !== undefined && c.native !== (lib === "openssl")) throw new Error(`SatpCrypto is not on ${lib}`);
+  return c;
 }

@@ -13,6 +13,13 @@ export declare const OPEN_AUTH = -2;
 export declare const OPEN_REPLAY = -3;
 /** After this many packets under one master key the sender stops instead of wrapping seq to 0. */
 export declare const SEQ_LIMIT = 4294967296;
+export type CryptoLibrary = "auto" | "openssl" | "node";
+/**
+ * Which library SatpCrypto objects made from now on use. "auto": libcrypto when it loads, else
+ * node:crypto; "openssl" throws (naming why) when libcrypto does not load. Returns the one in effect.
+ */
+export declare function setCryptoLibrary(want: CryptoLibrary): "openssl" | "node";
+export declare function cryptoLibrary(): "openssl" | "node";
 export declare class SatpCrypto {
     readonly suite: Suite;
     readonly role: Role;
@@ -21,12 +28,15 @@ export declare class SatpCrypto {
     private readonly out;
     private readonly inb;
     private readonly ctrName;
+    private readonly nativeCtr;
     private readonly iv;
     /**
      * Plaintext (payload type + inner packet) of the last successful `open`: a view of scratch
      * shared by all SatpCrypto instances, valid until the next `open` of any of them.
      */
     plain: Uint8Array;
+    /** True when this object uses libcrypto (see setCryptoLibrary). */
+    readonly native: boolean;
     /** `suite` goes through normalizeSuite (tag clamped to 0..20, null auth → no tag) so no caller can seal junk. */
     constructor(suite: Suite, master: Master, role: Role);
     /**
@@ -42,5 +52,6 @@ export declare class SatpCrypto {
      * `this.plain`, or OPEN_SHORT / OPEN_AUTH / OPEN_REPLAY. Never throws on packet content.
      */
     open(pkt: Uint8Array, seq: number, senderId: number, mux: number, window: ReplayWindow | null): number;
+    /** dst[0, src.length) = src ^ keystream; dst may be src. */
     private ctr;
 }
