@@ -26,9 +26,10 @@ COPY plugins ./plugins
 COPY scripts ./scripts
 
 FROM oven/bun:1.4.5-slim
-# iproute2: TUN addresses, kernel routes and NAT rules (only used by modes that need them)
+# iproute2: TUN addresses, kernel routes and NAT rules (only used by modes that need them);
+# libssl3: OpenSSL 3's libcrypto, SATP's per-packet crypto (config cryptoLibrary; without it: node:crypto)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 \
+ && apt-get install -y --no-install-recommends iproute2 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app /app

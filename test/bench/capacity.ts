@@ -7,7 +7,9 @@
 //   bun test/bench/capacity.ts [seconds-per-step=3] [sizes=100,1400] [clients=1,1000] [relays]
 // relays: a comma list of reference, product, product-w2 (the product with `workers: 2`, both
 // workers on the relay's one core: what a second worker costs), product-w2-all (2 workers free to
-// use every core, the load generator's too); default reference,product. CPU is the whole
+// use every core, the load generator's too), product-node (one worker with `cryptoLibrary: "node"`:
+// the reference's own crypto, so the ratio of the two is the rest of the path); default
+// reference,product. CPU is the whole
 // process tree's (supervisor and workers). Each step starts after the relay's socket backlog
 // from the step before has drained.
 // Both relays run with no replay window (anytun's -w 0) so a ring of pre-sealed packets can be
@@ -23,7 +25,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const STEP = Number(process.argv[2] ?? 3);
 const SIZES = (process.argv[3] ?? "100,1400").split(",").map(Number);
 const CLIENTS = (process.argv[4] ?? "1,1000").split(",").map(Number);
-type Kind = "reference" | "product" | "product-w2" | "product-w2-all";
+type Kind = "reference" | "product" | "product-node" | "product-w2" | "product-w2-all";
 const KINDS = (process.argv[5] ?? "reference,product").split(",") as Kind[];
 const PREFIX = "capacity bench ";
 const suite = { cipher: "aes-ctr", auth: "sha1", tagLength: 10, kdPrf: "aes-ctr" } as const;
@@ -96,7 +98,8 @@ async function startRelay(kind: Kind, clients: number): Promise<Relay> {
   if (kind !== "reference") {
     const cfg = {
       mode: "server",
-      workers: kind === "product" ? 1 : 2,
+      workers: kind === "product" || kind === "product-node" ? 1 : 2,
+      cryptoLibrary: kind === "product-node" ? "node" : "auto",
       listen: [`127.0.0.1:${PORT}`],
       admin: { enabled: false },
       crypto: { window: 0 },
@@ -118,7 +121,9 @@ async function startRelay(kind: Kind, clients: number): Promise<Relay> {
   } else argv = [process.execPath, `${ROOT}test/bench/ref-relay.ts`, String(PORT), String(clients + 1), PREFIX];
   const cpus = kind === "product-w2-all" ? `0-${cores - 1}` : SERVER_CPU;
   const p = Bun.spawn(["taskset", "-c", cpus, ...argv], { stdout: "pipe", stderr: "inherit", env: process.env });
-  await Bun.sleep(kind === "reference" ? 800 : kind === "product" ? 1500 + clients : 3500 + clients);
+  await Bun.sleep(
+    kind === "reference" ? 800 : kind === "product" || kind === "product-node" ? 1500 + clients : 3500 + clients,
+  );
   const idle = cpuSeconds(p.pid);
   await Bun.sleep(1000);
   const idleUs = (cpuSeconds(p.pid) - idle) * 1e6; // what the relay costs with no traffic, per s

@@ -132,6 +132,7 @@ async function main(): Promise<number> {
         clients,
         plugins: [{ use: "routes" }],
         drainSeconds: 0,
+        cryptoLibrary: "openssl", // the image ships libcrypto: without it the server refuses to start
       }),
     );
     chmodSync(`${cfgDir}/server.json`, 0o644);
