@@ -51,6 +51,17 @@ describe("primitives equal node:crypto", () => {
   });
 });
 
+test("AES-ECB keeps its key between calls and re-keys when the key changes (k1 k1 k2 k1 k2 k2)", () => {
+  const keys = [randomBytes(16), randomBytes(16)];
+  const blocks = new Uint8Array(randomBytes(64));
+  const out = new Uint8Array(64);
+  for (const k of [0, 0, 1, 0, 1, 1]) {
+    aes(16, "ECB").ecbBlocks(keys[k]!, blocks, out, 64);
+    const want = createCipheriv("aes-128-ecb", keys[k]!, null).setAutoPadding(false).update(blocks);
+    expect(Buffer.from(out).equals(want)).toBe(true);
+  }
+});
+
 describe("every length is checked before it reaches C", () => {
   const key = new Uint8Array(16);
   const iv = new Uint8Array(16);
