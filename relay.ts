@@ -57,7 +57,7 @@ async function check(cfg: Config, configDir: string): Promise<string> {
     what.push(`${cfg.clients.length} client${cfg.clients.length === 1 ? "" : "s"}`);
     what.push(`plugins ${prepared.map((p) => p.def.name).join(", ") || "(none)"}`);
   }
-  what.push(`SATP crypto ${crypto}`);
+  what.push(`packet crypto ${crypto}`);
   return `config OK: ${what.join(", ")}`;
 }
 
@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
   };
   try {
     const library = setCryptoLibrary(cfg.cryptoLibrary) === "openssl" ? libcryptoVersion() : "node:crypto";
-    log.info("SATP crypto", { library, cryptoLibrary: cfg.cryptoLibrary });
+    log.info("packet crypto (SATP, Noise)", { library, cryptoLibrary: cfg.cryptoLibrary });
   } catch (e) {
     return fail(e);
   }

@@ -189,7 +189,7 @@ export const MEANING: Record<string, string> = {
   tunOffload:
     "peer: the TUN takes TCP super-packets (TSO) and partial checksums from the kernel; they are cut into segments and completed when read",
   cryptoLibrary:
-    "SATP per-packet crypto: `auto` = OpenSSL 3's libcrypto through bun:ffi when it loads, else node:crypto; `openssl` = refuse to start without it; `node`; read at start",
+    "per-packet crypto (SATP and Noise): `auto` = OpenSSL 3's libcrypto through bun:ffi when it loads, else node:crypto; `openssl` = refuse to start without it; `node`; read at start",
   drainSeconds: "seconds between SIGTERM (not ready at once) and exit",
   log: "log targets `stdout|stderr|file|syslog:LEVEL[,param]` (file: the path; syslog: `IDENT[,FACILITY]`), levels 0..5",
   "log[]": "one target",

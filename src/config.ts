@@ -201,7 +201,7 @@ export const ConfigSchema = v.strictObject({
   udpGro: v.optional(v.boolean(), true), // UDP GRO (UDP_GRO) on every UDP socket's receives: transport/mmsg.ts
   // Client: the TUN takes TCP super-packets and partial checksums from the kernel, cut and completed here (tun.ts offload)
   tunOffload: v.optional(v.boolean(), true),
-  // SATP's per-packet crypto: "auto" = OpenSSL 3's libcrypto through bun:ffi when it loads, else
+  // Per-packet crypto (SATP, Noise): "auto" = OpenSSL 3's libcrypto through bun:ffi when it loads, else
   // node:crypto; "openssl" = refuse to start without libcrypto (satp/crypto.ts). Read at start.
   cryptoLibrary: v.optional(v.picklist(["auto", "openssl", "node"]), "auto"),
   // Server: packet work allowed per event-loop turn (ms; 0 = no limit). Packets past it in the

@@ -146,7 +146,7 @@ describe("--check (real processes)", () => {
   };
 
   test("a good config in each format: exit 0 and a summary; nothing opened (a peer config needs no TUN)", async () => {
-    const crypto = `SATP crypto ${loadLibcrypto() === null ? "node:crypto" : libcryptoVersion()}`;
+    const crypto = `packet crypto ${loadLibcrypto() === null ? "node:crypto" : libcryptoVersion()}`;
     for (const ext of ["json", "jsonc", "yaml", "toml"]) {
       const r = await check(`${dir}/same.${ext}`);
       expect([ext, r.code, r.out.trim()]).toEqual([

@@ -4,7 +4,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createCipheriv, createHmac, randomBytes } from "node:crypto";
 import { OPEN_AUTH, OPEN_REPLAY, OPEN_SHORT, SatpCrypto, setCryptoLibrary } from "../src/satp/crypto.ts";
-import { aes, hmacSha1, loadLibcrypto } from "../src/satp/libcrypto.ts";
+import { aes, gcm, hmacSha1, loadLibcrypto } from "../src/satp/libcrypto.ts";
+import { NoiseCrypto, type TransportKeys } from "../src/noise/crypto.ts";
 import { HEADER_LEN, MAX_PACKET } from "../src/satp/codec.ts";
 import { CIPHERS, deriveMaster, normalizeSuite, type Cipher } from "../src/satp/suite.ts";
 import { ReplayWindow } from "../src/satp/replay.ts";
@@ -52,7 +53,9 @@ describe("primitives equal node:crypto", () => {
 });
 
 test("AES-ECB keeps its key between calls and re-keys when the key changes (k1 k1 k2 k1 k2 k2)", () => {
-  const keys = [randomBytes(16), randomBytes(16)];
+  const keys = [randomBytes(16)];
+  keys.push(Buffer.from(keys[0]!)); // the last byte differs only: a cache that compared less would mix them up
+  keys[1]![15]! ^= 1;
   const blocks = new Uint8Array(randomBytes(64));
   const out = new Uint8Array(64);
   for (const k of [0, 0, 1, 0, 1, 1]) {
@@ -206,5 +209,77 @@ describe("a host without libcrypto", () => {
     );
     const buf = new Uint8Array(64);
     expect(Buffer.from(buf.subarray(0, c.seal(1, 1, 0, buf, 20))).toString("hex")).toBe(r.sealed);
+  });
+});
+
+describe("the Noise suite's AES-256-GCM: libcrypto and node:crypto give the same bytes", () => {
+  const keysOf = (i: number): TransportKeys => ({
+    local: 100 + i,
+    remote: 200 + i,
+    send: new Uint8Array(randomBytes(32)),
+    recv: new Uint8Array(randomBytes(32)),
+    created: Date.now(),
+  });
+  const mirror = (k: TransportKeys): TransportKeys => ({
+    ...k,
+    local: k.remote,
+    remote: k.local,
+    send: k.recv,
+    recv: k.send,
+  });
+  const make = (lib: "openssl" | "node", keys: TransportKeys[]) => {
+    setCryptoLibrary(lib);
+    const c = new NoiseCrypto();
+    for (const k of keys) c.add(k);
+    return c;
+  };
+
+  test("seal, open both ways, damage and keepalives; keys interleaved (the contexts' key cache)", () => {
+    // two keys that differ in their last byte only: a cache that compared less would mix them up
+    const ks = [keysOf(1), keysOf(2)];
+    ks[1] = { ...ks[1]!, send: ks[0]!.send.slice(), recv: ks[0]!.recv.slice() };
+    ks[1].send[31]! ^= 1;
+    ks[1].recv[31]! ^= 1;
+    const tx = ks.map((k) => ({ o: make("openssl", [k]), n: make("node", [k]) }));
+    const rx = ks.map((k) => ({ o: make("openssl", [mirror(k)]), n: make("node", [mirror(k)]) }));
+    for (let i = 0; i < 400; i++) {
+      const w = Math.random() < 0.5 ? 0 : 1; // which key: interleaved at random
+      const len = i % 37 === 0 ? 0 : Math.floor(Math.random() * 1400);
+      const a = new Uint8Array(16 + len + 16 + 8).fill(0x33);
+      a.set(randomBytes(len), 8);
+      const b = a.slice();
+      const la = tx[w]!.o.seal(i, 3, 0, a, len);
+      const lb = tx[w]!.n.seal(i, 3, 0, b, len);
+      expect(la).toBe(lb);
+      expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+      let pkt = a.subarray(0, la);
+      const kind = i % 4;
+      if (kind === 1) pkt[Math.floor(Math.random() * pkt.length)]! ^= 1 << (i % 8);
+      if (kind === 2) pkt = pkt.subarray(0, Math.floor(Math.random() * pkt.length));
+      const ro = rx[w]!.o.open(pkt, 0, 0, 0, null);
+      const po = Buffer.from(rx[w]!.o.plain);
+      const rn = rx[w]!.n.open(pkt, 0, 0, 0, null);
+      expect(ro).toBe(rn);
+      if (ro > 0) expect(po.equals(Buffer.from(rx[w]!.n.plain))).toBe(true);
+      if (kind === 0 || kind === 3) expect(ro).toBe(len <= 2 ? 0 : len);
+      // and the other key never opens it
+      expect(rx[1 - w]!.o.open(a.subarray(0, la), 0, 0, 0, null)).toBe(OPEN_AUTH);
+    }
+  });
+
+  test("GCM calls with lengths past their arrays throw before C", () => {
+    const { seal, open } = gcm();
+    const key = new Uint8Array(32);
+    const nonce = new Uint8Array(12);
+    const b = new Uint8Array(64);
+    expect(() => seal.seal(key, nonce, b, 16, b, 65, b, 0)).toThrow();
+    expect(() => seal.seal(key, nonce, b, 65, b, 10, b, 0)).toThrow();
+    expect(() => seal.seal(key, nonce, b, 16, b, 10, b, 49)).toThrow(); // the tag would end past 64
+    expect(() => seal.seal(new Uint8Array(16), nonce, b, 16, b, 10, b, 0)).toThrow();
+    expect(() => seal.seal(key, new Uint8Array(8), b, 16, b, 10, b, 0)).toThrow();
+    expect(() => open.open(key, nonce, b, 16, b, 10, new Uint8Array(9), b, 0)).toThrow();
+    expect(() => open.open(key, nonce, b, 16, b, 10, b, b, 49)).toThrow();
+    expect(() => open.seal(key, nonce, b, 16, b, 10, b, 0)).toThrow(); // a decrypting context
+    expect(open.open(key, nonce, b, 16, b.subarray(16), 32, new Uint8Array(32), b, 48)).toBe(false); // a zero tag
   });
 });

@@ -14,7 +14,13 @@
 // Buffers: `seal` gets payload type + inner at SATP's offset 8 (SatpSession.seal writes it there)
 // and moves it to 16 in place; `plain` is a view of scratch shared by every NoiseCrypto, valid
 // until the next open.
+//
+// Library (config cryptoLibrary, as SATP's): libcrypto's AES-256-GCM through bun:ffi, its
+// contexts keeping the key between packets, or node:crypto's cipher object per packet; the one in
+// effect when the NoiseCrypto was made.
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { cryptoLibrary } from "../satp/crypto.ts";
+import { gcm, type NativeGcm } from "../satp/libcrypto.ts";
 import { HEADER_LEN as SATP_HEADER, MAX_PACKET, TYPE_LEN } from "../satp/codec.ts";
 import { OPEN_AUTH, OPEN_SHORT } from "../satp/crypto.ts";
 import {
@@ -70,8 +76,12 @@ export class NoiseCrypto implements SessionCrypto {
   plain: Uint8Array = PLAIN.subarray(0, 0);
   /** Oldest first; the last one seals. */
   keys: TransportKeys[] = [];
+  /** libcrypto's contexts, or null for node:crypto. */
+  private readonly native: { seal: NativeGcm; open: NativeGcm } | null;
 
-  constructor(private readonly clock: () => number = Date.now) {}
+  constructor(private readonly clock: () => number = Date.now) {
+    this.native = cryptoLibrary() === "openssl" ? gcm() : null;
+  }
 
   /** Takes the keys of a new handshake (a duplicate `local` replaces nothing); the oldest beyond KEEP_KEYS go. */
   add(k: TransportKeys): boolean {
@@ -105,9 +115,15 @@ export class NoiseCrypto implements SessionCrypto {
     put32le(buf, 4, k.remote);
     put32le(buf, 8, seq >>> 0);
     put32le(buf, 12, ((senderId & 0xffff) * 65536) >>> 0); // counter bits 32..47 (seq < 2^32) are 0
+    const end = NOISE_HEADER + plainLen;
+    if (this.native !== null) {
+      // the body in place, the tag straight after it (buf has room: the caller's contract)
+      const body = plainLen > 0 ? buf.subarray(NOISE_HEADER, end) : buf;
+      this.native.seal.seal(k.send, nonceAt(buf), buf, NOISE_HEADER, body, plainLen, buf, end);
+      return end + TAG_LEN;
+    }
     const c = createCipheriv("aes-256-gcm", k.send, nonceAt(buf));
     c.setAAD(buf.subarray(0, NOISE_HEADER));
-    const end = NOISE_HEADER + plainLen;
     if (plainLen > 0) buf.set(c.update(buf.subarray(NOISE_HEADER, end)), NOISE_HEADER);
     c.final();
     buf.set(c.getAuthTag(), end);
@@ -130,6 +146,13 @@ export class NoiseCrypto implements SessionCrypto {
     if (k === undefined) return OPEN_AUTH;
     if (this.clock() - k.created >= REJECT_AFTER_MS) return OPEN_AUTH;
     const end = len - TAG_LEN;
+    const n = end - NOISE_HEADER;
+    if (this.native !== null) {
+      const body = n > 0 ? pkt.subarray(NOISE_HEADER, end) : pkt;
+      if (!this.native.open.open(k.recv, nonceAt(pkt), pkt, NOISE_HEADER, body, n, PLAIN, pkt, end)) return OPEN_AUTH;
+      this.plain = PLAIN.subarray(0, n <= TYPE_LEN ? 0 : n);
+      return n <= TYPE_LEN ? 0 : n;
+    }
     const d = createDecipheriv("aes-256-gcm", k.recv, nonceAt(pkt));
     d.setAAD(pkt.subarray(0, NOISE_HEADER));
     d.setAuthTag(pkt.subarray(end));
@@ -139,7 +162,6 @@ export class NoiseCrypto implements SessionCrypto {
     } catch {
       return OPEN_AUTH;
     }
-    const n = end - NOISE_HEADER;
     if (n <= TYPE_LEN) {
       this.plain = PLAIN.subarray(0, 0);
       return 0;

@@ -19,6 +19,11 @@ const DEFS = {
   EVP_CIPHER_CTX_set_padding: { args: ["ptr", "i32"], returns: "i32" },
   EVP_EncryptInit_ex: { args: ["ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   EVP_EncryptUpdate: { args: ["ptr", "ptr", "ptr", "ptr", "i32"], returns: "i32" },
+  EVP_EncryptFinal_ex: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+  EVP_DecryptInit_ex: { args: ["ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  EVP_DecryptUpdate: { args: ["ptr", "ptr", "ptr", "ptr", "i32"], returns: "i32" },
+  EVP_DecryptFinal_ex: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+  EVP_CIPHER_CTX_ctrl: { args: ["ptr", "i32", "i32", "ptr"], returns: "i32" },
   SHA1_Init: { args: ["ptr"], returns: "i32" },
   SHA1_Update: { args: ["ptr", "ptr", "u64"], returns: "i32" },
   SHA1_Final: { args: ["ptr", "ptr"], returns: "i32" },
@@ -168,4 +173,112 @@ export function hmacSha1(key: Uint8Array, msg: Uint8Array, len: number, out: Uin
     OPAD[i] = 0x5c;
   }
   if (ok !== 1) throw new Error("libcrypto: SHA1 failed");
+}
+
+const EVP_CTRL_AEAD_GET_TAG = 0x10;
+const EVP_CTRL_AEAD_SET_TAG = 0x11;
+const GCM_TAG = new Uint8Array(16);
+const GCM_FINAL = new Uint8Array(32); // GCM's final writes nothing; room all the same
+
+/**
+ * AES-256-GCM with a 12-byte nonce and a 16-byte tag (the Noise suite's transport packets), one
+ * context per direction, each keeping its key between calls (a GCM key schedule costs far more
+ * than a nonce): see `gcm()`.
+ */
+export class NativeGcm {
+  private readonly l: Lib;
+  private readonly ctx: NonNullable<ReturnType<Lib["EVP_CIPHER_CTX_new"]>>;
+  private readonly key = new Uint8Array(32);
+  private keyed = false;
+
+  constructor(private readonly encrypt: boolean) {
+    const l = need(loadLibcrypto());
+    this.l = l;
+    const cipher = l.EVP_CIPHER_fetch(null, Buffer.from("AES-256-GCM\0"), null);
+    const ctx = l.EVP_CIPHER_CTX_new();
+    if (cipher === null || ctx === null) throw new Error("libcrypto: no AES-256-GCM");
+    this.ctx = ctx;
+    const init = encrypt ? l.EVP_EncryptInit_ex : l.EVP_DecryptInit_ex;
+    if (init(ctx, cipher, null, null, null) !== 1) throw new Error("libcrypto: GCM init failed");
+  }
+
+  private start(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, aadLen: number): void {
+    if (key.length !== 32 || nonce.length !== 12 || aadLen < 0 || aadLen > aad.length)
+      throw new Error(`AES-GCM: bad call (key ${key.length}, nonce ${nonce.length}, aad ${aadLen} of ${aad.length})`);
+    const held = this.key;
+    let same = this.keyed;
+    for (let i = 0; same && i < 32; i++) same = key[i] === held[i];
+    const l = this.l;
+    const init = this.encrypt ? l.EVP_EncryptInit_ex : l.EVP_DecryptInit_ex;
+    if (!same) this.keyed = false;
+    if (init(this.ctx, null, null, same ? null : key, nonce) !== 1) throw new Error("libcrypto: GCM init failed");
+    if (!same) {
+      held.set(key);
+      this.keyed = true;
+    }
+    if (aadLen === 0) return;
+    const upd = this.encrypt ? l.EVP_EncryptUpdate : l.EVP_DecryptUpdate;
+    if (upd(this.ctx, null, OUTL, aad, aadLen) !== 1) throw new Error("libcrypto: GCM aad failed");
+  }
+
+  /** Seals `data[0, len)` in place; its tag into `tag[tagAt, tagAt+16)`. The AAD is `aad[0, aadLen)`. */
+  seal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aadLen: number,
+    data: Uint8Array,
+    len: number,
+    tag: Uint8Array,
+    tagAt: number,
+  ): void {
+    if (!this.encrypt || len < 0 || len > data.length || tagAt < 0 || tagAt + 16 > tag.length)
+      throw new Error(`AES-GCM seal: bad call (len ${len} of ${data.length}, tag at ${tagAt} of ${tag.length})`);
+    this.start(key, nonce, aad, aadLen);
+    const l = this.l;
+    if (len > 0 && (l.EVP_EncryptUpdate(this.ctx, data, OUTL, data, len) !== 1 || OUTL[0] !== len))
+      throw new Error("libcrypto: GCM encrypt failed");
+    if (l.EVP_EncryptFinal_ex(this.ctx, GCM_FINAL, OUTL) !== 1) throw new Error("libcrypto: GCM final failed");
+    if (l.EVP_CIPHER_CTX_ctrl(this.ctx, EVP_CTRL_AEAD_GET_TAG, 16, GCM_TAG) !== 1)
+      throw new Error("libcrypto: GCM tag failed");
+    for (let i = 0; i < 16; i++) tag[tagAt + i] = GCM_TAG[i]!;
+  }
+
+  /**
+   * Opens `src[0, len)` into `dst[0, len)` against the 16-byte tag at `tag[tagAt, tagAt+16)`:
+   * true when the tag holds. On false, dst holds bytes of no meaning (the caller must not use them).
+   */
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    aadLen: number,
+    src: Uint8Array,
+    len: number,
+    dst: Uint8Array,
+    tag: Uint8Array,
+    tagAt: number,
+  ): boolean {
+    if (this.encrypt || len < 0 || len > src.length || len > dst.length || tagAt < 0 || tagAt + 16 > tag.length)
+      throw new Error(
+        `AES-GCM open: bad call (len ${len}, src ${src.length}, dst ${dst.length}, tag at ${tagAt} of ${tag.length})`,
+      );
+    this.start(key, nonce, aad, aadLen);
+    const l = this.l;
+    if (len > 0 && (l.EVP_DecryptUpdate(this.ctx, dst, OUTL, src, len) !== 1 || OUTL[0] !== len))
+      throw new Error("libcrypto: GCM decrypt failed");
+    for (let i = 0; i < 16; i++) GCM_TAG[i] = tag[tagAt + i]!;
+    if (l.EVP_CIPHER_CTX_ctrl(this.ctx, EVP_CTRL_AEAD_SET_TAG, 16, GCM_TAG) !== 1)
+      throw new Error("libcrypto: GCM tag failed");
+    return l.EVP_DecryptFinal_ex(this.ctx, GCM_FINAL, OUTL) === 1;
+  }
+}
+
+let gcmSeal: NativeGcm | undefined;
+let gcmOpen: NativeGcm | undefined;
+/** The process's AES-256-GCM contexts (every call is synchronous on one thread). */
+export function gcm(): { seal: NativeGcm; open: NativeGcm } {
+  gcmSeal ??= new NativeGcm(true);
+  gcmOpen ??= new NativeGcm(false);
+  return { seal: gcmSeal, open: gcmOpen };
 }

@@ -19,6 +19,8 @@ export declare class NoiseCrypto implements SessionCrypto {
     plain: Uint8Array;
     /** Oldest first; the last one seals. */
     keys: TransportKeys[];
+    /** libcrypto's contexts, or null for node:crypto. */
+    private readonly native;
     constructor(clock?: () => number);
     /** Takes the keys of a new handshake (a duplicate `local` replaces nothing); the oldest beyond KEEP_KEYS go. */
     add(k: TransportKeys): boolean;

@@ -28,6 +28,26 @@ declare const DEFS: {
         readonly args: readonly ["ptr", "ptr", "ptr", "ptr", "i32"];
         readonly returns: "i32";
     };
+    readonly EVP_EncryptFinal_ex: {
+        readonly args: readonly ["ptr", "ptr", "ptr"];
+        readonly returns: "i32";
+    };
+    readonly EVP_DecryptInit_ex: {
+        readonly args: readonly ["ptr", "ptr", "ptr", "ptr", "ptr"];
+        readonly returns: "i32";
+    };
+    readonly EVP_DecryptUpdate: {
+        readonly args: readonly ["ptr", "ptr", "ptr", "ptr", "i32"];
+        readonly returns: "i32";
+    };
+    readonly EVP_DecryptFinal_ex: {
+        readonly args: readonly ["ptr", "ptr", "ptr"];
+        readonly returns: "i32";
+    };
+    readonly EVP_CIPHER_CTX_ctrl: {
+        readonly args: readonly ["ptr", "i32", "i32", "ptr"];
+        readonly returns: "i32";
+    };
     readonly SHA1_Init: {
         readonly args: readonly ["ptr"];
         readonly returns: "i32";
@@ -59,6 +79,8 @@ export declare class NativeAes {
     private readonly ctx;
     readonly keyBytes: number;
     private readonly ecb;
+    private readonly key;
+    private keyed;
     constructor(keyBytes: 16 | 24 | 32, mode: "CTR" | "ECB");
     /** ECB: `dst[0, len) = E_key(src[0, len))`, len a positive multiple of 16. */
     ecbBlocks(key: Uint8Array, src: Uint8Array, dst: Uint8Array, len: number): void;
@@ -70,4 +92,30 @@ export declare class NativeAes {
 export declare function aes(keyBytes: number, mode: "CTR" | "ECB"): NativeAes;
 /** `out[0, 20) = HMAC-SHA1(key, msg[0, len))`, key at most 64 bytes (SATP's are 20). */
 export declare function hmacSha1(key: Uint8Array, msg: Uint8Array, len: number, out: Uint8Array): void;
+/**
+ * AES-256-GCM with a 12-byte nonce and a 16-byte tag (the Noise suite's transport packets), one
+ * context per direction, each keeping its key between calls (a GCM key schedule costs far more
+ * than a nonce): see `gcm()`.
+ */
+export declare class NativeGcm {
+    private readonly encrypt;
+    private readonly l;
+    private readonly ctx;
+    private readonly key;
+    private keyed;
+    constructor(encrypt: boolean);
+    private start;
+    /** Seals `data[0, len)` in place; its tag into `tag[tagAt, tagAt+16)`. The AAD is `aad[0, aadLen)`. */
+    seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, aadLen: number, data: Uint8Array, len: number, tag: Uint8Array, tagAt: number): void;
+    /**
+     * Opens `src[0, len)` into `dst[0, len)` against the 16-byte tag at `tag[tagAt, tagAt+16)`:
+     * true when the tag holds. On false, dst holds bytes of no meaning (the caller must not use them).
+     */
+    open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, aadLen: number, src: Uint8Array, len: number, dst: Uint8Array, tag: Uint8Array, tagAt: number): boolean;
+}
+/** The process's AES-256-GCM contexts (every call is synchronous on one thread). */
+export declare function gcm(): {
+    seal: NativeGcm;
+    open: NativeGcm;
+};
 export {};
