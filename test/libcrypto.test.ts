@@ -267,6 +267,27 @@ describe("the Noise suite's AES-256-GCM: libcrypto and node:crypto give the same
     }
   });
 
+  test("a refused open leaves the last plaintext as it was (libcrypto decrypts before it knows the tag)", () => {
+    for (const lib of ["openssl", "node"] as const) {
+      const k = keysOf(9);
+      const tx = make(lib, [k]);
+      const rx = make(lib, [mirror(k)]);
+      const buf = new Uint8Array(1500);
+      const seal = (fill: number) => {
+        buf.fill(fill, 8, 8 + 1200);
+        return buf.slice(0, tx.seal(fill, 3, 0, buf, 1200));
+      };
+      const good = seal(0x11);
+      const forged = seal(0x22);
+      forged[forged.length - 1]! ^= 1;
+      expect(rx.open(good, 0, 0, 0, null)).toBe(1200);
+      const view = rx.plain; // a view, not a copy
+      expect(rx.open(forged, 0, 0, 0, null)).toBe(OPEN_AUTH);
+      expect(view.every((b) => b === 0x11)).toBe(true);
+      expect(rx.plain.every((b) => b === 0x11)).toBe(true);
+    }
+  });
+
   test("GCM calls with lengths past their arrays throw before C", () => {
     const { seal, open } = gcm();
     const key = new Uint8Array(32);

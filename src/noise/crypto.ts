@@ -13,7 +13,7 @@
 //
 // Buffers: `seal` gets payload type + inner at SATP's offset 8 (SatpSession.seal writes it there)
 // and moves it to 16 in place; `plain` is a view of scratch shared by every NoiseCrypto, valid
-// until the next open.
+// until the next successful open (a refused one leaves it as it was).
 //
 // Library (config cryptoLibrary, as SATP's): libcrypto's AES-256-GCM through bun:ffi, its
 // contexts keeping the key between packets, or node:crypto's cipher object per packet; the one in
@@ -52,6 +52,10 @@ export interface TransportKeys {
 }
 
 const PLAIN = new Uint8Array(MAX_PACKET);
+// libcrypto decrypts before the tag is known, so into the buffer that is not `plain` (what a
+// refused packet leaves there is never shown); a good open shows it and swaps (both libraries).
+let spare = new Uint8Array(MAX_PACKET);
+let shown = PLAIN;
 const NONCE = new Uint8Array(12);
 
 const u32le = (p: Uint8Array, o: number) => (p[o]! | (p[o + 1]! << 8) | (p[o + 2]! << 16) | (p[o + 3]! << 24)) >>> 0;
@@ -149,8 +153,11 @@ export class NoiseCrypto implements SessionCrypto {
     const n = end - NOISE_HEADER;
     if (this.native !== null) {
       const body = n > 0 ? pkt.subarray(NOISE_HEADER, end) : pkt;
-      if (!this.native.open.open(k.recv, nonceAt(pkt), pkt, NOISE_HEADER, body, n, PLAIN, pkt, end)) return OPEN_AUTH;
-      this.plain = PLAIN.subarray(0, n <= TYPE_LEN ? 0 : n);
+      const out = spare;
+      if (!this.native.open.open(k.recv, nonceAt(pkt), pkt, NOISE_HEADER, body, n, out, pkt, end)) return OPEN_AUTH;
+      spare = shown;
+      shown = out;
+      this.plain = out.subarray(0, n <= TYPE_LEN ? 0 : n);
       return n <= TYPE_LEN ? 0 : n;
     }
     const d = createDecipheriv("aes-256-gcm", k.recv, nonceAt(pkt));
@@ -166,8 +173,11 @@ export class NoiseCrypto implements SessionCrypto {
       this.plain = PLAIN.subarray(0, 0);
       return 0;
     }
-    PLAIN.set(body);
-    this.plain = PLAIN.subarray(0, n);
+    const out = spare;
+    out.set(body);
+    spare = shown;
+    shown = out;
+    this.plain = out.subarray(0, n);
     return n;
   }
 }

@@ -71,8 +71,9 @@ export declare function libcryptoError(): string;
 /** "OpenSSL 3.0.x …" once loaded, else "". */
 export declare function libcryptoVersion(): string;
 /**
- * One AES cipher context (`AES-{128,192,256}-{CTR,ECB}`), re-keyed by every call, so a process
- * needs at most one per key size and mode (see `aes()`), and no native state is tied to a session.
+ * One AES cipher context (`AES-{128,192,256}-{CTR,ECB}`) that takes its key with every call (CTR
+ * re-keys each time; ECB only when the key differs from the one it holds), so a process needs at
+ * most one per key size and mode (see `aes()`), and no native state is tied to a session.
  */
 export declare class NativeAes {
     private readonly l;
