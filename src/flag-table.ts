@@ -294,6 +294,13 @@ export const FLAGS: readonly Flag[] = [
     help: "server: event loops (processes) sharing the listeners, auto = one per CPU (default 1)",
   },
   {
+    long: "crypto-library",
+    key: "cryptoLibrary",
+    kind: "string",
+    arg: "auto|openssl|node",
+    help: "per-packet crypto: libcrypto through bun:ffi when it loads (auto), always (openssl) or node:crypto",
+  },
+  {
     long: "drain-seconds",
     key: "drainSeconds",
     kind: "number",

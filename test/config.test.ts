@@ -85,6 +85,7 @@ describe("anytun flags", () => {
       "relay-peer": "203.0.113.1:7000",
       "relay-local": "127.0.0.1:5000",
       "relay-lifetime": "60",
+      "crypto-library": "node",
     };
     for (const f of FLAGS) {
       if (f.long.startsWith("sync-") && f.long !== "sync-key") continue; // combined; tested below

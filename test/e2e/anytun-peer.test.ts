@@ -1,5 +1,5 @@
 // Interop e2e (root): the real anytun 0.3.8 against `bun relay.ts` in both roles, default crypto
-// and aes-ctr-256 with a 20-byte tag, non-zero mux and sender ids. Ping and iperf3 TCP through
+// and aes-ctr-256 with a 20-byte tag, non-zero mux and sender ids, on both packet crypto libraries. Ping and iperf3 TCP through
 // the tunnel, both ways. Topology: namespaces ours <-veth 192.0.2.0/24-> theirs, tunnel 198.51.100.0/24.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BUN, configureTun, have, iperf3, isRoot, Lab, pingReceived, RELAY } from "../lib/netns.ts";
@@ -53,6 +53,15 @@ const CASES: Case[] = [
     crypto: ["-c", "aes-ctr-256", "-k", "aes-ctr-256", "-b", "20", "-m", "4660", "-w", "64"],
     ourExtra: ["-s", "772"],
     theirExtra: ["-s", "258"],
+  },
+  {
+    // the other packet crypto library (the cases above run on libcrypto, cryptoLibrary's auto)
+    name: "default crypto on node:crypto (--crypto-library node), ours left dials",
+    ourRole: "left",
+    weDial: true,
+    crypto: [],
+    ourExtra: ["--crypto-library", "node"],
+    theirExtra: [],
   },
 ];
 
