@@ -17,8 +17,7 @@ import { keyCommand } from "./src/noise/commands.ts";
 import { resolveHostNames } from "./src/config-file.ts";
 import { Notifier } from "./src/systemd.ts";
 import { leaveSetupOnClose } from "./src/capture.ts";
-import { setCryptoLibrary } from "./src/satp/crypto.ts";
-import { libcryptoVersion } from "./src/satp/libcrypto.ts";
+import { cryptoLibraryName, setCryptoLibrary } from "./src/satp/crypto.ts";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { BUILTIN } from "./plugins/index.ts";
 import { planFromEnv, workerConfig, workerCount, type TreePlan } from "./src/workers/plan.ts";
@@ -45,9 +44,8 @@ async function load(
 /** --check: everything a start would validate (plugins loaded, their options, port claims), nothing opened. */
 async function check(cfg: Config, configDir: string): Promise<string> {
   const what = [`${cfg.mode} mode`];
-  let crypto: string;
   try {
-    crypto = setCryptoLibrary(cfg.cryptoLibrary) === "openssl" ? libcryptoVersion() : "node:crypto";
+    setCryptoLibrary(cfg.cryptoLibrary);
   } catch (e) {
     throw new ConfigError([(e as Error).message]);
   }
@@ -57,7 +55,7 @@ async function check(cfg: Config, configDir: string): Promise<string> {
     what.push(`${cfg.clients.length} client${cfg.clients.length === 1 ? "" : "s"}`);
     what.push(`plugins ${prepared.map((p) => p.def.name).join(", ") || "(none)"}`);
   }
-  what.push(`packet crypto ${crypto}`);
+  what.push(`packet crypto ${cryptoLibraryName()}`);
   return `config OK: ${what.join(", ")}`;
 }
 
@@ -118,8 +116,8 @@ async function main(argv: string[]): Promise<number> {
     return e instanceof ConfigError ? 2 : 1;
   };
   try {
-    const library = setCryptoLibrary(cfg.cryptoLibrary) === "openssl" ? libcryptoVersion() : "node:crypto";
-    log.info("packet crypto (SATP, Noise)", { library, cryptoLibrary: cfg.cryptoLibrary });
+    setCryptoLibrary(cfg.cryptoLibrary);
+    log.info("packet crypto (SATP, Noise)", { library: cryptoLibraryName(), cryptoLibrary: cfg.cryptoLibrary });
   } catch (e) {
     return fail(e);
   }

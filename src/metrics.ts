@@ -11,8 +11,7 @@ import pkg from "../package.json";
 import { declaredDrops } from "./pipeline.ts";
 import { DROP_REASONS } from "./drops.ts";
 import { dhOps } from "./noise/keys.ts";
-import { cryptoLibrary } from "./satp/crypto.ts";
-import { libcryptoVersion } from "./satp/libcrypto.ts";
+import { cryptoLibraryName } from "./satp/crypto.ts";
 import type { Server } from "./server.ts";
 import { udpListeners } from "./server-parts.ts";
 
@@ -289,7 +288,7 @@ export function renderMetrics(s: Server): string {
 /** process_* (the Prometheus client libraries' names) and relay_build_info. */
 function processMetrics(o: Out, startedAt: number): void {
   o.family("relay_build_info", "gauge", "Always 1; the labels say what runs.");
-  const crypto = cryptoLibrary() === "openssl" ? libcryptoVersion() : "node:crypto"; // config cryptoLibrary
+  const crypto = cryptoLibraryName(); // config cryptoLibrary
   o.sample("relay_build_info", { version: pkg.version, bun: Bun.version, protocol: "satp-anytun-0.3.8", crypto }, 1);
   const cpu = process.cpuUsage();
   o.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.");

@@ -11,7 +11,7 @@
 // about 1.4 µs per 1400-byte seal against 2.6) and node:crypto (a cipher object, a Buffer and a
 // hasher per packet). A SatpCrypto keeps the library that was in effect when it was made.
 import { createCipheriv, type Cipheriv } from "node:crypto";
-import { aes, hmacSha1, libcryptoError, loadLibcrypto, type NativeAes } from "./libcrypto.ts";
+import { aes, hmacSha1, libcryptoError, libcryptoVersion, loadLibcrypto, type NativeAes } from "./libcrypto.ts";
 import { HEADER_LEN, MAX_PACKET, TYPE_LEN, writeHeader } from "./codec.ts";
 import { keyBytes, normalizeSuite, SALT_BYTES, type Master, type Role, type Suite } from "./suite.ts";
 import type { ReplayWindow } from "./replay.ts";
@@ -56,7 +56,13 @@ export function setCryptoLibrary(want: CryptoLibrary): "openssl" | "node" {
 }
 
 export function cryptoLibrary(): "openssl" | "node" {
-  return (native ?? setCryptoLibrary("auto") === "openssl") ? "openssl" : "node";
+  if (native === undefined) return setCryptoLibrary("auto");
+  return native ? "openssl" : "node";
+}
+
+/** What runs, for people: libcrypto's version ("OpenSSL 3.0.x …") or "node:crypto". */
+export function cryptoLibraryName(): string {
+  return cryptoLibrary() === "openssl" ? libcryptoVersion() : "node:crypto";
 }
 
 class Prf {

@@ -77,6 +77,35 @@ function need(l: Lib | null): Lib {
 const OUTL = new Int32Array(1);
 
 /**
+ * The key a context holds, so a call with the same key skips the re-key (about 0.2 µs for AES,
+ * more for GCM's tables). Forgotten while a re-key is under way, so a failed one is never trusted.
+ */
+class KeySlot {
+  private readonly held: Uint8Array;
+  private valid: boolean;
+
+  constructor(bytes: number, holdsZeroKey: boolean) {
+    this.held = new Uint8Array(bytes);
+    this.valid = holdsZeroKey;
+  }
+
+  holds(key: Uint8Array): boolean {
+    const h = this.held;
+    let same = this.valid;
+    for (let i = 0; same && i < key.length; i++) same = key[i] === h[i];
+    return same;
+  }
+
+  /** `rekey()` puts `key` into the context (throwing on failure); the slot then holds it. */
+  take(key: Uint8Array, rekey: () => void): void {
+    this.valid = false;
+    rekey();
+    this.held.set(key);
+    this.valid = true;
+  }
+}
+
+/**
  * One AES cipher context (`AES-{128,192,256}-{CTR,ECB}`) that takes its key with every call (CTR
  * re-keys each time; ECB only when the key differs from the one it holds), so a process needs at
  * most one per key size and mode (see `aes()`), and no native state is tied to a session.
@@ -86,10 +115,9 @@ export class NativeAes {
   private readonly ctx: NonNullable<ReturnType<Lib["EVP_CIPHER_CTX_new"]>>;
   readonly keyBytes: number;
   private readonly ecb: boolean;
-  // ECB: the key the context holds, when `keyed` (re-keying costs about 0.2 µs; SATP's PRF key is
-  // the master key, the same for every packet of a connection in both directions).
-  private readonly key: Uint8Array;
-  private keyed = true;
+  // ECB: the key the context holds (SATP's PRF key is the master key, the same for every packet of
+  // a connection in both directions).
+  private readonly slot: KeySlot;
 
   constructor(keyBytes: 16 | 24 | 32, mode: "CTR" | "ECB") {
     const l = need(loadLibcrypto());
@@ -103,23 +131,18 @@ export class NativeAes {
     if (l.EVP_EncryptInit_ex(ctx, cipher, null, new Uint8Array(keyBytes), this.ecb ? null : new Uint8Array(16)) !== 1)
       throw new Error("libcrypto: EVP_EncryptInit_ex failed");
     if (this.ecb) l.EVP_CIPHER_CTX_set_padding(ctx, 0);
-    this.key = new Uint8Array(keyBytes); // the zero key of the init above
+    this.slot = new KeySlot(keyBytes, true); // the zero key of the init above
   }
 
   /** ECB: `dst[0, len) = E_key(src[0, len))`, len a positive multiple of 16. */
   ecbBlocks(key: Uint8Array, src: Uint8Array, dst: Uint8Array, len: number): void {
     if (!this.ecb || key.length !== this.keyBytes || len % 16 !== 0 || len > src.length || len > dst.length || len <= 0)
       throw new Error(`AES-ECB: bad call (key ${key.length}, len ${len}, src ${src.length}, dst ${dst.length})`);
-    const held = this.key;
-    let same = this.keyed;
-    for (let i = 0; same && i < key.length; i++) same = key[i] === held[i];
-    if (!same) {
-      this.keyed = false;
-      if (this.l.EVP_EncryptInit_ex(this.ctx, null, null, key, null) !== 1)
-        throw new Error("libcrypto: ECB init failed");
-      held.set(key);
-      this.keyed = true;
-    }
+    if (!this.slot.holds(key))
+      this.slot.take(key, () => {
+        if (this.l.EVP_EncryptInit_ex(this.ctx, null, null, key, null) !== 1)
+          throw new Error("libcrypto: ECB init failed");
+      });
     this.update(src, dst, len);
   }
 
@@ -190,8 +213,7 @@ const GCM_FINAL = new Uint8Array(32); // GCM's final writes nothing; room all th
 export class NativeGcm {
   private readonly l: Lib;
   private readonly ctx: NonNullable<ReturnType<Lib["EVP_CIPHER_CTX_new"]>>;
-  private readonly key = new Uint8Array(32);
-  private keyed = false;
+  private readonly slot = new KeySlot(32, false);
 
   constructor(private readonly encrypt: boolean) {
     const l = need(loadLibcrypto());
@@ -207,17 +229,14 @@ export class NativeGcm {
   private start(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, aadLen: number): void {
     if (key.length !== 32 || nonce.length !== 12 || aadLen < 0 || aadLen > aad.length)
       throw new Error(`AES-GCM: bad call (key ${key.length}, nonce ${nonce.length}, aad ${aadLen} of ${aad.length})`);
-    const held = this.key;
-    let same = this.keyed;
-    for (let i = 0; same && i < 32; i++) same = key[i] === held[i];
     const l = this.l;
     const init = this.encrypt ? l.EVP_EncryptInit_ex : l.EVP_DecryptInit_ex;
-    if (!same) this.keyed = false;
-    if (init(this.ctx, null, null, same ? null : key, nonce) !== 1) throw new Error("libcrypto: GCM init failed");
-    if (!same) {
-      held.set(key);
-      this.keyed = true;
-    }
+    if (this.slot.holds(key)) {
+      if (init(this.ctx, null, null, null, nonce) !== 1) throw new Error("libcrypto: GCM init failed");
+    } else
+      this.slot.take(key, () => {
+        if (init(this.ctx, null, null, key, nonce) !== 1) throw new Error("libcrypto: GCM re-key failed");
+      });
     if (aadLen === 0) return;
     const upd = this.encrypt ? l.EVP_EncryptUpdate : l.EVP_DecryptUpdate;
     if (upd(this.ctx, null, OUTL, aad, aadLen) !== 1) throw new Error("libcrypto: GCM aad failed");

@@ -20,6 +20,8 @@ export type CryptoLibrary = "auto" | "openssl" | "node";
  */
 export declare function setCryptoLibrary(want: CryptoLibrary): "openssl" | "node";
 export declare function cryptoLibrary(): "openssl" | "node";
+/** What runs, for people: libcrypto's version ("OpenSSL 3.0.x …") or "node:crypto". */
+export declare function cryptoLibraryName(): string;
 export declare class SatpCrypto {
     readonly suite: Suite;
     readonly role: Role;

@@ -80,8 +80,7 @@ export declare class NativeAes {
     private readonly ctx;
     readonly keyBytes: number;
     private readonly ecb;
-    private readonly key;
-    private keyed;
+    private readonly slot;
     constructor(keyBytes: 16 | 24 | 32, mode: "CTR" | "ECB");
     /** ECB: `dst[0, len) = E_key(src[0, len))`, len a positive multiple of 16. */
     ecbBlocks(key: Uint8Array, src: Uint8Array, dst: Uint8Array, len: number): void;
@@ -102,8 +101,7 @@ export declare class NativeGcm {
     private readonly encrypt;
     private readonly l;
     private readonly ctx;
-    private readonly key;
-    private keyed;
+    private readonly slot;
     constructor(encrypt: boolean);
     private start;
     /** Seals `data[0, len)` in place; its tag into `tag[tagAt, tagAt+16)`. The AAD is `aad[0, aadLen)`. */
